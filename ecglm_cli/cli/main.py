@@ -1,0 +1,126 @@
+"""The `ecglm` command group and the one place where errors become exit codes.
+
+Subcommands live in their own modules and are imported only when used, so `ecglm info` and
+`--help` do not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import sys
+import traceback
+
+import click
+
+from ecglm_cli import __version__
+from ecglm_cli.errors import EXIT_ERROR, EXIT_USAGE, ECGLMError
+
+# name -> module holding a click command called `command`
+COMMANDS: dict[str, str] = {
+    
+}
+# name -> what it will do, for subcommands whose issue has not landed yet
+NOT_YET: dict[str, str] = {
+    "info": "Show what was read from records.",
+    "classify": "Score records with the ECG classifier.",
+    "ask": "Ask a question about one ECG.",
+    "batch": "Score a whole tree of records.",
+    "train": "Train the encoder or the ECG language model.",
+    "download": "Fetch, verify, list and remove cached models.",
+    "evaluate": "Evaluate a model on PTB-XL or ECG-QA.",
+}
+
+
+def _not_yet_command(name: str, summary: str) -> click.Command:
+    @click.command(
+        name,
+        help=f"{summary} (not yet available)",
+        short_help=f"(not yet available) {summary}",
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+        add_help_option=True,
+    )
+    def command() -> None:
+        click.echo(f"ecglm: error: '{name}' is not yet available in ecglm {__version__}", err=True)
+        sys.exit(EXIT_USAGE)
+
+    return command
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *NOT_YET})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS:
+            return importlib.import_module(COMMANDS[name]).command
+        if name in NOT_YET:
+            return _not_yet_command(name, NOT_YET[name])
+        return None
+
+
+EPILOG = """\b
+Examples:
+  ecglm info rec.hea                    what was read from a record
+  ecglm classify rec.hea                findings from the built-in model
+  ecglm ask rec.hea "Is this AF?"       one question about one ECG
+  ecglm batch ecgs/ --out scores.jsonl  score a folder, resumable
+
+Exit codes: 0 ok, 1 bad input or model, 2 usage, 3 some batch records failed,
+4 offline and the model is not cached (docs/exit-codes.md).
+"""
+
+
+@click.group(cls=LazyGroup, epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "--version", prog_name="ecglm")
+@click.option("--debug", is_flag=True, help="Show the full traceback on errors.")
+def cli(debug: bool) -> None:
+    """Read electrocardiograms and answer questions about them."""
+
+
+def _debug_requested(argv: list[str]) -> bool:
+    return "--debug" in argv or os.environ.get("ECGLM_DEBUG") == "1"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; every failure ends as one line on stderr and a documented exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = _debug_requested(argv)
+    try:
+        cli.main(args=argv, prog_name="ecglm", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        click.echo("ecglm: aborted", err=True)
+        sys.exit(130)
+    except KeyboardInterrupt:
+        click.echo("ecglm: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # the reader of our stdout went away (e.g. `| head`): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(128 + signal.SIGPIPE)
+    except ECGLMError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"ecglm: error: {_one_line(str(exc))}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # last resort: still one line, never a bare traceback
+        if debug:
+            traceback.print_exc()
+        else:
+            click.echo(
+                f"ecglm: error: {type(exc).__name__}: {_one_line(str(exc))} "
+                "(run with --debug for details)",
+                err=True,
+            )
+        sys.exit(EXIT_ERROR)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())

@@ -1,0 +1,140 @@
+"""Result writers, one per output format, shared by every command that prints results.
+
+The rule for every command: `--format` wins; otherwise a table on a terminal and JSON lines
+when stdout is a pipe or file, so shell pipelines get machine-readable output by default.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import sys
+from collections.abc import Iterable
+from typing import Any, TextIO
+
+FORMATS = ("table", "json", "csv", "jsonl")
+
+
+def resolve_format(requested: str | None, stream: TextIO | None = None) -> str:
+    if requested:
+        return requested
+    stream = stream or sys.stdout
+    return "table" if getattr(stream, "isatty", lambda: False)() else "jsonl"
+
+
+def _clean(value: Any) -> Any:
+    """Make a value JSON-safe: NaN and inf become null, numpy scalars become Python ones."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def to_json_line(row: dict[str, Any]) -> str:
+    return json.dumps(_clean(row), ensure_ascii=False, separators=(",", ":"))
+
+
+def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts to dotted keys and lists to space-joined text, for CSV and tables."""
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = " ".join(str(v) for v in value)
+        else:
+            flat[name] = _clean(value)
+    return flat
+
+
+class Writer:
+    """Writes result rows as they arrive; `close()` finishes formats that need all rows."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+
+    def write(self, row: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class JSONLinesWriter(Writer):
+    """One compact JSON object per record per line (`json` and `jsonl` alike)."""
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.stream.write(to_json_line(row) + "\n")
+        self.stream.flush()
+
+
+class CSVWriter(Writer):
+    """One row per record; the columns are fixed by the first row (or `columns`)."""
+
+    def __init__(self, stream: TextIO, columns: list[str] | None = None):
+        super().__init__(stream)
+        self.columns = columns
+        self._writer: csv.DictWriter | None = None
+
+    def write(self, row: dict[str, Any]) -> None:
+        flat = flatten(row)
+        if self._writer is None:
+            self.columns = self.columns or list(flat)
+            self._writer = csv.DictWriter(
+                self.stream, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n"
+            )
+            self._writer.writeheader()
+        self._writer.writerow(flat)
+        self.stream.flush()
+
+
+class TableWriter(Writer):
+    """A readable table for a terminal; rows are buffered until `close()`."""
+
+    def __init__(self, stream: TextIO, columns: list[str] | None = None):
+        super().__init__(stream)
+        self.columns = columns
+        self.rows: list[dict[str, Any]] = []
+
+    def write(self, row: dict[str, Any]) -> None:
+        self.rows.append(flatten(row))
+
+    def close(self) -> None:
+        from tabulate import tabulate
+
+        if self.rows:
+            columns = self.columns or list(dict.fromkeys(k for r in self.rows for k in r))
+            table = [[_short(r.get(c)) for c in columns] for r in self.rows]
+            self.stream.write(tabulate(table, headers=columns, tablefmt="simple") + "\n")
+        super().close()
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 4)
+    return value
+
+
+def get_writer(fmt: str, stream: TextIO | None = None, columns: list[str] | None = None) -> Writer:
+    stream = stream or sys.stdout
+    if fmt in ("json", "jsonl"):
+        return JSONLinesWriter(stream)
+    if fmt == "csv":
+        return CSVWriter(stream, columns)
+    if fmt == "table":
+        return TableWriter(stream, columns)
+    raise ValueError(f"unknown format {fmt!r}")
+
+
+def write_all(rows: Iterable[dict[str, Any]], fmt: str, columns: list[str] | None = None) -> None:
+    writer = get_writer(fmt, columns=columns)
+    for row in rows:
+        writer.write(row)
+    writer.close()

@@ -19,7 +19,7 @@ from ecglm_cli.errors import EXIT_ERROR, EXIT_USAGE, ECGLMError
 
 # name -> module holding a click command called `command`
 COMMANDS: dict[str, str] = {
-    
+
 }
 # name -> what it will do, for subcommands whose issue has not landed yet
 NOT_YET: dict[str, str] = {

@@ -1,0 +1,19 @@
+"""Polyphase resampling to the model rate."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from scipy.signal import resample_poly
+
+
+def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+    """Resample along the last axis with an anti-aliasing polyphase filter."""
+    if fs_in <= 0 or fs_out <= 0:
+        raise ValueError(f"sampling rates must be positive (got {fs_in} -> {fs_out})")
+    if abs(fs_in - fs_out) < 1e-9:
+        return x.astype(np.float32, copy=False)
+    ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
+    y = resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator, axis=-1)
+    return y.astype(np.float32)

@@ -410,4 +410,4 @@ UNANSWERABLE: tuple[tuple[str, str], ...] = (
 def unanswerable_questions(rng: random.Random, count: int) -> list[tuple[str, str]]:
     """``count`` (question, answer_text) pairs that must be declined, drawn without repeats."""
     picks = rng.sample(UNANSWERABLE, k=min(count, len(UNANSWERABLE)))
-    return [(q, f"{CANNOT_DETERMINE.capitalize()}: {why}.") for q, why in picks]
+    return [(q, f"{CANNOT_DETERMINE[0].upper()}{CANNOT_DETERMINE[1:]}: {why}.") for q, why in picks]

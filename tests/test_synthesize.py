@@ -87,8 +87,10 @@ def test_answers_agree_with_labels_in_both_directions():
 
 
 def test_explanation_and_report_cite_criteria_and_measurements():
-    measurements = {"heart_rate": {"value": 72.4, "unit": "bpm"}, "pr": {"value": 160, "unit": "ms"},
-                    "qrs": {"value": 134, "unit": "ms"}, "qtc_bazett": {"value": None, "unit": "ms"}}
+    measurements = {
+        "heart_rate": {"value": 72.4, "unit": "bpm"}, "pr": {"value": 160, "unit": "ms"},
+        "qrs": {"value": 134, "unit": "ms"}, "qtc_bazett": {"value": None, "unit": "ms"},
+    }
     text = report(CRBBB_ROW, measurements)
     assert text.startswith("Sinus rhythm at 72 bpm.")
     assert "QRS 134 ms" in text and "QTc" not in text

@@ -9,6 +9,7 @@ from knowledge_fixtures import row
 
 from ecglm_cli.data.ecgqa import validation_errors
 from ecglm_cli.knowledge.labels import (
+    axis_class,
     extra_systoles,
     infarction_stages,
     parse_leads,
@@ -107,3 +108,13 @@ def test_unanswerable_questions_are_declined():
     pairs = unanswerable_questions(random.Random(3), 5)
     assert len({q for q, _ in pairs}) == 5
     assert all(a.lower().startswith(CANNOT_DETERMINE.lower()) for _, a in pairs)
+
+
+def test_measured_axis_decides_axis_answers():
+    assert axis_class(60) == "normal heart axis"
+    assert axis_class(-45) == "left axis deviation"
+    assert axis_class(120) == "right axis deviation"
+    assert axis_class(-120) == "extreme axis deviation"
+    measured = {"axis": {"value": 130.0, "unit": "deg"}}
+    records = synthesize_qa(CRBBB_ROW, rng=random.Random(2), measurements=measured)
+    assert [r["answer"] for r in records if r["template_id"] == 22] == [["right axis deviation"]]

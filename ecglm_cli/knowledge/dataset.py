@@ -48,7 +48,7 @@ def record_items(
     ecg_id = int(row["ecg_id"])
     rng = random.Random(f"{seed}:{ecg_id}")
     items: list[dict] = []
-    for record in synthesize_qa(row, templates=templates, rng=rng,
+    for record in synthesize_qa(row, templates=templates, rng=rng, measurements=measurements,
                                 per_template=questions_per_template):
         items.append({
             "ecg_id": ecg_id,

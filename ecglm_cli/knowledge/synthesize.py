@@ -250,14 +250,17 @@ def synthesize_qa(
     rng: random.Random | None = None,
     per_template: int = 1,
     sample_start: int = 0,
+    measurements: dict | None = None,
 ) -> list[dict]:
     """ECG-QA question records (valid ECG-QA JSON) for one PTB-XL row.
 
-    ``per_template`` questions are drawn for every template whose answer the labels settle.
+    ``per_template`` questions are drawn for every template whose answer the labels settle; a
+    measured axis in ``measurements`` decides the heart-axis answers.
     """
     templates = templates or load_templates()
     rng = rng or random.Random(int(row["ecg_id"]))
-    labels = record_labels(row)
+    axis = (measurements or {}).get("axis") or {}
+    labels = record_labels(row, measured_axis=axis.get("value") if isinstance(axis, dict) else None)
     out: list[dict] = []
     for template_id in sorted(templates):
         for _ in range(per_template):

@@ -12,7 +12,7 @@ import random
 import pytest
 
 from ecglm_cli.data.ecgqa import load_ecgqa, normalise_answer, score
-from ecglm_cli.data.ptbxl_table import read_database
+from ecglm_cli.data.ptbxl_table import read_label_rows
 from ecglm_cli.knowledge.labels import record_labels
 from ecglm_cli.knowledge.synthesize import answer_for, lead_of, synthesize_qa
 from ecglm_cli.knowledge.templates import load_templates
@@ -25,7 +25,7 @@ def official(shared_data):
                         ptbxl_dir=ptbxl)
     if not loaded.questions:
         pytest.skip("no single-ECG ECG-QA question refers to a shared PTB-XL record")
-    return loaded, read_database(ptbxl), load_templates(shared_data / "ecgqa" / "ptbxl")
+    return loaded, read_label_rows(ptbxl), load_templates(shared_data / "ecgqa" / "ptbxl")
 
 
 def _label_oracle(question, database, templates):

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from ecglm_cli.data.ecgqa import ptbxl_record_exists
-from ecglm_cli.data.ptbxl_table import read_database
+from ecglm_cli.data.ptbxl_table import read_label_rows
 from ecglm_cli.knowledge.synthesize import (
     CANNOT_DETERMINE,
     REPORT_PROMPTS,
@@ -91,7 +91,7 @@ def build_training_set(
     wanted = set(folds)
     templates = load_templates(ecgqa_dir)
     items: list[dict] = []
-    for ecg_id, row in sorted(read_database(root).items()):
+    for ecg_id, row in sorted(read_label_rows(root).items()):
         if row["strat_fold"] not in wanted:
             continue
         if require_signal and not ptbxl_record_exists(root, ecg_id):

@@ -99,7 +99,7 @@ def test_explanation_and_report_cite_criteria_and_measurements():
     assert "Possible inferior myocardial infarction (likelihood 50%)" in text
     record = {"question_type": "single-query", "answer": ["complete right bundle branch block"],
               "attribute": None}
-    answer = explain(record, CRBBB_ROW, measurements)
+    answer = explain(record, measurements)
     assert answer.startswith("complete right bundle branch block.")
     assert "rsR'" in answer and "QRS 134 ms" in answer
 

@@ -53,7 +53,7 @@ def record_items(
         items.append({
             "ecg_id": ecg_id,
             "question": record["question"],
-            "answer_text": explain(record, row, measurements),
+            "answer_text": explain(record, measurements),
             "answer": record["answer"],
             "question_type": record["question_type"],
             "kind": "qa",

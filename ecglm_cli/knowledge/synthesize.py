@@ -305,7 +305,7 @@ def measurement_sentence(measurements: dict | None) -> str:
     return (text + (", ".join(parts) + "." if parts else "")).strip()
 
 
-def explain(record: dict, row: dict, measurements: dict | None = None) -> str:
+def explain(record: dict, measurements: dict | None = None) -> str:
     """Explanatory answer: the exact ECG-QA answer first, then the criteria behind it."""
     answer = record["answer"]
     lead_text = "; ".join(answer) + "."

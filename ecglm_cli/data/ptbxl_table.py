@@ -55,7 +55,7 @@ def read_label_rows(path: str | Path) -> dict[int, dict]:
             rows = [parse_row(raw) for raw in reader]
     except OSError as exc:
         raise RecordError(path, f"cannot read PTB-XL table: {exc.strerror or exc}") from exc
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, csv.Error) as exc:
         raise RecordError(path, f"malformed PTB-XL table: {exc}") from exc
     return {row["ecg_id"]: row for row in rows}
 

@@ -60,15 +60,18 @@ def check_sha256(value: str | None, url: str) -> str:
     return value
 
 
-def fetch_bundle(url: str, sha256: str, store: Store, kind: str = "ecg-bundle") -> CachedModel:
-    """Download, check and unpack the archive at `url` into the cache (or find it there)."""
+def fetch_bundle(
+    url: str, sha256: str, store: Store, kind: str = "ecg-bundle"
+) -> tuple[CachedModel, bool]:
+    """Download, check and unpack the archive at `url` into the cache, or find it there
+    (perhaps put there by a concurrent download we waited for); True when downloaded now."""
     sha256 = check_sha256(sha256, url)
     name = bundle_name(url)
     revision = f"sha256-{sha256[:16]}"
     with store.lock(name):
         cached = store.find(name, revision)
         if cached is not None:
-            return cached
+            return cached, False
         store.tmp_dir.mkdir(parents=True, exist_ok=True)
         part = store.tmp_dir / f"{slug(name)}-{sha256[:16]}.part"
         _download(url, part, sha256, name)
@@ -78,7 +81,7 @@ def fetch_bundle(url: str, sha256: str, store: Store, kind: str = "ecg-bundle") 
             root = safe_extract(part, staging / FILES)
             info = {"kind": kind, "source": "url", "url": url, "archive_sha256": sha256,
                     "root": root}
-            return store.install(staging, name, revision, info)
+            return store.install(staging, name, revision, info), True
         finally:
             part.unlink(missing_ok=True)
             shutil.rmtree(staging, ignore_errors=True)
@@ -137,6 +140,8 @@ def _download(url: str, part: Path, sha256: str, label: str) -> None:
                     out.write(chunk)
                     digest.update(chunk)
                     progress.update(len(chunk))
+            if total is not None and progress.done < total:  # http.client reports early EOF
+                raise http.client.IncompleteRead(b"", total - progress.done)  # as a short read
         except (http.client.HTTPException, OSError) as exc:
             raise DownloadError(
                 f"connection to {url} lost after {progress.done} of "

@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 KINDS = ("ecg-bundle", "llm")
-KIND_LABELS = {"ecg-bundle": "ECG bundle", "llm": "language model"}
+KIND_LABELS = {"ecg-bundle": "an ECG bundle", "llm": "a language model"}
 
 
 @dataclass(frozen=True)

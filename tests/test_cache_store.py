@@ -6,6 +6,7 @@ import io
 import json
 import os
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -160,3 +161,31 @@ def test_extraction_is_bounded(tmp_path):
 def _empty(folder: Path) -> Path:
     folder.mkdir()
     return folder
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_shows_bytes_rate_and_eta():
+    from ecglm_cli.cache.progress import ProgressBar
+
+    stream = _Terminal()
+    bar = ProgressBar("b", total=4_000_000, done=1_000_000, stream=stream)
+    bar.started, bar.last_draw = time.monotonic() - 1.0, -1.0  # 1 MB in one second so far
+    bar.update(1_000_000)
+    assert stream.getvalue().startswith("\rb  2.0 MB/4.0 MB  50.0%  1.0 MB/s  ETA 0:00:02")
+    bar.close()
+    assert stream.getvalue().endswith("\n")
+
+
+def test_options_that_do_not_fit_the_name_are_usage_errors():
+    runner = CliRunner()
+    result = runner.invoke(cli, ["download", "qwen2.5-0.5b-instruct", "--sha256", "0" * 64])
+    assert result.exit_code == 2 and "--sha256 is only for" in result.output
+    result = runner.invoke(cli, ["download", "https://h/b.tar.gz", "--sha256", "0" * 64,
+                                 "--revision", "main"])
+    assert result.exit_code == 2
+    result = runner.invoke(cli, ["download", "--list", "--verify"])
+    assert result.exit_code == 2

@@ -83,6 +83,7 @@ def test_url_bundle_is_cached_and_resolved(tmp_path, monkeypatch):
     assert done.returncode == 0, done.stderr
     path = Path(done.stdout.strip())
     assert "--model/--llm b" in done.stderr
+    assert "/s" in done.stderr and "100.0%" in done.stderr  # the progress line: bytes and rate
     assert path.name == "b" and (path / "config.json").is_file()  # the single top-level folder
     assert (path / "weights.safetensors").read_bytes() == WEIGHTS
     manifest = json.loads((path.parent.parent / "manifest.json").read_text())
@@ -155,6 +156,17 @@ def test_dropped_connection_then_rerun(tmp_path, support_range):
     # resumed where it stopped, or started again when the server ignores ranges
     assert ("resuming at" in second.stderr) == support_range
     assert not any(p.suffix == ".part" for p in leftovers(tmp_path))
+
+
+def test_complete_part_file_is_not_fetched_again(tmp_path):
+    archive = bundle_tar()
+    (tmp_path / "tmp").mkdir()
+    (tmp_path / "tmp" / f"b-{sha(archive)[:16]}.part").write_bytes(archive)
+    state = ServerState(files={"/b.tar.gz": archive})
+    with file_server(state) as server:
+        entry, downloaded = fetch_bundle(f"{server.url}/b.tar.gz", sha(archive), Store(tmp_path))
+    assert downloaded and state.log == []
+    assert (entry.path / "weights.safetensors").read_bytes() == WEIGHTS
 
 
 def _tar_with(member: tarfile.TarInfo, data: bytes = b"owned") -> bytes:

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from ecglm_cli.cache import resolve
 from ecglm_cli.cache.archive import safe_extract
-from ecglm_cli.cache.registry import get_entry, load_registry
+from ecglm_cli.cache.registry import KINDS, get_entry, load_registry
 from ecglm_cli.cache.store import FILES, Store, cache_root, verify
 from ecglm_cli.cli.main import cli
 from ecglm_cli.errors import DownloadError, ModelError
@@ -53,7 +53,7 @@ def test_registry_entries_are_pinned_and_licensed():
     assert {"ecglm-base", "qwen2.5-0.5b-instruct", "smollm2-360m-instruct",
             "biomedgpt-lm-7b"} <= set(registry)
     for entry in registry.values():
-        assert entry.kind in ("ecg-bundle", "llm") and entry.licence
+        assert entry.kind in KINDS and entry.licence
         if entry.source == "hf":
             assert len(entry.revision) == 40 and int(entry.revision, 16) >= 0
             assert entry.repo_id and entry.size_bytes

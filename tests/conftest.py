@@ -190,3 +190,124 @@ def _multifrequency(folder: Path, lead_ii: np.ndarray, fs_frame: int) -> Path:
         adc_gain=[200.0, 200.0, 100.0], baseline=[0] * 3, write_dir=str(folder),
     )
     return folder / "multifreq.hea"
+
+
+@pytest.fixture(scope="session")
+def malformed_files(tmp_path_factory: pytest.TempPathFactory, record_files: dict[str, Path],
+                    ecg12: np.ndarray) -> dict[str, Path]:
+    """Bad inputs of every kind the readers must refuse with one clear error (>= 20 files)."""
+    folder = tmp_path_factory.mktemp("malformed")
+    rng = np.random.default_rng(0)
+    x = ecg12[:2, :1000]
+    bad: dict[str, Path] = {}
+
+    def copy_wfdb(key: str, name: str) -> Path:
+        source = record_files[key]
+        for suffix in (".hea", ".dat"):
+            text = source.with_suffix(suffix).read_bytes()
+            if suffix == ".hea":
+                text = text.replace(source.stem.encode(), name.encode())
+            (folder / f"{name}{suffix}").write_bytes(text)
+        return folder / f"{name}.hea"
+
+    bad["missing_file"] = folder / "does_not_exist.hea"
+    bad["missing_edf"] = folder / "does_not_exist.edf"
+    bad["dat_missing"] = copy_wfdb("wfdb_16", "nodat")
+    (folder / "nodat.dat").unlink()
+    bad["dat_truncated"] = copy_wfdb("wfdb_16", "truncated")
+    data = (folder / "truncated.dat").read_bytes()
+    (folder / "truncated.dat").write_bytes(data[: len(data) // 3])
+    bad["dat_given_header_missing"] = folder / "orphan.dat"
+    bad["dat_given_header_missing"].write_bytes(data[:1000])
+    bad["header_garbage"] = folder / "garbage.hea"
+    bad["header_garbage"].write_text("this is not a WFDB header\nat all\n")
+    bad["header_bad_numbers"] = folder / "badnum.hea"
+    bad["header_bad_numbers"].write_text("badnum two 500 1000\nbadnum.dat 16 200 16 0 0 0 0 I\n")
+    bad["header_fs_zero"] = copy_wfdb("wfdb_16", "fszero")
+    text = bad["header_fs_zero"].read_text().splitlines()
+    text[0] = text[0].replace(" 500 ", " 0 ")
+    bad["header_fs_zero"].write_text("\n".join(text) + "\n")
+    bad["header_huge_length"] = copy_wfdb("wfdb_16", "huge")
+    text = bad["header_huge_length"].read_text().splitlines()
+    text[0] = "huge 12 500 900000000000"
+    bad["header_huge_length"].write_text("\n".join(text) + "\n")
+    bad["header_zero_length"] = folder / "zero.hea"
+    bad["header_zero_length"].write_text("zero 1 500 0\nzero.dat 16 200 16 0 0 0 0 II\n")
+    (folder / "zero.dat").write_bytes(b"")
+    bad["header_empty"] = folder / "empty.hea"
+    bad["header_empty"].write_bytes(b"")
+
+    bad["edf_no_ecg"] = write_edf(folder / "noecg.edf", [
+        ("Pleth", np.sin(np.arange(500) / 9.0), 100, "NU"),
+        ("Resp", np.cos(np.arange(125) / 5.0), 25, "NU"),
+    ])
+    bad["edf_truncated"] = folder / "cut.edf"
+    edf = record_files["edf"].read_bytes()
+    bad["edf_truncated"].write_bytes(edf[: len(edf) // 2])
+    bad["edf_empty"] = folder / "empty.edf"
+    bad["edf_empty"].write_bytes(b"")
+
+    bad["csv_ragged"] = folder / "ragged.csv"
+    bad["csv_ragged"].write_text("I,II\n0.1,0.2\n0.3\n0.4,0.5\n")
+    write_sidecar(bad["csv_ragged"], fs=500)
+    bad["csv_zero_length"] = folder / "header_only.csv"
+    bad["csv_zero_length"].write_text("I,II\n")
+    write_sidecar(bad["csv_zero_length"], fs=500)
+    bad["csv_all_nan"] = folder / "allnan.csv"
+    bad["csv_all_nan"].write_text("I,II\n" + "nan,\n" * 50)
+    write_sidecar(bad["csv_all_nan"], fs=500)
+    bad["csv_text"] = folder / "words.csv"
+    bad["csv_text"].write_text("I,II\n0.1,abc\n")
+    write_sidecar(bad["csv_text"], fs=500)
+
+    bad["npy_all_nan"] = folder / "allnan.npy"
+    np.save(bad["npy_all_nan"], np.full((2, 1000), np.nan))
+    write_sidecar(bad["npy_all_nan"], fs=500, leads=["I", "II"])
+    bad["npy_fs_zero"] = folder / "fszero.npy"
+    np.save(bad["npy_fs_zero"], x)
+    write_sidecar(bad["npy_fs_zero"], fs=0, leads=["I", "II"])
+    bad["npy_fs_negative"] = folder / "fsneg.npy"
+    np.save(bad["npy_fs_negative"], x)
+    write_sidecar(bad["npy_fs_negative"], fs=-500, leads=["I", "II"])
+    bad["npy_zero_length"] = folder / "empty_array.npy"
+    np.save(bad["npy_zero_length"], np.zeros((2, 0)))
+    write_sidecar(bad["npy_zero_length"], fs=500, leads=["I", "II"])
+    bad["npy_no_sidecar"] = folder / "nosidecar.npy"
+    np.save(bad["npy_no_sidecar"], x)
+    bad["npy_huge_shape"] = folder / "hugeshape.npy"
+    with open(bad["npy_huge_shape"], "wb") as out:  # a header that declares 16 TB
+        np.lib.format.write_array_header_1_0(
+            out, {"descr": "<f8", "fortran_order": False, "shape": (2, 10**12)}
+        )
+        out.write(x.astype("<f8").tobytes())
+    write_sidecar(bad["npy_huge_shape"], fs=500, leads=["I", "II"])
+    bad["npy_object"] = folder / "objects.npy"
+    np.save(bad["npy_object"], np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    write_sidecar(bad["npy_object"], fs=500, leads=["I"])
+    bad["sidecar_broken"] = folder / "brokenside.npy"
+    np.save(bad["sidecar_broken"], x)
+    bad["sidecar_broken"].with_suffix(".json").write_text("{fs: 500,")
+
+    bad["unsupported_txt"] = folder / "notes.txt"
+    bad["unsupported_txt"].write_text("an ECG, probably\n")
+    bad["unsupported_none"] = folder / "noextension"
+    bad["unsupported_none"].write_bytes(b"\x00\x01")
+    bad["directory"] = folder / "a_directory"
+    bad["directory"].mkdir()
+    bad["directory_named_hea"] = folder / "folder.hea"
+    bad["directory_named_hea"].mkdir()
+
+    for suffix in (".hea", ".edf", ".bdf", ".npy", ".npz", ".csv", ".mat"):
+        path = folder / f"random{suffix.replace('.', '_')}{suffix}"
+        path.write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
+        if suffix in (".npy", ".npz", ".csv"):
+            write_sidecar(path, fs=500, leads=["I", "II"])
+        bad[f"random_bytes{suffix.replace('.', '_')}"] = path
+    bad["random_bytes_dat"] = folder / "random_dat.dat"  # and no header beside it
+    bad["random_bytes_dat"].write_bytes(rng.integers(0, 256, 4096, dtype=np.uint8).tobytes())
+    # a short run of random bytes as the signal file of a good header
+    bad["random_short_dat"] = copy_wfdb("wfdb_212", "randomdat")
+    size = (folder / "randomdat.dat").stat().st_size
+    noise = rng.integers(0, 256, size // 4, dtype=np.uint8)
+    (folder / "randomdat.dat").write_bytes(noise.tobytes())
+    return bad

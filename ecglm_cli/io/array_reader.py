@@ -74,6 +74,9 @@ def _numeric(path: Path, data: np.ndarray) -> np.ndarray:
 
 
 def _load_npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as file:
+        if file.read(6) != b"\x93NUMPY":
+            raise RecordError(path, "not a .npy file (no NumPy header)")
     try:
         # a memory map reads only the header first, so a huge declared shape costs nothing
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)

@@ -84,8 +84,11 @@ def _layout(path: Path, base: Path) -> _Layout:
         raise RecordError(path, f"no such record (missing header {header_path.name})")
     if header_path.stat().st_size > MAX_HEADER_BYTES:
         raise RecordError(path, f"header {header_path.name} is too large to be a WFDB header")
+    text = header_path.read_text(encoding="latin-1")
+    if not text.strip():
+        raise RecordError(path, f"header {header_path.name} is empty")
     try:
-        layout = _parse_layout(header_path.read_text(encoding="latin-1"))
+        layout = _parse_layout(text)
     except (ValueError, IndexError):
         layout = _wfdb_layout(path, base)
     if layout.sig_len == 0:

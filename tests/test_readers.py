@@ -240,3 +240,11 @@ def test_ptbxl_500hz_resampled_to_100hz_matches_records100(shared_data):
     assert np.median(correlations) > 0.995
     assert (correlations >= 0.99).mean() >= 0.97
     assert correlations.min() >= 0.97
+
+
+def test_wfdb_format_sizes_match_wfdb():
+    from wfdb.io._signal import BYTES_PER_SAMPLE as WFDB_SIZES
+
+    from ecglm_cli.io.wfdb_reader import BYTES_PER_SAMPLE
+
+    assert BYTES_PER_SAMPLE == WFDB_SIZES

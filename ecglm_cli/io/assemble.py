@@ -17,7 +17,6 @@ import numpy as np
 from ecglm_cli.errors import RecordError
 from ecglm_cli.io.channels import select_ecg_channels, unit_scale
 from ecglm_cli.io.record import ECGRecord
-from ecglm_cli.signal.resample import resample
 
 # Refuse records whose header promises more samples than this (all channels together): a
 # corrupt or hostile header must not make us allocate gigabytes. 24 h of 12 leads at 250 Hz fits.
@@ -95,6 +94,8 @@ def assemble(
 
 def _resample_with_gaps(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     """Resample a channel that may hold NaN: gaps stay gaps (at the nearest output samples)."""
+    from ecglm_cli.signal.resample import resample  # scipy: imported only when needed
+
     gaps = np.isnan(x)
     if len(x) == 0:
         return x

@@ -18,6 +18,12 @@ from ecglm_cli.io.assemble import assemble, check_rate, check_size, short_reason
 from ecglm_cli.io.record import ECGRecord
 
 MAX_HEADER_BYTES = 1_000_000
+# bytes per sample of each WFDB storage format (0: FLAC, compressed); as in wfdb.io._signal,
+# repeated here so that refusing a bad record does not pay for importing wfdb and pandas
+BYTES_PER_SAMPLE = {
+    "8": 1, "16": 2, "24": 3, "32": 4, "61": 2, "80": 1, "160": 2, "212": 1.5,
+    "310": 4 / 3, "311": 4 / 3, "508": 0, "516": 0, "524": 0,
+}
 SIGNAL_SUFFIXES = (".hea", ".dat", ".mat")
 
 
@@ -166,8 +172,6 @@ def _check_segments(path: Path, folder: Path, layout: _Layout) -> None:
 
 def _check_signal_files(path: Path, folder: Path, layout: _Layout) -> None:
     """Every signal file exists and holds at least the bytes the header declares."""
-    from wfdb.io._signal import BYTES_PER_SAMPLE
-
     if layout.sig_len is not None:
         check_size(path, float(layout.sig_len) * sum(layout.frames))
     per_file: dict[str, list[int]] = {}

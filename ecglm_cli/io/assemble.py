@@ -19,8 +19,9 @@ from ecglm_cli.io.channels import select_ecg_channels, unit_scale
 from ecglm_cli.io.record import ECGRecord
 
 # Refuse records whose header promises more samples than this (all channels together): a
-# corrupt or hostile header must not make us allocate gigabytes. 24 h of 12 leads at 250 Hz fits.
-MAX_SAMPLES = 300_000_000
+# corrupt or hostile header must not make us allocate gigabytes (float64 while reading: 800 MB).
+# 24 h of 3 leads at 360 Hz fits.
+MAX_SAMPLES = 100_000_000
 
 
 def check_size(path: object, n_samples: float) -> None:

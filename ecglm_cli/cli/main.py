@@ -20,10 +20,10 @@ from ecglm_cli.errors import EXIT_ERROR, EXIT_USAGE, ECGLMError
 # name -> module holding a click command called `command`
 COMMANDS: dict[str, str] = {
     "download": "ecglm_cli.cli.download",
+    "info": "ecglm_cli.cli.info",
 }
 # name -> what it will do, for subcommands whose issue has not landed yet
 NOT_YET: dict[str, str] = {
-    "info": "Show what was read from records.",
     "classify": "Score records with the ECG classifier.",
     "ask": "Ask a question about one ECG.",
     "batch": "Score a whole tree of records.",
@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
     try:
-        cli.main(args=argv, prog_name="ecglm", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="ecglm", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
@@ -119,6 +119,8 @@ def main(argv: list[str] | None = None) -> None:
                 err=True,
             )
         sys.exit(EXIT_ERROR)
+    # standalone_mode=False hands back ctx.exit(n) as a return value instead of exiting
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _one_line(text: str) -> str:

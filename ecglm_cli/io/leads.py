@@ -17,7 +17,7 @@ _ALIASES: dict[str, str] = {
     "mlii": "II", "ml2": "II",
     "iii": "III", "liii": "III", "leadiii": "III", "lead3": "III", "ecgiii": "III",
     "mliii": "III",
-    "avr": "aVR", "leadavr": "aVR", "ecgavr": "aVR", "-avr": "aVR",
+    "avr": "aVR", "leadavr": "aVR", "ecgavr": "aVR",
     "avl": "aVL", "leadavl": "aVL", "ecgavl": "aVL",
     "avf": "aVF", "leadavf": "aVF", "ecgavf": "aVF",
 }
@@ -61,6 +61,9 @@ def canonical_lead(name: str) -> tuple[str, bool]:
     of their own name with `is_standard=False`. Raises `ValueError` for a label that is not an
     ECG lead (for example PLETH or ABP), so readers can drop and report it.
     """
+    if name.strip().startswith("-"):
+        # an inverted lead (e.g. -aVR in the Cabrera display) is not the lead itself
+        return name.strip(), False
     key = _normalise(name)
     numbered = re.fullmatch(r"(f?ecg|ekg|ch|channel)(\d+)", key)
     if numbered:  # "ECG 1", "ch3": a channel number, not lead I or III
@@ -97,3 +100,13 @@ def parse_lead_set(spec: str) -> list[str]:
     if not leads:
         raise ValueError(f"no leads in {spec!r}")
     return leads
+
+
+def alias_table() -> dict[str, tuple[bool, list[str]]]:
+    """Canonical lead -> (is_standard, normalised spellings that map to it); for docs/formats.md."""
+    table: dict[str, tuple[bool, list[str]]] = {lead: (True, []) for lead in STANDARD_LEADS}
+    for spelling, lead in _ALIASES.items():
+        table[lead][1].append(spelling)
+    for spelling, lead in _NONSTANDARD.items():
+        table.setdefault(lead, (False, []))[1].append(spelling)
+    return table

@@ -1,0 +1,41 @@
+"""The command group itself: help, version, not-yet-available commands and exit codes."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from ecglm_cli import __version__
+from ecglm_cli.cli import main as main_module
+from ecglm_cli.cli.main import cli, main
+
+
+def test_version_and_help_list_every_subcommand():
+    runner = CliRunner()
+    assert __version__ in runner.invoke(cli, ["--version"]).output
+    help_text = runner.invoke(cli, ["--help"]).output
+    for name in ("classify", "ask", "batch", "train", "download", "info", "evaluate"):
+        assert name in help_text
+
+
+def test_a_commands_ctx_exit_code_reaches_the_shell(monkeypatch):
+    @click.command()
+    @click.pass_context
+    def failing(ctx: click.Context) -> None:
+        ctx.exit(3)
+
+    monkeypatch.setitem(main_module.COMMANDS, "failing", __name__)
+    monkeypatch.setattr(__import__(__name__, fromlist=["x"]), "command", failing, raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(["failing"])
+    assert exited.value.code == 3
+
+
+def test_not_yet_available_command_exits_2(monkeypatch, capsys):
+    monkeypatch.setitem(main_module.NOT_YET, "someday", "A future command.")
+    with pytest.raises(SystemExit) as exited:
+        main(["someday"])
+    assert exited.value.code == 2
+    assert "not yet available" in capsys.readouterr().err
+    assert "not yet available" in CliRunner().invoke(cli, ["--help"]).output

@@ -26,6 +26,7 @@ P_MIN_MV = 0.04  # spatial P magnitude below this is no P wave
 P_MIN_AGREEMENT = 0.3  # median beat-to-median correlation of the P segment (AF is lower)
 P_MIN_AGREEMENT_IRREGULAR = 0.5  # the same when the RR intervals vary a lot
 T_MIN_MV = 0.05  # spatial T magnitude below this is no measurable T wave
+T_DESCENT_S = 0.2  # the T wave ends within this time of its peak
 
 
 @dataclass
@@ -90,18 +91,19 @@ def _t_end(out: Delineation, corrected: np.ndarray, r: int, rr: float, fs: float
         out.reasons["t_end"] = "T wave not separable from the next beat"
         return
     peak = lo + int(np.argmax(magnitude[lo:hi]))
-    level = float(magnitude[peak:hi + 1].min())
+    tail = min(hi, peak + int(T_DESCENT_S * fs))
+    level = float(magnitude[peak:tail + 1].min())
     out.t_amplitude = float(magnitude[peak] - level)
     if out.t_amplitude < T_MIN_MV:
         out.reasons["t_end"] = "no measurable T wave"
         return
     slope = np.gradient(magnitude)
-    steep = peak + int(np.argmin(slope[peak:hi + 1]))
+    steep = peak + int(np.argmin(slope[peak:tail + 1]))
     if slope[steep] >= 0:
         out.reasons["t_end"] = "T wave end not found"
         return
     end = steep + (level - magnitude[steep]) / slope[steep]
-    out.t_end = int(round(min(max(end, steep), hi)))
+    out.t_end = int(round(min(max(end, steep), tail)))
 
 
 def _p_onset(out: Delineation, median: np.ndarray, beats: np.ndarray, r: int, rr: float,

@@ -12,6 +12,7 @@ from ecglm_cli.features.axis import axis_degrees, frontal_vector
 from ecglm_cli.features.delineate import Delineation
 
 Entry = dict[str, object]
+GAP_MS, GAP_RR = 3000.0, 3.0  # RR above both of these counts as a gap in the signal
 
 
 def value(x: float, unit: str, confidence: float, digits: int = 0) -> Entry:
@@ -29,6 +30,8 @@ def missing(unit: str, reason: str) -> Entry:
 def rhythm_entries(r_peaks: np.ndarray, fs: float, confidence: float) -> dict[str, Entry]:
     """Heart rate and RR statistics from the R fiducials (sample indices at `fs`)."""
     rr = np.diff(r_peaks) / fs * 1000.0
+    if len(rr):  # a stretch without beats this long is lost signal, not a pause to average
+        rr = rr[rr <= max(GAP_MS, GAP_RR * float(np.median(rr)))]
     if len(rr) < 2:
         reason = "fewer than three beats detected"
         return {key: missing(unit, reason) for key, unit in _RHYTHM_UNITS.items()}

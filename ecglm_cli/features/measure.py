@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import sosfiltfilt
 
-from ecglm_cli.features.delineate import delineate
+from ecglm_cli.features.delineate import delineate, median_beat
 from ecglm_cli.features.intervals import (
     ALL_UNITS,
     interval_entries,
@@ -63,7 +63,8 @@ def measure(record: ECGRecord) -> dict[str, object]:
     window = np.arange(-pre, post + 1)
     beats = clean[:, inside[:, None] + window[None, :]]  # [leads, beats, samples]
     qrs_zone = slice(pre - int(QRS_WINDOW_S * WORK_FS), pre + int(QRS_WINDOW_S * WORK_FS) + 1)
-    sqi = beat_agreement(beats[:, :, qrs_zone])
+    median = median_beat(beats)
+    sqi = beat_agreement(beats[:, :, qrs_zone], median[:, qrs_zone])
     quality = float(np.median(sqi))
     used = [lead for lead, keep in zip(leads, usable, strict=True) if keep]
     per_lead.update({lead: round(float(q), 2) for lead, q in zip(used, sqi, strict=True)})
@@ -79,7 +80,7 @@ def measure(record: ECGRecord) -> dict[str, object]:
     result.update(rhythm_entries(r, WORK_FS, beat_conf))
     rr = float(np.median(np.diff(r)))
     irregular = float(np.std(np.diff(r)) / np.mean(np.diff(r))) > IRREGULAR_RR_CV
-    d = delineate(beats, pre, rr, WORK_FS, irregular)
+    d = delineate(beats, median, pre, rr, WORK_FS, irregular)
     result.update(interval_entries(d, WORK_FS, rr / WORK_FS, used, beat_conf))
     result["beats"] = {"value": int(len(r)), "unit": "beats", "confidence": round(quality, 2)}
     result["signal_quality"] = quality_entry

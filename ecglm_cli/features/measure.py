@@ -20,6 +20,7 @@ from ecglm_cli.signal import resample
 
 WORK_FS = 250.0  # every record is analysed at this rate (4 ms resolution)
 MIN_DURATION_S = 4.0
+MIN_FS = 50.0  # below this the QRS itself is not resolved
 MAX_DURATION_S = 1800.0  # longer records: the first 30 minutes are measured
 MIN_QUALITY = 0.5  # below this median beat agreement the "beats" are not trusted
 PRE_S, POST_S = 0.5, 0.65  # beat window around the R fiducial
@@ -45,6 +46,8 @@ def measure(record: ECGRecord) -> dict[str, object]:
                                  "excluded_leads": _named(lead_reasons, leads)}
         return out
 
+    if fs < MIN_FS:
+        return all_missing(f"sampling rate too low ({fs:g} Hz; at least {MIN_FS:g} Hz needed)")
     if duration < MIN_DURATION_S:
         return all_missing(f"record too short ({duration:.1f} s; at least "
                            f"{MIN_DURATION_S:.0f} s needed)")
@@ -52,7 +55,8 @@ def measure(record: ECGRecord) -> dict[str, object]:
         return all_missing("no usable lead (all flat or missing)")
 
     n_keep = min(record.n_samples, int(MAX_DURATION_S * fs))
-    raw = np.nan_to_num(np.asarray(record.signal[usable, :n_keep], dtype=np.float64))
+    raw = np.nan_to_num(np.asarray(record.signal[usable, :n_keep], dtype=np.float64),
+                        posinf=0.0, neginf=0.0)
     x = resample(raw, fs, WORK_FS).astype(np.float64)
     clean = sosfiltfilt(bandpass(0.5, 40.0, WORK_FS), x, axis=-1)
     r = detect_qrs(x, WORK_FS)

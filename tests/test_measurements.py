@@ -141,6 +141,16 @@ def test_too_low_sampling_rate_gives_nulls():
     assert m["heart_rate"]["value"] is None and "sampling rate" in m["heart_rate"]["reason"]
 
 
+def test_a_noisy_lead_does_not_change_the_intervals():
+    rec = synthetic_ecg(seed=4)
+    clean = measure(rec)
+    rec.signal[7] = np.random.default_rng(5).normal(0, 1.0, rec.n_samples)
+    m = measure(rec)
+    assert m["signal_quality"]["per_lead"]["V2"] < 0.5
+    for key in ("qrs_duration", "pr_interval", "qt_interval", "qrs_axis"):
+        assert abs(m[key]["value"] - clean[key]["value"]) <= 8, key
+
+
 def test_flat_lead_is_excluded_and_named():
     rec = synthetic_ecg()
     rec.signal[3] = 0.0

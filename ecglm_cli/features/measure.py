@@ -84,8 +84,10 @@ def measure(record: ECGRecord) -> dict[str, object]:
     result.update(rhythm_entries(r, WORK_FS, beat_conf))
     rr = float(np.median(np.diff(r)))
     irregular = float(np.std(np.diff(r)) / np.mean(np.diff(r))) > IRREGULAR_RR_CV
-    d = delineate(beats, median, pre, rr, WORK_FS, irregular)
-    result.update(interval_entries(d, WORK_FS, rr / WORK_FS, used, beat_conf))
+    clear = sqi >= MIN_QUALITY  # leads whose beats disagree (noise) would blur the boundaries
+    d = delineate(beats[clear], median[clear], pre, rr, WORK_FS, irregular)
+    clear_leads = [lead for lead, keep in zip(used, clear, strict=True) if keep]
+    result.update(interval_entries(d, WORK_FS, rr / WORK_FS, clear_leads, beat_conf))
     result["beats"] = {"value": int(len(r)), "unit": "beats", "confidence": round(quality, 2)}
     result["signal_quality"] = quality_entry
     if n_keep < record.n_samples:

@@ -101,3 +101,19 @@ def test_info_on_all_misc_records_in_one_process(shared_data):
         row = rows[str(path)]
         assert len(row["leads"]) == 12 and row["n_samples"] == row["fs"] * 10
         assert row["fs"] == (100 if "records100" in str(path) else 500)
+
+
+def test_info_measure_adds_the_measurements_section():
+    import json
+
+    from click.testing import CliRunner
+
+    from ecglm_cli.cli.main import cli
+    from ecglm_cli.examples import example_record_path
+
+    result = CliRunner().invoke(cli, ["info", str(example_record_path()), "--measure",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)
+    rate = row["measurements"]["heart_rate"]
+    assert rate["unit"] == "bpm" and 40 < rate["value"] < 120

@@ -23,6 +23,7 @@ Examples:
   ecglm info *.edf --format json          one JSON object per record
   ecglm info ecg.npy --fs 500 --leads 12  a bare array without a sidecar
   ecglm info a.csv b.hea --format csv     a CSV table of several records
+  ecglm info rec.hea --measure            add heart rate, PR, QRS, QT/QTc and axis
 
 A record that cannot be read prints one error line on stderr; the others are still
 shown, and the exit code is 1.
@@ -58,10 +59,14 @@ def _for_table(row: dict[str, Any]) -> dict[str, Any]:
 @click.argument("records", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @fs_option
 @leads_in_option
+@click.option(
+    "--measure", is_flag=True,
+    help="Add the measurements section (heart rate, RR, PR, QRS, QT/QTc, axis, quality).",
+)
 @format_option
 def command(
     records: tuple[str, ...], fs: float | None,
-    input_leads: str | None, fmt: str | None,
+    input_leads: str | None, measure: bool, fmt: str | None,
 ) -> None:
     """Show format, sampling rate, duration, leads, units, missing samples and dropped
     channels of each RECORD."""
@@ -72,7 +77,12 @@ def command(
     try:
         for path in records:
             try:
-                row = describe(read_record(path, fs=fs, leads=leads))
+                record = read_record(path, fs=fs, leads=leads)
+                row = describe(record)
+                if measure:
+                    from ecglm_cli.features import measure as measure_record
+
+                    row["measurements"] = measure_record(record)
             except ECGLMError as exc:
                 report_error(exc)
                 failed += 1

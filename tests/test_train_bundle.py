@@ -13,7 +13,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from ecglm_cli.cli.main import cli
+from ecglm_cli.cli.main import cli, main
 from ecglm_cli.models.bundle import load_bundle
 
 REPO = Path(__file__).resolve().parents[1]
@@ -111,24 +111,37 @@ def _corrupt_label_count(path: Path) -> None:
     (_corrupt_version, "format version 99"),
     (_corrupt_label_count, "heads.superdiagnostic.weight has shape [5, 32]"),
 ])
-def test_corrupted_bundle_is_one_line_and_exit_1(shared_data, tiny_bundle, tmp_path,
+def test_corrupted_bundle_is_one_line_and_exit_1(shared_data, tiny_bundle, tmp_path, capsys,
                                                  corrupt, message):
     bad = tmp_path / "bad"
     shutil.copytree(tiny_bundle, bad)
     corrupt(bad)
+    with pytest.raises(SystemExit) as exited:
+        main(["evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--fold", "9",
+              "--model", str(bad)])
+    assert exited.value.code == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ecglm: error:"), captured.err
+    assert message in lines[0]
+    assert captured.out == ""
+
+
+def test_missing_bundle_through_the_installed_entry_point(shared_data, tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "ecglm_cli", "evaluate", "--ptbxl", str(shared_data / "ptbxl"),
-         "--fold", "9", "--model", str(bad)],
+         "--model", str(tmp_path / "nowhere")],
         capture_output=True, text=True, timeout=120,
         env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.returncode == 1
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("ecglm: error:"), proc.stderr
-    assert message in lines[0]
-    assert proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [
+        f"ecglm: error: no model bundle at {tmp_path / 'nowhere'} "
+        "(give a bundle directory or 'ecglm-base')"
+    ]
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes_write_a_loadable_bundle(shared_data, tmp_path):
     out = tmp_path / "ddp"
     proc = subprocess.run(

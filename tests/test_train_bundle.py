@@ -156,3 +156,17 @@ def test_torchrun_two_cpu_processes_write_a_loadable_bundle(shared_data, tmp_pat
     assert provenance["world_size"] == 2
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # rank 0 only
     assert load_bundle(out).config.width == 4
+
+
+def test_bad_options_are_one_line_errors(shared_data, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--leads", "MCL1"])
+    assert exited.value.code == 2
+    assert "not standard leads: MCL1" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit) as exited:
+            main(["train", "encoder", "--ptbxl", str(shared_data / "ptbxl"), "--out",
+                  "unused", "--device", "cuda"])
+        assert exited.value.code == 1
+        assert capsys.readouterr().err.strip().splitlines() == [
+            "ecglm: error: --device cuda was asked for, but no CUDA GPU is available"]

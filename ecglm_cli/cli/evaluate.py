@@ -41,7 +41,7 @@ def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str,
         return
     if ptbxl is None:
         raise click.UsageError("--ptbxl is required (the PTB-XL folder to evaluate on)")
-    from ecglm_cli.cli.train import _folds
+    from ecglm_cli.cli.train import parse_folds
     from ecglm_cli.io.leads import STANDARD_LEADS, parse_lead_set
     from ecglm_cli.output import get_writer, resolve_format
     from ecglm_cli.pipeline.evaluate import evaluate_ptbxl
@@ -53,7 +53,7 @@ def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str,
     unknown = [lead for lead in lead_list if lead not in STANDARD_LEADS]
     if unknown:
         raise click.BadParameter(f"not standard leads: {', '.join(unknown)}", param_hint="--leads")
-    result = evaluate_ptbxl(model_name, ptbxl, _folds(folds), lead_list, limit)
+    result = evaluate_ptbxl(model_name, ptbxl, parse_folds(folds), lead_list, limit)
     if result.skipped:
         click.echo(f"ecglm: skipped {len(result.skipped)} records (missing or unreadable)",
                    err=True)

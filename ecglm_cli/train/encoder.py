@@ -211,6 +211,8 @@ def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptio
 def train_encoder(options: TrainOptions) -> Path:
     """Train, checkpoint and write a bundle after every epoch; return the bundle directory."""
     torch.manual_seed(options.seed)
+    torch.backends.cudnn.deterministic = True  # reproducible convolutions on GPUs
+    torch.backends.cudnn.benchmark = False
     dist = Distributed(resolve_device(options.device))
     device = dist.device
     try:

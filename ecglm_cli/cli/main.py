@@ -21,14 +21,14 @@ from ecglm_cli.errors import EXIT_ERROR, EXIT_USAGE, ECGLMError
 COMMANDS: dict[str, str] = {
     "download": "ecglm_cli.cli.download",
     "info": "ecglm_cli.cli.info",
+    "train": "ecglm_cli.cli.train",
+    "evaluate": "ecglm_cli.cli.evaluate",
 }
 # name -> what it will do, for subcommands whose issue has not landed yet
 NOT_YET: dict[str, str] = {
     "classify": "Score records with the ECG classifier.",
     "ask": "Ask a question about one ECG.",
     "batch": "Score a whole tree of records.",
-    "train": "Train the encoder or the ECG language model.",
-    "evaluate": "Evaluate a model on PTB-XL or ECG-QA.",
 }
 
 

@@ -136,8 +136,7 @@ def test_missing_bundle_through_the_installed_entry_point(shared_data, tmp_path)
     )
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines() == [
-        f"ecglm: error: no model bundle at {tmp_path / 'nowhere'} "
-        "(give a bundle directory or 'ecglm-base')"
+        f"ecglm: error: {tmp_path / 'nowhere'}: no such file or folder"
     ]
 
 

@@ -1,0 +1,72 @@
+"""Parse PTB-XL's metadata tables (ptbxl_database.csv, scp_statements.csv) into plain dicts.
+
+The label columns hold Python-literal dicts (``scp_codes``) and free-text German notes (noise,
+extra beats); they are kept as strings here and interpreted in `ecglm_cli.knowledge.labels`.
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+from pathlib import Path
+
+from ecglm_cli.errors import RecordError
+
+LABEL_COLUMNS: tuple[str, ...] = (
+    "heart_axis", "infarction_stadium1", "infarction_stadium2", "baseline_drift",
+    "static_noise", "burst_noise", "electrodes_problems", "extra_beats", "pacemaker",
+)
+
+
+def parse_scp_codes(text: str) -> dict[str, float]:
+    """``"{'NORM': 100.0, 'SR': 0.0}"`` -> ``{"NORM": 100.0, "SR": 0.0}`` (never eval)."""
+    try:
+        value = ast.literal_eval(text) if text.strip() else {}
+    except (ValueError, SyntaxError) as exc:
+        raise ValueError(f"scp_codes is not a dict literal: {text[:60]!r}") from exc
+    if not isinstance(value, dict):
+        raise ValueError(f"scp_codes is not a dict literal: {text[:60]!r}")
+    return {str(code): float(lik) for code, lik in value.items()}
+
+
+def parse_row(raw: dict[str, str]) -> dict:
+    """One csv row -> dict with typed ``ecg_id``, ``strat_fold``, ``scp_codes``; label text kept."""
+    row: dict = {key: (value or "") for key, value in raw.items() if key}
+    row["ecg_id"] = int(float(raw["ecg_id"]))
+    row["strat_fold"] = int(float(raw["strat_fold"])) if raw.get("strat_fold") else 0
+    row["scp_codes"] = parse_scp_codes(raw.get("scp_codes") or "")
+    for column in LABEL_COLUMNS:
+        row.setdefault(column, "")
+    return row
+
+
+def read_database(path: str | Path) -> dict[int, dict]:
+    """Read ptbxl_database.csv (file, or the PTB-XL folder holding it) keyed by ecg_id."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "ptbxl_database.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            if not reader.fieldnames or "ecg_id" not in reader.fieldnames:
+                raise RecordError(path, "not a PTB-XL database table (no ecg_id column)")
+            rows = [parse_row(raw) for raw in reader]
+    except OSError as exc:
+        raise RecordError(path, f"cannot read PTB-XL table: {exc.strerror or exc}") from exc
+    except (ValueError, KeyError) as exc:
+        raise RecordError(path, f"malformed PTB-XL table: {exc}") from exc
+    return {row["ecg_id"]: row for row in rows}
+
+
+def read_statements(path: str | Path) -> dict[str, dict[str, str]]:
+    """Read scp_statements.csv (file or PTB-XL folder) keyed by SCP code."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "scp_statements.csv"
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            return {raw[""]: raw for raw in csv.DictReader(handle) if raw.get("")}
+    except OSError as exc:
+        raise RecordError(path, f"cannot read SCP statements: {exc.strerror or exc}") from exc
+    except KeyError as exc:
+        raise RecordError(path, "not an scp_statements.csv table") from exc

@@ -1,0 +1,187 @@
+"""Interpret one PTB-XL row as ECG-QA attributes: which answers hold for this record.
+
+PTB-XL stores noise, extra beats and infarction stage as terse German free text
+(``" , I-AVR,  "``, ``"alles"``, ``"2SVES"``, ``"Stadium II-III"``). This module is the one
+place that turns that text into ECG-QA's answer vocabulary, so that the synthesizer, the
+dataset builder and the tests all agree. The mapping for noise was checked against the official
+ECG-QA answers for the shared records (see tests/test_knowledge_agreement.py, docs/knowledge.md).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from ecglm_cli.io.leads import STANDARD_LEADS
+from ecglm_cli.knowledge.statements import Statement, load_statements
+
+NOISE_COLUMNS: dict[str, str] = {
+    "baseline drift": "baseline_drift",
+    "static noise": "static_noise",
+    "burst noise": "burst_noise",
+    "electrodes problems": "electrodes_problems",
+}
+ALL_LEADS_WORDS = ("alles", "alle", "all")
+_LEAD_INDEX = {lead.lower(): i for i, lead in enumerate(STANDARD_LEADS)}
+
+AXIS_ANSWERS: dict[str, str] = {
+    "MID": "normal heart axis",
+    "LAD": "left axis deviation",
+    "ALAD": "left axis deviation",
+    "AXL": "left axis deviation",
+    "RAD": "right axis deviation",
+    "ARAD": "right axis deviation",
+    "AXR": "right axis deviation",
+    "SAD": "extreme axis deviation",
+}
+STAGE_EARLY = "early stage of myocardial infarction"
+STAGE_MIDDLE = "middle stage of myocardial infarction"
+STAGE_OLD = "old stage of myocardial infarction"
+STAGE_UNKNOWN = "unknown stage of myocardial infarction"
+STAGE_NONE = "none of myocardial infarction"
+_STAGE_NUMERALS = {"I": STAGE_EARLY, "II": STAGE_MIDDLE, "III": STAGE_OLD}
+
+ES_ANY = "extrasystoles"
+ES_VENTRICULAR = "ventricular extrasystoles"
+ES_SUPRAVENTRICULAR = "supraventricular extrasystoles"
+
+SUPERCLASS_ANSWERS: dict[str, str] = {
+    "CD": "conduction disturbance",
+    "HYP": "hypertrophy",
+    "MI": "myocardial infarction",
+    "STTC": "st/t change",
+}
+FAMILIES: tuple[str, ...] = ("diagnostic", "form", "rhythm")
+
+
+def parse_leads(text: str) -> frozenset[str]:
+    """Leads named in a PTB-XL note: ``" , I-AVR,  "`` -> I, II, III, aVR; ``"alles"`` -> all.
+
+    Ranges follow the standard order (I II III aVR aVL aVF V1..V6); a bare number 1-6 is a
+    precordial lead (``"V2,3"``, ``"v5-6"``, ``" , 2"``), since limb leads are written in Roman
+    numerals. Words without lead names (``"leicht"``, ``"mittel"``) name no lead.
+    """
+    lowered = text.lower().replace("?", " ").replace(".", ",")
+    words = re.split(r"[\s,;]+", lowered)
+    if any(word in ALL_LEADS_WORDS for word in words):
+        return frozenset(STANDARD_LEADS)
+    found: set[str] = set()
+    for word in words:
+        if not word:
+            continue
+        parts = word.split("-")
+        ends: list[int] = []
+        for part in parts:
+            key = f"v{part}" if part.isdigit() else part
+            if key in _LEAD_INDEX:
+                ends.append(_LEAD_INDEX[key])
+        if len(ends) == 1:
+            found.add(STANDARD_LEADS[ends[0]])
+        elif len(ends) >= 2:
+            low, high = min(ends[0], ends[-1]), max(ends[0], ends[-1])
+            found.update(STANDARD_LEADS[low : high + 1])
+    return frozenset(found)
+
+
+def infarction_stages(row: dict) -> set[str]:
+    """Stage answers from infarction_stadium1/2 (``"Stadium II-III"`` -> middle and old)."""
+    stages: set[str] = set()
+    for column in ("infarction_stadium1", "infarction_stadium2"):
+        text = (row.get(column) or "").strip()
+        if not text:
+            continue
+        if text.lower() == "unknown":
+            stages.add(STAGE_UNKNOWN)
+            continue
+        match = re.fullmatch(r"stadium\s+(I{1,3})(?:\s*-\s*(I{1,3}))?", text, flags=re.I)
+        if not match:
+            stages.add(STAGE_UNKNOWN)
+            continue
+        first, last = len(match.group(1)), len(match.group(2) or match.group(1))
+        for n in range(min(first, last), max(first, last) + 1):
+            stages.add(_STAGE_NUMERALS["I" * n])
+    return stages
+
+
+def extra_systoles(text: str) -> set[str]:
+    """``"1ES"``/``"ES"`` -> extrasystoles; ``"VES"`` -> ventricular; ``"SVES"`` -> supraventricular."""
+    found: set[str] = set()
+    for token in re.findall(r"\d*\s*(SVES|VES|ES)", (text or "").upper()):
+        found.add({"SVES": ES_SUPRAVENTRICULAR, "VES": ES_VENTRICULAR, "ES": ES_ANY}[token])
+    return found
+
+
+@dataclass(frozen=True)
+class RecordLabels:
+    """ECG-QA-vocabulary facts about one record; ``uncertain`` statements are never asserted."""
+
+    ecg_id: int
+    present: dict[str, set[str]]  # family -> ECG-QA statement names present
+    uncertain: set[str]  # ECG-QA names labelled with 0 < likelihood < 100 (diagnostic)
+    codes: dict[str, float]  # raw SCP codes with likelihoods
+    superclasses: set[str]
+    noise: dict[str, frozenset[str]]  # noise kind -> leads ({} when absent)
+    noise_present: set[str]
+    axis: str | None
+    stages: set[str]
+    extra: set[str]
+    pacemaker: bool
+    statements: dict[str, Statement] = field(repr=False, default_factory=dict)
+
+    def noise_in_lead(self, lead: str) -> set[str]:
+        return {kind for kind, leads in self.noise.items() if lead in leads}
+
+
+def statement_is_certain(statement: Statement, likelihood: float) -> bool:
+    """Diagnostic statements carry a likelihood (15..100); only 100 counts as certain.
+
+    Form and rhythm statements are coded with likelihood 0 ("not given") and count as present.
+    """
+    if statement.category.get("diagnostic"):
+        return likelihood >= 100.0
+    return True
+
+
+def record_labels(row: dict, statements: dict[str, Statement] | None = None) -> RecordLabels:
+    """Everything the synthesizer needs to answer ECG-QA single-ECG questions for this row."""
+    statements = statements or load_statements()
+    present: dict[str, set[str]] = {family: set() for family in FAMILIES}
+    uncertain: set[str] = set()
+    superclasses: set[str] = set()
+    for code, likelihood in row["scp_codes"].items():
+        statement = statements.get(code)
+        if statement is None:
+            continue
+        certain = statement_is_certain(statement, likelihood)
+        if certain and statement.category.get("diagnostic_class") in SUPERCLASS_ANSWERS:
+            superclasses.add(SUPERCLASS_ANSWERS[statement.category["diagnostic_class"]])
+        if statement.ecgqa_name is None:
+            continue
+        if not certain:
+            uncertain.add(statement.ecgqa_name)
+            continue
+        for family in FAMILIES:
+            if statement.category.get(family):
+                present[family].add(statement.ecgqa_name)
+    noise: dict[str, frozenset[str]] = {}
+    noise_present: set[str] = set()
+    for kind, column in NOISE_COLUMNS.items():
+        text = (row.get(column) or "").strip()
+        if text:
+            noise_present.add(kind)
+            noise[kind] = parse_leads(text)
+    axis_code = (row.get("heart_axis") or "").strip().upper()
+    return RecordLabels(
+        ecg_id=int(row["ecg_id"]),
+        present=present,
+        uncertain=uncertain,
+        codes=dict(row["scp_codes"]),
+        superclasses=superclasses,
+        noise=noise,
+        noise_present=noise_present,
+        axis=AXIS_ANSWERS.get(axis_code),
+        stages=infarction_stages(row),
+        extra=extra_systoles(row.get("extra_beats") or ""),
+        pacemaker=bool((row.get("pacemaker") or "").strip()),
+        statements=statements,
+    )

@@ -1,0 +1,36 @@
+"""The guideline knowledge base: one entry per PTB-XL statement (statements.json)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One PTB-XL SCP statement with its readable name, category, criteria and source."""
+
+    code: str
+    name: str
+    ecgqa_name: str | None  # ECG-QA's answer string, None when ECG-QA does not ask about it
+    category: dict  # diagnostic/form/rhythm flags, diagnostic_class, diagnostic_subclass
+    criteria: str
+    source: str
+
+    @property
+    def families(self) -> tuple[str, ...]:
+        return tuple(f for f in ("diagnostic", "form", "rhythm") if self.category.get(f))
+
+
+@lru_cache(maxsize=1)
+def load_statements() -> dict[str, Statement]:
+    """All 71 statements keyed by SCP code, read from the package data file."""
+    text = resources.files("ecglm_cli.knowledge").joinpath("statements.json").read_text("utf-8")
+    return {entry["code"]: Statement(**entry) for entry in json.loads(text)["statements"]}
+
+
+def by_ecgqa_name() -> dict[str, Statement]:
+    """ECG-QA answer string -> statement (for explaining an answer with its criteria)."""
+    return {s.ecgqa_name: s for s in load_statements().values() if s.ecgqa_name}

@@ -104,7 +104,7 @@ def infarction_stages(row: dict) -> set[str]:
 
 
 def extra_systoles(text: str) -> set[str]:
-    """``"1ES"``/``"ES"`` -> extrasystoles; ``"VES"`` -> ventricular; ``"SVES"`` -> supraventricular."""
+    """``"1ES"`` -> extrasystoles, ``"VES"`` -> ventricular, ``"SVES"`` -> supraventricular."""
     found: set[str] = set()
     for token in re.findall(r"\d*\s*(SVES|VES|ES)", (text or "").upper()):
         found.add({"SVES": ES_SUPRAVENTRICULAR, "VES": ES_VENTRICULAR, "ES": ES_ANY}[token])

@@ -65,7 +65,8 @@ def read_answer_classes(path: str | Path) -> dict[int, tuple[str, ...]]:
                 for row in csv.DictReader(handle)
             }
     except OSError as exc:
-        raise RecordError(path, f"cannot read ECG-QA answer classes: {exc.strerror or exc}") from exc
+        problem = f"cannot read ECG-QA answer classes: {exc.strerror or exc}"
+        raise RecordError(path, problem) from exc
     except (KeyError, ValueError, SyntaxError) as exc:
         raise RecordError(path, "not an ECG-QA answers_for_each_template.csv") from exc
 

@@ -20,12 +20,12 @@ from ecglm_cli.errors import EXIT_ERROR, EXIT_USAGE, ECGLMError
 # name -> module holding a click command called `command`
 COMMANDS: dict[str, str] = {
     "train": "ecglm_cli.cli.train",
+    "ask": "ecglm_cli.cli.ask",
 }
 # name -> what it will do, for subcommands whose issue has not landed yet
 NOT_YET: dict[str, str] = {
     "info": "Show what was read from records.",
     "classify": "Score records with the ECG classifier.",
-    "ask": "Ask a question about one ECG.",
     "batch": "Score a whole tree of records.",
     "download": "Fetch, verify, list and remove cached models.",
     "evaluate": "Evaluate a model on PTB-XL or ECG-QA.",

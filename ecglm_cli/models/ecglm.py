@@ -238,6 +238,9 @@ def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str
     bundle_dir = Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
     if lm_ref == BUNDLED_LM_DIR:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
         lm_dir = bundle_dir / BUNDLED_LM_DIR
         model.lm.save_pretrained(lm_dir, safe_serialization=True)
         model.tokenizer.save_pretrained(lm_dir)

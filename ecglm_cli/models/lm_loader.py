@@ -35,6 +35,7 @@ def load_causal_lm(name: str) -> tuple[Any, Any]:
 
     directory = resolve_lm_dir(name)
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()  # stderr is ours: no "Loading weights" bars
     try:
         tokenizer = AutoTokenizer.from_pretrained(
             directory, local_files_only=True, trust_remote_code=False

@@ -288,7 +288,7 @@ def train_lm(
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optimizer.step()
-                losses.append(float(loss))
+                losses.append(loss.item())
         metrics = {
             "stage": options.stage, "epoch": epoch + 1,
             "train_loss": round(sum(losses) / len(losses), 4),

@@ -20,6 +20,7 @@ from ecglm_cli.errors import EXIT_ERROR, EXIT_USAGE, ECGLMError
 # name -> module holding a click command called `command`
 COMMANDS: dict[str, str] = {
     "train": "ecglm_cli.cli.train",
+    "evaluate": "ecglm_cli.cli.evaluate",
     "ask": "ecglm_cli.cli.ask",
 }
 # name -> what it will do, for subcommands whose issue has not landed yet
@@ -28,7 +29,6 @@ NOT_YET: dict[str, str] = {
     "classify": "Score records with the ECG classifier.",
     "batch": "Score a whole tree of records.",
     "download": "Fetch, verify, list and remove cached models.",
-    "evaluate": "Evaluate a model on PTB-XL or ECG-QA.",
 }
 
 

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -20,14 +20,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from ecglm_cli.data.ptbxl import PTBXL, PTBXLEntry
-from ecglm_cli.errors import ECGLMError, ModelError, RecordError
+from ecglm_cli.data.ptbxl import PTBXL
+from ecglm_cli.errors import ECGLMError, ModelError
 from ecglm_cli.io.leads import LIMB_LEADS, PRECORDIAL_LEADS, STANDARD_LEADS
 from ecglm_cli.models.bundle import save_bundle
 from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
-from ecglm_cli.models.metrics import best_thresholds, space_report
-from ecglm_cli.models.predict import predict_windows
-from ecglm_cli.pipeline.prepare import array_windows, crop_or_pad, restrict_leads, to_model_array
+from ecglm_cli.models.metrics import best_thresholds
+from ecglm_cli.pipeline.evaluate import Split, load_split, predict_split, split_report
+from ecglm_cli.pipeline.prepare import crop_or_pad
 
 CHECKPOINT_DIR = "checkpoint"
 REPORT_LEAD_SETS = {
@@ -53,6 +53,7 @@ class TrainOptions:
     kernel_size: int = 5
     window_s: float = 5.0
     dropout: float = 0.2
+    keep: str = "best"  # "best": bundle of the best validation epoch; "last": of the last one
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -61,43 +62,23 @@ class TrainOptions:
         return data
 
 
-@dataclass
-class Split:
-    """Model-rate arrays, masks and multi-hot labels of one set of folds."""
-
-    arrays: list[np.ndarray] = field(default_factory=list)
-    masks: list[np.ndarray] = field(default_factory=list)
-    labels: dict[str, list[np.ndarray]] = field(default_factory=dict)
-
-    def label_matrix(self, space: str) -> np.ndarray:
-        return np.stack(self.labels[space])
-
-
-def load_split(ds: PTBXL, entries: list[PTBXLEntry], config: EncoderConfig) -> Split:
-    """Decode the records once (cached in memory); unreadable ones go to `ds.skipped`."""
-    split = Split(labels={space: [] for space in ds.label_spaces})
-    for entry in entries:
-        try:
-            x, mask = to_model_array(ds.record(entry), config)
-        except RecordError as exc:
-            ds.skipped[entry.ecg_id] = exc.problem
-            continue
-        split.arrays.append(x)
-        split.masks.append(mask)
-        for space, vec in ds.labels(entry).items():
-            split.labels[space].append(vec)
-    return split
-
-
 def sample_lead_mask(rng: np.random.Generator, available: np.ndarray) -> np.ndarray:
-    """A random lead subset: often all 12, often one lead (I or II half the time), limb only,
-    precordial only, or a random mix. Always at least one available lead."""
+    """A random lead subset, always at least one available lead.
+
+    All 12 (30%), lead I alone (15%), lead II alone (5%), another single lead (5%), the limb
+    leads (15%), the precordial leads (10%) or each lead with p = 0.5 (20%). Single leads are
+    frequent on purpose: lead I alone is the hardest common case (watches, handheld devices).
+    """
     u = rng.random()
-    if u < 0.35:
-        wanted = np.ones(12, dtype=bool)
+    wanted = np.zeros(12, dtype=bool)
+    if u < 0.30:
+        wanted[:] = True
+    elif u < 0.45:
+        wanted[STANDARD_LEADS.index("I")] = True
+    elif u < 0.50:
+        wanted[STANDARD_LEADS.index("II")] = True
     elif u < 0.55:
-        wanted = np.zeros(12, dtype=bool)
-        wanted[rng.integers(0, 2) if rng.random() < 0.5 else rng.integers(0, 12)] = True
+        wanted[rng.integers(0, 12)] = True
     elif u < 0.70:
         wanted = np.array([lead in LIMB_LEADS for lead in STANDARD_LEADS])
     elif u < 0.80:
@@ -159,24 +140,6 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
-
-
-def evaluate_split(
-    model: ECGClassifier, split: Split, config: EncoderConfig, leads: list[str] | None,
-    device: torch.device, batch_size: int = 128,
-) -> dict[str, np.ndarray]:
-    """Window-averaged probabilities for every record of a split, limited to `leads`."""
-    items = []
-    for x, mask in zip(split.arrays, split.masks):
-        items.append((array_windows(x, config), restrict_leads(mask, leads)))
-    return predict_windows(model, items, batch_size=batch_size, device=device)
-
-
-def report(split: Split, probs: dict[str, np.ndarray], thresholds: dict[str, np.ndarray]) -> dict:
-    return {
-        space: space_report(split.label_matrix(space), probs[space], thresholds[space])
-        for space in probs
-    }
 
 
 class Distributed:
@@ -257,6 +220,8 @@ def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptio
 def train_encoder(options: TrainOptions) -> Path:
     """Train, checkpoint and write a bundle after every epoch; return the bundle directory."""
     torch.manual_seed(options.seed)
+    torch.backends.cudnn.deterministic = True  # reproducible convolutions on GPUs
+    torch.backends.cudnn.benchmark = False
     dist = Distributed(resolve_device(options.device))
     device = dist.device
     try:
@@ -303,10 +268,11 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )
     out = Path(options.out)
-    start_epoch, history = 0, []
+    start_epoch, history, best = 0, [], -1.0
     if options.resume:
         state = _load_checkpoint(out, model, optimizer, options)
         start_epoch, history = int(state["epochs_done"]), list(state.get("history", []))
+        best = float(state.get("best_score", -1.0))
         _log(dist, f"ecglm: resuming after epoch {start_epoch}")
     net: nn.Module = model
     if dist.world > 1:
@@ -349,48 +315,68 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
             bar.render_finish()
         train_time = time.time() - started
         if dist.is_main:
-            last = epoch + 1 == options.epochs
-            record = _finish_epoch(
-                model, train, val, config, device, label_spaces, options, dist,
-                epoch=epoch + 1, loss=loss_sum / max(1, seen), seconds=train_time,
-                with_lead_sets=last,
-            )
+            thresholds, val_report = _validate(model, val, config, device)
+            score = selection_score(val_report)
+            improved = score > best
+            record = {
+                "epoch": epoch + 1, "train_loss": loss_sum / max(1, seen),
+                "seconds": round(train_time, 2),
+                "records_per_s": round(len(train.arrays) / max(train_time, 1e-9), 1),
+                "selection_score": score, "val": val_report,
+            }
+            if options.keep == "last" or improved:
+                best = max(best, score)
+                _write_bundle(model, train, val, config, device, label_spaces, options, dist,
+                              epoch + 1, thresholds, val_report)
+                record["bundle_written"] = True
             history.append(record)
             with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
             _save_checkpoint(out, model, optimizer, {
                 "epochs_done": epoch + 1, "options": options.to_dict(), "history": history,
+                "best_score": best,
             })
+            super_auc = val_report["superdiagnostic"]["macro_auc"]
             _log(dist, f"ecglm: epoch {epoch + 1}: loss {record['train_loss']:.4f}, "
-                       f"val superdiagnostic AUC {record['val']['superdiagnostic']['macro_auc']:.4f}"
-                       f", {train_time:.0f} s")
+                       f"val superdiagnostic AUC {super_auc:.4f}, mean AUC {score:.4f}"
+                       f"{' (bundle written)' if record.get('bundle_written') else ''}, "
+                       f"{train_time:.0f} s")
         dist.barrier()
     return out
 
 
-def _finish_epoch(
+def selection_score(val_report: dict) -> float:
+    """Mean macro AUC over the label spaces: what `--keep best` maximises."""
+    values = [m["macro_auc"] for m in val_report.values() if np.isfinite(m["macro_auc"])]
+    return float(np.mean(values)) if values else 0.0
+
+
+def _validate(model: ECGClassifier, val: Split, config: EncoderConfig, device: torch.device):
+    """F1-optimal thresholds on the validation folds (12 leads) and the figures at them."""
+    probs = predict_split(model, val, config, None, device)
+    thresholds = {s: best_thresholds(val.label_matrix(s), probs[s]) for s in probs}
+    return thresholds, split_report(val, probs, thresholds)
+
+
+def _write_bundle(
     model: ECGClassifier, train: Split, val: Split, config: EncoderConfig, device: torch.device,
-    label_spaces: dict, options: TrainOptions, dist: Distributed, *, epoch: int, loss: float,
-    seconds: float, with_lead_sets: bool,
-) -> dict:
-    """Validate, choose F1-optimal thresholds on the validation folds and write the bundle."""
-    probs = evaluate_split(model, val, config, None, device)
-    thresholds = {
-        s: best_thresholds(val.label_matrix(s), probs[s]) for s in probs
-    }
-    val_report = report(val, probs, thresholds)
-    metrics = {"epoch": epoch, "folds": list(options.val_folds), "lead_sets": {"12": val_report}}
-    if with_lead_sets:
-        for name, leads in REPORT_LEAD_SETS.items():
-            if name != "12":
-                metrics["lead_sets"][name] = report(
-                    val, evaluate_split(model, val, config, leads, device), thresholds
-                )
+    label_spaces: dict, options: TrainOptions, dist: Distributed, epoch: int,
+    thresholds: dict[str, np.ndarray], val_report: dict,
+) -> None:
+    """Write the bundle of this epoch, with validation figures for every reported lead set."""
+    metrics = {"epoch": epoch, "folds": list(options.val_folds), "keep": options.keep,
+               "lead_sets": {"12": val_report}}
+    for name, leads in REPORT_LEAD_SETS.items():
+        if name != "12":
+            metrics["lead_sets"][name] = split_report(
+                val, predict_split(model, val, config, leads, device), thresholds
+            )
     provenance = {
         "data": str(Path(options.ptbxl).resolve()),
         "train_folds": list(options.train_folds), "val_folds": list(options.val_folds),
         "train_records": len(train.arrays), "val_records": len(val.arrays),
-        "seed": options.seed, "epochs": epoch, "git_commit": git_commit(),
+        "seed": options.seed, "epoch": epoch, "epochs": options.epochs,
+        "git_commit": git_commit(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "device": str(device), "world_size": dist.world, "torch": torch.__version__,
         "options": options.to_dict(),
@@ -399,5 +385,3 @@ def _finish_epoch(
         options.out, model, label_spaces, {s: t.tolist() for s, t in thresholds.items()},
         metrics, provenance,
     )
-    return {"epoch": epoch, "train_loss": loss, "seconds": round(seconds, 2),
-            "records_per_s": round(len(train.arrays) / max(seconds, 1e-9), 1), "val": val_report}

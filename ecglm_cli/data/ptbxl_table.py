@@ -1,7 +1,9 @@
-"""Parse PTB-XL's metadata tables (ptbxl_database.csv, scp_statements.csv) into plain dicts.
+"""Read every column of PTB-XL's ptbxl_database.csv, label notes included, as plain dicts.
 
-The label columns hold Python-literal dicts (``scp_codes``) and free-text German notes (noise,
-extra beats); they are kept as strings here and interpreted in `ecglm_cli.knowledge.labels`.
+The encoder's `ecglm_cli.data.ptbxl` reads only what classification needs (codes, fold, file
+names); the language model's instruction synthesis also needs the free-text label columns
+(noise notes, extra beats, heart axis, infarction stage), which are kept as strings here and
+interpreted in `ecglm_cli.knowledge.labels`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ def parse_row(raw: dict[str, str]) -> dict:
     return row
 
 
-def read_database(path: str | Path) -> dict[int, dict]:
+def read_label_rows(path: str | Path) -> dict[int, dict]:
     """Read ptbxl_database.csv (file, or the PTB-XL folder holding it) keyed by ecg_id."""
     path = Path(path)
     if path.is_dir():
@@ -53,20 +55,7 @@ def read_database(path: str | Path) -> dict[int, dict]:
             rows = [parse_row(raw) for raw in reader]
     except OSError as exc:
         raise RecordError(path, f"cannot read PTB-XL table: {exc.strerror or exc}") from exc
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError, csv.Error) as exc:
         raise RecordError(path, f"malformed PTB-XL table: {exc}") from exc
     return {row["ecg_id"]: row for row in rows}
 
-
-def read_statements(path: str | Path) -> dict[str, dict[str, str]]:
-    """Read scp_statements.csv (file or PTB-XL folder) keyed by SCP code."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / "scp_statements.csv"
-    try:
-        with open(path, newline="", encoding="utf-8") as handle:
-            return {raw[""]: raw for raw in csv.DictReader(handle) if raw.get("")}
-    except OSError as exc:
-        raise RecordError(path, f"cannot read SCP statements: {exc.strerror or exc}") from exc
-    except KeyError as exc:
-        raise RecordError(path, "not an scp_statements.csv table") from exc

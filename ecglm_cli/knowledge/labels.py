@@ -83,6 +83,18 @@ def parse_leads(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def axis_class(degrees: float) -> str:
+    """Frontal QRS axis in degrees -> ECG-QA class (normal -30..+90, LAD to -90, RAD to +180)."""
+    angle = (float(degrees) + 180.0) % 360.0 - 180.0  # to [-180, 180)
+    if -30.0 <= angle <= 90.0:
+        return "normal heart axis"
+    if -90.0 <= angle < -30.0:
+        return "left axis deviation"
+    if 90.0 < angle <= 180.0 or angle == -180.0:
+        return "right axis deviation"
+    return "extreme axis deviation"
+
+
 def infarction_stages(row: dict) -> set[str]:
     """Stage answers from infarction_stadium1/2 (``"Stadium II-III"`` -> middle and old)."""
     stages: set[str] = set()
@@ -142,8 +154,14 @@ def statement_is_certain(statement: Statement, likelihood: float) -> bool:
     return True
 
 
-def record_labels(row: dict, statements: dict[str, Statement] | None = None) -> RecordLabels:
-    """Everything the synthesizer needs to answer ECG-QA single-ECG questions for this row."""
+def record_labels(
+    row: dict, statements: dict[str, Statement] | None = None, measured_axis: float | None = None
+) -> RecordLabels:
+    """Everything the synthesizer needs to answer ECG-QA single-ECG questions for this row.
+
+    ``measured_axis`` (degrees), when given, decides the heart-axis class instead of PTB-XL's
+    ``heart_axis`` column (which is empty for most records).
+    """
     statements = statements or load_statements()
     present: dict[str, set[str]] = {family: set() for family in FAMILIES}
     uncertain: set[str] = set()
@@ -179,7 +197,8 @@ def record_labels(row: dict, statements: dict[str, Statement] | None = None) -> 
         superclasses=superclasses,
         noise=noise,
         noise_present=noise_present,
-        axis=AXIS_ANSWERS.get(axis_code),
+        axis=axis_class(measured_axis) if measured_axis is not None
+        else AXIS_ANSWERS.get(axis_code),
         stages=infarction_stages(row),
         extra=extra_systoles(row.get("extra_beats") or ""),
         pacemaker=bool((row.get("pacemaker") or "").strip()),

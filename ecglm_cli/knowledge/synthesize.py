@@ -250,14 +250,17 @@ def synthesize_qa(
     rng: random.Random | None = None,
     per_template: int = 1,
     sample_start: int = 0,
+    measurements: dict | None = None,
 ) -> list[dict]:
     """ECG-QA question records (valid ECG-QA JSON) for one PTB-XL row.
 
-    ``per_template`` questions are drawn for every template whose answer the labels settle.
+    ``per_template`` questions are drawn for every template whose answer the labels settle; a
+    measured axis in ``measurements`` decides the heart-axis answers.
     """
     templates = templates or load_templates()
     rng = rng or random.Random(int(row["ecg_id"]))
-    labels = record_labels(row)
+    axis = (measurements or {}).get("axis") or {}
+    labels = record_labels(row, measured_axis=axis.get("value") if isinstance(axis, dict) else None)
     out: list[dict] = []
     for template_id in sorted(templates):
         for _ in range(per_template):
@@ -302,7 +305,7 @@ def measurement_sentence(measurements: dict | None) -> str:
     return (text + (", ".join(parts) + "." if parts else "")).strip()
 
 
-def explain(record: dict, row: dict, measurements: dict | None = None) -> str:
+def explain(record: dict, measurements: dict | None = None) -> str:
     """Explanatory answer: the exact ECG-QA answer first, then the criteria behind it."""
     answer = record["answer"]
     lead_text = "; ".join(answer) + "."
@@ -410,4 +413,4 @@ UNANSWERABLE: tuple[tuple[str, str], ...] = (
 def unanswerable_questions(rng: random.Random, count: int) -> list[tuple[str, str]]:
     """``count`` (question, answer_text) pairs that must be declined, drawn without repeats."""
     picks = rng.sample(UNANSWERABLE, k=min(count, len(UNANSWERABLE)))
-    return [(q, f"{CANNOT_DETERMINE.capitalize()}: {why}.") for q, why in picks]
+    return [(q, f"{CANNOT_DETERMINE[0].upper()}{CANNOT_DETERMINE[1:]}: {why}.") for q, why in picks]

@@ -121,7 +121,7 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
         stage=stage, ptbxl=ptbxl, bundle=bundle,
         out=out if out is not None else resolve_bundle_dir(bundle), llm=llm, epochs=epochs,
         device=device, seed=seed, resume=resume, batch_size=batch_size, lr=lr, views=views,
-        train_folds=_folds(train_folds), val_folds=_folds(val_folds), limit=limit,
+        train_folds=parse_folds(train_folds), val_folds=parse_folds(val_folds), limit=limit,
         val_questions=val_questions, ecgqa=tuple(ecgqa),
         compact=CompactLMConfig(**compact) if compact else CompactLMConfig(),
     )

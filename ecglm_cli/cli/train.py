@@ -102,6 +102,14 @@ def _shared_options(func):
                      help="Synthesized questions per template and training record."),
         click.option("--val-questions", type=click.IntRange(min=0), default=400,
                      show_default=True, help="Held-out texts scored after each epoch."),
+        click.option("--vocab-size", type=click.IntRange(min=300), default=4096,
+                     show_default=True, help="New compact LM: BPE vocabulary size."),
+        click.option("--hidden", type=click.IntRange(min=16), default=256, show_default=True,
+                     help="New compact LM: hidden size."),
+        click.option("--layers", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="New compact LM: transformer layers."),
+        click.option("--heads", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="New compact LM: attention heads."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -111,7 +119,8 @@ def _shared_options(func):
 def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epochs: int,
          device: str, seed: int, resume: bool, batch_size: int, lr: float, views: int,
          train_folds: str, val_folds: str, limit: int | None, draws: int,
-         val_questions: int, ecgqa: tuple[Path, ...] = (), **compact: int) -> None:
+         val_questions: int, vocab_size: int, hidden: int, layers: int, heads: int,
+         ecgqa: tuple[Path, ...] = ()) -> None:
     from ecglm_cli.models.bundle import resolve_bundle_dir
     from ecglm_cli.models.compact_lm import CompactLMConfig
     from ecglm_cli.train.lm import LMTrainOptions, train_lm
@@ -123,7 +132,8 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
         device=device, seed=seed, resume=resume, batch_size=batch_size, lr=lr, views=views,
         train_folds=parse_folds(train_folds), val_folds=parse_folds(val_folds), limit=limit,
         val_questions=val_questions, ecgqa=tuple(ecgqa),
-        compact=CompactLMConfig(**compact) if compact else CompactLMConfig(),
+        compact=CompactLMConfig(vocab_size=vocab_size, hidden=hidden, layers=layers, heads=heads,
+                                intermediate=hidden * 11 // 4),
     )
     texts = build_texts(options, draws)
     click.echo(str(train_lm(options, texts.train, texts.val, texts.corpus)))
@@ -135,21 +145,12 @@ Examples:
   ecglm train align --ptbxl ptb-xl/ --bundle runs/enc --out runs/ecglm --device cpu --limit 50
 """)
 @_shared_options
-@click.option("--vocab-size", type=click.IntRange(min=300), default=4096, show_default=True,
-              help="Compact LM: BPE vocabulary size.")
-@click.option("--hidden", type=click.IntRange(min=16), default=256, show_default=True,
-              help="Compact LM: hidden size.")
-@click.option("--layers", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Compact LM: transformer layers.")
-@click.option("--heads", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Compact LM: attention heads.")
 def align(**kwargs) -> None:
     """Teach the LM to read the frozen encoder from reports and descriptions.
 
     With --llm compact (the default) this creates the compact LM and its BPE tokenizer from the
     training corpus and trains them with the projector; a pretrained LM stays frozen.
     """
-    kwargs["intermediate"] = kwargs["hidden"] * 11 // 4
     _run("align", **kwargs)
 
 

@@ -54,3 +54,47 @@ def yes_probabilities(asker, features, codes: list[str], batch_size: int = 64) -
         probs = torch.softmax(next_logits[:, word_ids], dim=-1)
         out.append(probs[:, 0].cpu().numpy())
     return np.concatenate(out)
+
+
+LM_SPACES = ("diagnostic", "rhythm", "form")
+
+
+def evaluate_lm_detection(
+    model: str, root, folds: tuple[int, ...], leads: list[str], limit: int | None = None,
+    llm: str | None = None, progress=None,
+):
+    """`evaluate --via lm`: macro F1 (P(yes) >= 0.5), AUC and Fmax of LM detection per space."""
+    from ecglm_cli.data.ptbxl import PTBXL
+    from ecglm_cli.errors import RecordError
+    from ecglm_cli.models.metrics import space_report
+    from ecglm_cli.pipeline.ask import Asker
+    from ecglm_cli.pipeline.evaluate import EvaluationResult
+
+    asker = Asker(model, llm)
+    ds = PTBXL(root)
+    spaces = [s for s in LM_SPACES if s in ds.label_spaces]
+    codes = {s: ds.label_spaces[s].labels for s in spaces}
+    every = sorted({c for s in spaces for c in codes[s]})
+    scores: dict[str, list[np.ndarray]] = {s: [] for s in spaces}
+    truth: dict[str, list[np.ndarray]] = {s: [] for s in spaces}
+    for entry in ds.select(folds, limit):
+        try:
+            feats = asker.features(ds.record(entry), leads)
+        except RecordError as exc:
+            ds.skipped[entry.ecg_id] = exc.problem
+            continue
+        p = dict(zip(every, yes_probabilities(asker, feats, every), strict=True))
+        labels = ds.labels(entry)
+        for s in spaces:
+            scores[s].append(np.array([p[c] for c in codes[s]]))
+            truth[s].append(labels[s])
+        if progress:
+            progress(1)
+    if not any(truth.values()):
+        raise RecordError(root, f"no readable records in fold(s) {', '.join(map(str, folds))}")
+    rows = []
+    for s in spaces:
+        y, score = np.stack(truth[s]), np.stack(scores[s])
+        rows.append({"space": s, "via": "lm",
+                     **space_report(y, score, np.full(y.shape[1], 0.5))})
+    return EvaluationResult(rows, [], dict(ds.skipped))

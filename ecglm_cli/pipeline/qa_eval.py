@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
 
-from ecglm_cli.data.ecgqa import load_ecgqa, score
+from ecglm_cli.data.ecgqa import LoadedQuestions, load_ecgqa, score
 from ecglm_cli.data.ptbxl import PTBXL
 from ecglm_cli.errors import RecordError
 from ecglm_cli.train.lm_data import parse_answer
@@ -27,17 +27,24 @@ class QAAnswerer(Protocol):
                      max_new_tokens: int = 64) -> list[str]: ...
 
 
+def load_questions(ecgqa: str | Path, ptbxl_dir: str | Path, limit: int | None = None):
+    """The single-ECG questions whose record is in `ptbxl_dir` (at most `limit`), and the rest
+    counted as skipped."""
+    loaded = load_ecgqa(ecgqa, single_only=True, ptbxl_dir=ptbxl_dir)
+    if limit:
+        loaded.questions = loaded.questions[:limit]
+    return loaded
+
+
 def evaluate_qa(
     answerer: QAAnswerer,
-    ecgqa: str | Path,
+    loaded: LoadedQuestions,
     ptbxl_dir: str | Path,
-    limit: int | None = None,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
-    """Score `answerer` on the single-ECG questions in `ecgqa` whose record is in `ptbxl_dir`."""
-    loaded = load_ecgqa(ecgqa, single_only=True, ptbxl_dir=ptbxl_dir)
-    questions = loaded.questions[:limit] if limit else loaded.questions
+    """Score `answerer` on loaded questions; each record's features are computed once."""
+    questions = loaded.questions
     ptbxl = PTBXL(ptbxl_dir)
     entries = {entry.ecg_id: entry for entry in ptbxl.entries}
     by_record: dict[int, list[int]] = {}

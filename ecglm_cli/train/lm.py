@@ -277,7 +277,7 @@ def train_lm(
             for i, batch in enumerate(bar):
                 step = epoch * steps_per_epoch + i
                 for group in optimizer.param_groups:
-                    group["lr"] = cosine_lr(step, total, options.lr)
+                    group["lr"] = float(cosine_lr(step, total, options.lr))
                 tokens, logits = _step_inputs(model, features, _rows_for(features, batch, rng,
                                                                           False), device)
                 inputs = {k: v.to(device) for k, v in collate(batch, pad).items()}

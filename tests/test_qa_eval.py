@@ -49,8 +49,8 @@ def test_wrong_answers_score_below_one(shared_data):
 
 
 def test_evaluate_qa_cli_with_a_tiny_model(shared_data, tmp_path):
-    spaces = {name: space.labels
-              for name, space in load_label_spaces(shared_data / "ptbxl/scp_statements.csv").items()}
+    table = shared_data / "ptbxl" / "scp_statements.csv"
+    spaces = {name: space.labels for name, space in load_label_spaces(table).items()}
     bundle = add_language_model(make_encoder_bundle(tmp_path / "b", spaces), "llama")
     result = CliRunner().invoke(cli, [
         "evaluate", "qa", "--ecgqa", str(shared_data / ECGQA_FILE), "--ptbxl",

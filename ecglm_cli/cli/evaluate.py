@@ -102,16 +102,19 @@ and comparison questions (two ECGs) are counted as skipped.
 @click.option("--llm", default=None, help="The LM the bundle's projector was trained for.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Answer at most N questions.")
+@click.option("--device", default="cpu", show_default=True,
+              type=click.Choice(["auto", "cpu", "cuda"]), help="Where the models run.")
 @format_option
 def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | None,
-       fmt: str | None) -> None:
+       device: str, fmt: str | None) -> None:
     """Accuracy of the ECG language model on ECG-QA questions, per question type."""
     from ecglm_cli.output import get_writer, resolve_format
     from ecglm_cli.pipeline.ask import Asker
     from ecglm_cli.pipeline.qa_eval import evaluate_qa, load_questions
+    from ecglm_cli.train.encoder import resolve_device
 
     loaded = load_questions(ecgqa, ptbxl, limit)
-    asker = Asker(model_name, llm)
+    asker = Asker(model_name, llm, str(resolve_device(device)))
     with click.progressbar(length=len(loaded.questions), file=sys.stderr, label="questions",
                            show_pos=True) as bar:
         result = evaluate_qa(asker, loaded, ptbxl, progress=bar.update)

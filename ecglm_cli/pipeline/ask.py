@@ -60,9 +60,12 @@ def measured_values(record: ECGRecord) -> dict[str, Any] | None:
 class Asker:
     """A loaded bundle and LM, reused across questions (for `ask`, `evaluate qa`, detection)."""
 
-    def __init__(self, model: str = DEFAULT_BUNDLE, llm: str | None = None):
+    def __init__(self, model: str = DEFAULT_BUNDLE, llm: str | None = None,
+                 device: str = "cpu"):
         self.bundle = load_bundle(model)
         self.lm = self.bundle.language_model(llm)
+        self.bundle.model.to(device)
+        self.lm.to(device)
         self.statements = feature_statements(self.bundle)
         self.model_name = str(model)
         self.llm_name = llm or "compact"

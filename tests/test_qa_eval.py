@@ -61,3 +61,17 @@ def test_evaluate_qa_cli_with_a_tiny_model(shared_data, tmp_path):
     overall = rows[-1]
     assert overall["question_type"] == "all" and overall["questions"] == 4
     assert 0.0 <= overall["accuracy"] <= 1.0 and overall["skipped_absent"] > 0
+
+
+def test_evaluate_via_lm_reports_three_spaces(shared_data, tmp_path):
+    table = shared_data / "ptbxl" / "scp_statements.csv"
+    spaces = {name: space.labels for name, space in load_label_spaces(table).items()}
+    bundle = add_language_model(make_encoder_bundle(tmp_path / "b", spaces), "llama")
+    result = CliRunner().invoke(cli, [
+        "evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--fold", "9", "--limit", "2",
+        "--model", str(bundle), "--via", "lm", "--format", "json",
+    ])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [r["space"] for r in rows] == ["diagnostic", "rhythm", "form"]
+    assert all(r["via"] == "lm" and r["records"] == 2 and 0 <= r["macro_f1"] <= 1 for r in rows)

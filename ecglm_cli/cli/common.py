@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import traceback
+
 import click
 
+from ecglm_cli.io.leads import parse_lead_set
 from ecglm_cli.output import FORMATS
 
 format_option = click.option(
@@ -18,3 +22,32 @@ leads_in_option = click.option(
     "--leads", "input_leads", default=None,
     help="Comma-separated lead names for .npy/.npz/.csv input without a sidecar or header.",
 )
+
+
+def parse_input_leads(spec: str | None) -> list[str] | None:
+    """The `--leads` value for bare arrays as a list of names (`12`, `limb`, `precordial` expand).
+
+    Names are kept as typed; the reader maps them to canonical leads and reports unknown ones.
+    """
+    if spec is None:
+        return None
+    if spec.strip().lower() in ("12", "all", "limb", "precordial"):
+        return parse_lead_set(spec)
+    names = [part.strip() for part in spec.split(",") if part.strip()]
+    if not names:
+        raise click.BadParameter(f"no lead names in {spec!r}", param_hint="--leads")
+    return names
+
+
+def debug_enabled() -> bool:
+    """True when the user asked for tracebacks (`ecglm --debug ...` or ECGLM_DEBUG=1)."""
+    ctx = click.get_current_context(silent=True)
+    root = ctx.find_root() if ctx else None
+    return bool(root and root.params.get("debug")) or os.environ.get("ECGLM_DEBUG") == "1"
+
+
+def report_error(exc: BaseException) -> None:
+    """One line on stderr for a failed record (and the traceback under --debug); work goes on."""
+    if debug_enabled():
+        traceback.print_exception(type(exc), exc, exc.__traceback__)
+    click.echo(f"ecglm: error: {' '.join(str(exc).split())}", err=True)

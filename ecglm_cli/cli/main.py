@@ -19,13 +19,13 @@ from ecglm_cli.errors import EXIT_ERROR, EXIT_USAGE, ECGLMError
 
 # name -> module holding a click command called `command`
 COMMANDS: dict[str, str] = {
+    "info": "ecglm_cli.cli.info",
     "train": "ecglm_cli.cli.train",
     "evaluate": "ecglm_cli.cli.evaluate",
     "ask": "ecglm_cli.cli.ask",
 }
 # name -> what it will do, for subcommands whose issue has not landed yet
 NOT_YET: dict[str, str] = {
-    "info": "Show what was read from records.",
     "classify": "Score records with the ECG classifier.",
     "batch": "Score a whole tree of records.",
     "download": "Fetch, verify, list and remove cached models.",

@@ -1,14 +1,30 @@
-"""Choose the ECG channels of a mixed-signal file and say why the others were dropped."""
+"""Choose the ECG channels of a mixed-signal file, say why the others were dropped, and scale
+voltages to millivolts."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from ecglm_cli.io.leads import canonical_lead
 
+_TO_MV = {"mv": 1.0, "uv": 1e-3, "v": 1e3, "nv": 1e-6}
+
+
+def unit_scale(unit: str | None) -> float | None:
+    """Factor that turns a physical unit into millivolts; None when it is not a voltage.
+
+    An empty unit counts as mV, the WFDB default. Accepts `mV`, `uV`, `µV`, `V`, `nV` and the
+    spelled-out forms (`millivolt`, `microvolts`, ...).
+    """
+    key = (unit or "mV").strip().lower().replace("µ", "u").replace("μ", "u")
+    key = re.sub(r"volts?$", "v", key)
+    key = {"milliv": "mv", "microv": "uv", "nanov": "nv", "": "mv"}.get(key, key)
+    return _TO_MV.get(key)
+
 
 def select_ecg_channels(
-    names: list[str], units: list[str], unit_scale: Callable[[str], float | None]
+    names: list[str], units: list[str], scale: Callable[[str], float | None] = unit_scale
 ) -> tuple[list[int], list[str], list[str], dict[str, str]]:
     """Return (kept indices, canonical names, non-standard names, dropped {name: reason})."""
     keep: list[int] = []
@@ -19,16 +35,24 @@ def select_ecg_channels(
         try:
             lead, standard = canonical_lead(name)
         except ValueError as exc:
-            dropped[name] = str(exc)
+            dropped[_unique(name, dropped)] = str(exc)
             continue
-        if unit_scale(units[i]) is None:
-            dropped[name] = f"unit {units[i]!r} is not a voltage"
+        if scale(units[i]) is None:
+            dropped[_unique(name, dropped)] = f"unit {units[i]!r} is not a voltage"
             continue
         if lead in leads:
-            dropped[name] = f"duplicate of lead {lead}"
+            dropped[_unique(name, dropped)] = f"duplicate of lead {lead}"
             continue
         keep.append(i)
         leads.append(lead)
         if not standard:
             nonstandard.append(lead)
     return keep, leads, nonstandard, dropped
+
+
+def _unique(name: str, taken: dict[str, str]) -> str:
+    """A key for `dropped` that does not overwrite an earlier channel with the same label."""
+    key, n = name, 2
+    while key in taken:
+        key, n = f"{name} ({n})", n + 1
+    return key

@@ -1,74 +1,222 @@
-"""WFDB records (.hea + signal files), through wfdb-python."""
+"""WFDB records (.hea + signal files), through wfdb-python.
+
+Single-segment, multi-segment and multi-frequency records, in every storage format wfdb reads.
+Before wfdb touches the signal files, the header is checked against them: a missing file, a
+truncated file or an absurd declared length is reported instead of read.
+"""
 
 from __future__ import annotations
 
+import math
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-
-import numpy as np
+from typing import Any
 
 from ecglm_cli.errors import RecordError
-from ecglm_cli.io.channels import select_ecg_channels
+from ecglm_cli.io.assemble import assemble, check_rate, check_size, short_reason
 from ecglm_cli.io.record import ECGRecord
 
-_TO_MV = {"mv": 1.0, "uv": 1e-3, "µv": 1e-3, "v": 1e3, "nv": 1e-6}
+MAX_HEADER_BYTES = 1_000_000
+# bytes per sample of each WFDB storage format (0: FLAC, compressed); as in wfdb.io._signal,
+# repeated here so that refusing a bad record does not pay for importing wfdb and pandas
+BYTES_PER_SAMPLE = {
+    "8": 1, "16": 2, "24": 3, "32": 4, "61": 2, "80": 1, "160": 2, "212": 1.5,
+    "310": 4 / 3, "311": 4 / 3, "508": 0, "516": 0, "524": 0,
+}
+SIGNAL_SUFFIXES = (".hea", ".dat", ".mat")
 
 
-def unit_scale(unit: str | None) -> float | None:
-    """Factor that turns a physical unit into millivolts; None when it is not a voltage."""
-    key = (unit or "mV").strip().lower().replace("micro", "u")
-    return _TO_MV.get(key)
+def record_base(path: Path) -> Path:
+    """`rec.hea`, `rec.dat`, `rec.mat` and `rec` all name the record `rec`."""
+    return path.with_suffix("") if path.suffix.lower() in SIGNAL_SUFFIXES else path
+
+
+@dataclass
+class _Layout:
+    """What a header declares about its signal files (enough to check them before reading)."""
+
+    sig_len: int | None
+    files: list[str] = field(default_factory=list)
+    fmts: list[str] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    segments: list[tuple[str, int]] | None = None
 
 
 def read_wfdb(path: Path) -> ECGRecord:
+    """Read a WFDB record; `path` may be the header, a signal file, or the bare record name."""
     import wfdb
 
-    base = path.with_suffix("") if path.suffix in (".hea", ".dat", ".mat") else path
+    base = record_base(path)
+    layout = _layout(path, base)
+    if layout.segments is not None:
+        multi_frequency = False
+        _check_segments(path, base.parent, layout)
+    else:
+        multi_frequency = any(n > 1 for n in layout.frames)
+        _check_signal_files(path, base.parent, layout)
     try:
-        header = wfdb.rdheader(str(base))
-        # smooth_frames=False keeps multi-frequency signals at their own rates
-        rec = wfdb.rdrecord(str(base), physical=True, smooth_frames=True)
+        rec = wfdb.rdrecord(str(base), physical=True, smooth_frames=not multi_frequency)
     except FileNotFoundError as exc:
         missing = Path(exc.filename).name if getattr(exc, "filename", None) else "a signal file"
-        raise RecordError(path, f"missing file {missing}") from None
+        raise RecordError(path, f"missing signal file {missing}") from None
     except Exception as exc:  # wfdb raises many types for malformed input
-        raise RecordError(path, f"cannot read WFDB record: {_why(exc)}") from None
+        raise RecordError(path, f"cannot read WFDB record: {short_reason(exc)}") from None
 
-    signal = rec.p_signal
     names = list(rec.sig_name or [])
-    units = list(rec.units or ["mV"] * len(names))
-    if signal is None or signal.size == 0 or not names:
-        raise RecordError(path, "record has no samples")
-    if signal.shape[0] < header.sig_len if header.sig_len else False:
-        raise RecordError(path, "signal file is shorter than the header says (truncated)")
-
-    fs = float(rec.fs) * 1.0
-    keep, leads, nonstandard, dropped = select_ecg_channels(names, units, unit_scale)
-    if not keep:
-        raise RecordError(path, f"no ECG channel among {', '.join(names)}")
-    scaled = np.stack(
-        [signal[:, i].astype(np.float64) * unit_scale(units[i]) for i in keep]
-    ).astype(np.float32)
-    meta = {"comments": list(rec.comments or [])}
-    meta.update(_age_sex(rec.comments or []))
-    return ECGRecord(
-        signal=scaled, fs=fs, leads=leads, original_leads=[names[i] for i in keep],
-        source=str(path), format="wfdb", units=["mV"] * len(keep),
-        nonstandard=nonstandard, dropped=dropped, meta=meta,
+    units = list(rec.units or [])
+    units += ["mV"] * (len(names) - len(units))
+    fs = check_rate(path, rec.fs)
+    if multi_frequency:
+        channels = rec.e_p_signal
+        rates = [fs * (s or 1) for s in rec.samps_per_frame]
+    else:
+        if rec.p_signal is None:
+            raise RecordError(path, "zero-length signal (no samples)")
+        channels = list(rec.p_signal.T)
+        rates = [fs] * len(names)
+    if len(channels) != len(names):
+        raise RecordError(path, "header and signal disagree on the number of channels")
+    return assemble(
+        path, names, units, rates, lambda i: channels[i], "wfdb", _meta(rec.comments or [])
     )
 
 
-def _age_sex(comments: list[str]) -> dict[str, object]:
-    found: dict[str, object] = {}
+def _layout(path: Path, base: Path) -> _Layout:
+    """Read the header's declared layout, quickly; wfdb's own parser where ours gives up."""
+    header_path = Path(f"{base}.hea")
+    if not header_path.is_file():
+        raise RecordError(path, f"no such record (missing header {header_path.name})")
+    if header_path.stat().st_size > MAX_HEADER_BYTES:
+        raise RecordError(path, f"header {header_path.name} is too large to be a WFDB header")
+    text = header_path.read_text(encoding="latin-1")
+    if not text.strip():
+        raise RecordError(path, f"header {header_path.name} is empty")
+    try:
+        layout = _parse_layout(text)
+    except (ValueError, IndexError):
+        layout = _wfdb_layout(path, base)
+    if layout.sig_len == 0:
+        raise RecordError(path, "zero-length signal (header declares 0 samples)")
+    if layout.segments is None and not layout.files:
+        raise RecordError(path, "header declares no signals")
+    return layout
+
+
+_FMT_FIELD = re.compile(r"(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?")
+
+
+def _parse_layout(text: str) -> _Layout:
+    """The record line and signal (or segment) lines of a header; ValueError when unusual.
+
+    wfdb's own header parser is slow (tens of ms per header); this covers the usual headers
+    so the checks cost nothing, and anything unusual goes to wfdb's parser instead.
+    """
+    lines = [ln.split() for ln in text.splitlines() if ln.strip() and ln.lstrip()[0] != "#"]
+    record = lines[0]
+    n_sig = int(record[1])
+    sig_len = int(record[3]) if len(record) > 3 else None
+    if "/" in record[0]:
+        n_seg = int(record[0].split("/", 1)[1])
+        segments = [(line[0], int(line[1])) for line in lines[1 : 1 + n_seg]]
+        if len(segments) != n_seg:
+            raise ValueError("fewer segment lines than declared")
+        return _Layout(sig_len, segments=segments)
+    layout = _Layout(sig_len)
+    for line in lines[1 : 1 + n_sig]:
+        match = _FMT_FIELD.fullmatch(line[1])
+        if not match:
+            raise ValueError(f"format field {line[1]!r}")
+        layout.files.append(line[0])
+        layout.fmts.append(match.group(1))
+        layout.frames.append(int(match.group(2) or 1))
+        layout.offsets.append(int(match.group(4) or 0))
+    if len(layout.files) != n_sig:
+        raise ValueError("fewer signal lines than declared")
+    return layout
+
+
+def _wfdb_layout(path: Path, base: Path) -> _Layout:
+    import wfdb
+
+    try:
+        header = wfdb.rdheader(str(base))
+    except Exception as exc:
+        raise RecordError(path, f"malformed WFDB header: {short_reason(exc)}") from None
+    if isinstance(header, wfdb.MultiRecord):
+        segments = list(zip(header.seg_name, header.seg_len, strict=True))
+        return _Layout(header.sig_len, segments=segments)
+    n = header.n_sig or 0
+    return _Layout(
+        header.sig_len,
+        files=list(header.file_name or []),
+        fmts=[str(f) for f in (header.fmt or [])],
+        frames=[s or 1 for s in (header.samps_per_frame or [1] * n)],
+        offsets=[o or 0 for o in (header.byte_offset or [0] * n)],
+    )
+
+
+def _check_segments(path: Path, folder: Path, layout: _Layout) -> None:
+    """Each segment of a multi-segment record must have its header and complete signal files."""
+    check_size(path, float(sum(length for _, length in layout.segments or [])))
+    for name, _ in layout.segments or []:
+        if name == "~":  # a gap with no signal
+            continue
+        if not Path(f"{folder / name}.hea").is_file():
+            raise RecordError(path, f"missing segment header {name}.hea")
+        segment = _layout(path, folder / name)
+        if segment.files:
+            _check_signal_files(path, folder, segment)
+
+
+def _check_signal_files(path: Path, folder: Path, layout: _Layout) -> None:
+    """Every signal file exists and holds at least the bytes the header declares."""
+    if layout.sig_len is not None:
+        check_size(path, float(layout.sig_len) * sum(layout.frames))
+    per_file: dict[str, list[int]] = {}
+    for i, name in enumerate(layout.files):
+        per_file.setdefault(name, []).append(i)
+    for name, channels in per_file.items():
+        if name == "~":
+            continue
+        file = folder / name
+        if not file.is_file():
+            raise RecordError(path, f"missing signal file {name}")
+        first = channels[0]
+        bytes_per_sample = BYTES_PER_SAMPLE.get(layout.fmts[first])
+        if bytes_per_sample is None:
+            raise RecordError(path, f"unsupported WFDB storage format {layout.fmts[first]!r}")
+        if layout.sig_len is None or bytes_per_sample == 0:  # unknown length, or FLAC
+            continue
+        samples = layout.sig_len * sum(layout.frames[i] for i in channels)
+        needed = layout.offsets[first] + math.ceil(samples * bytes_per_sample)
+        size = file.stat().st_size
+        if size < needed:
+            raise RecordError(
+                path, f"signal file {name} is truncated ({size} bytes, header needs {needed})"
+            )
+
+
+_AGE = re.compile(r"<?\bage\b>?\s*[:=]\s*(\d{1,3})", re.IGNORECASE)
+_SEX = re.compile(r"<?\b(?:sex|gender)\b>?\s*[:=]\s*([a-z]+)", re.IGNORECASE)
+_MITDB = re.compile(r"^\s*(\d{1,3})\s+([MF])\b")  # MIT-BIH: "69 M 1085 1629 x1"
+
+
+def _meta(comments: list[str]) -> dict[str, Any]:
+    """Age and sex where the header comments state them, plus the comments themselves."""
+    meta: dict[str, Any] = {"age": None, "sex": None, "comments": list(comments)}
     for line in comments:
-        lower = line.lower()
-        for key in ("age", "sex"):
-            tag = f"<{key}>:"
-            if tag in lower:
-                value = lower.split(tag, 1)[1].split("<", 1)[0].strip()
-                found[key] = value.upper() if key == "sex" else value
-    return found
+        if (m := _AGE.search(line)) and meta["age"] is None:
+            meta["age"] = int(m.group(1))
+        if (m := _SEX.search(line)) and meta["sex"] is None:
+            meta["sex"] = _sex(m.group(1))
+        if (m := _MITDB.match(line)) and meta["age"] is None:
+            meta["age"], meta["sex"] = int(m.group(1)), m.group(2)
+    return meta
 
 
-def _why(exc: Exception) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text[:200]
+def _sex(text: str) -> str | None:
+    first = text.strip().upper()[:1]
+    return first if first in ("M", "F") else None
+

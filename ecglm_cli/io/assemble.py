@@ -1,0 +1,114 @@
+"""Turn raw channels from any reader into one validated `ECGRecord`.
+
+Every reader ends here, so the rules live in one place: ECG channels are chosen by label,
+scaled to mV, non-finite samples become NaN, channels at other rates are resampled to the
+highest kept rate, channels with no valid sample are dropped, and an empty or all-NaN result
+is an error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ecglm_cli.errors import RecordError
+from ecglm_cli.io.channels import select_ecg_channels, unit_scale
+from ecglm_cli.io.record import ECGRecord
+
+# Refuse records whose header promises more samples than this (all channels together): a
+# corrupt or hostile header must not make us allocate gigabytes (float64 while reading: 800 MB).
+# 24 h of 3 leads at 360 Hz fits.
+MAX_SAMPLES = 100_000_000
+
+
+def check_size(path: object, n_samples: float) -> None:
+    """Refuse absurd declared sizes before anything is allocated."""
+    if not math.isfinite(n_samples) or n_samples > MAX_SAMPLES:
+        raise RecordError(
+            path, f"declares {n_samples:.0f} samples, more than the limit of {MAX_SAMPLES}"
+        )
+
+
+def check_rate(path: object, fs: object) -> float:
+    """A sampling rate must be a finite positive number."""
+    try:
+        rate = float(fs)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise RecordError(path, f"sampling rate {fs!r} is not a number") from None
+    if not math.isfinite(rate) or rate <= 0:
+        raise RecordError(path, f"sampling rate must be positive (got {fs})")
+    return rate
+
+
+def assemble(
+    path: object,
+    names: Sequence[str],
+    units: Sequence[str],
+    rates: Sequence[float],
+    read_channel: Callable[[int], np.ndarray],
+    fmt: str,
+    meta: dict[str, Any] | None = None,
+) -> ECGRecord:
+    """Build the record from channel `names`/`units`/`rates`; `read_channel(i)` gives channel i
+    in its physical unit. Only kept channels are read."""
+    names = [str(n).strip() for n in names]
+    if not names:
+        raise RecordError(path, "file holds no signals")
+    keep, leads, nonstandard, dropped = select_ecg_channels(names, list(units))
+    if not keep:
+        raise RecordError(path, f"no ECG channel among {', '.join(names)}")
+    fs = max(check_rate(path, rates[i]) for i in keep)
+    if fs / min(check_rate(path, rates[i]) for i in keep) > 1000:
+        raise RecordError(path, "channel sampling rates differ by more than a factor of 1000")
+
+    channels = []
+    for i in keep:
+        x = np.asarray(read_channel(i), dtype=np.float64).reshape(-1) * unit_scale(units[i])
+        x[~np.isfinite(x)] = np.nan
+        rate = check_rate(path, rates[i])
+        channels.append(_resample_with_gaps(x, rate, fs) if rate != fs else x)
+    n = min(len(c) for c in channels)
+    if n == 0:
+        raise RecordError(path, "zero-length signal (no samples)")
+
+    kept_leads, kept_names, kept_nonstandard, rows = [], [], [], []
+    for i, lead, x in zip(keep, leads, channels, strict=True):
+        if np.isnan(x[:n]).all():
+            dropped[names[i]] = "every sample is missing (NaN)"
+            continue
+        kept_leads.append(lead)
+        kept_names.append(names[i])
+        rows.append(x[:n])
+        if lead in nonstandard:
+            kept_nonstandard.append(lead)
+    if not rows:
+        raise RecordError(path, "all-NaN signal (no valid sample in any ECG channel)")
+    return ECGRecord(
+        signal=np.stack(rows).astype(np.float32), fs=fs, leads=kept_leads,
+        original_leads=kept_names, source=str(path), format=fmt, units=["mV"] * len(rows),
+        nonstandard=kept_nonstandard, dropped=dropped, meta=dict(meta or {}),
+    )
+
+
+def _resample_with_gaps(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
+    """Resample a channel that may hold NaN: gaps stay gaps (at the nearest output samples)."""
+    from ecglm_cli.signal.resample import resample  # scipy: imported only when needed
+
+    gaps = np.isnan(x)
+    if len(x) == 0:
+        return x
+    if not gaps.any():
+        return resample(x, fs_in, fs_out).astype(np.float64)
+    y = resample(np.where(gaps, 0.0, x), fs_in, fs_out).astype(np.float64)
+    src = np.minimum((np.arange(len(y)) * fs_in / fs_out).round().astype(int), len(x) - 1)
+    y[gaps[src]] = np.nan
+    return y
+
+
+def short_reason(exc: BaseException) -> str:
+    """A library's exception as one short line, for messages that name the file."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:200]

@@ -1,0 +1,88 @@
+"""EDF, EDF+ and BDF files through pyedflib: ECG channels are kept by label, the rest dropped."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ecglm_cli.errors import RecordError
+from ecglm_cli.io.assemble import assemble, check_size, short_reason
+from ecglm_cli.io.record import ECGRecord
+
+_FILETYPES = {0: "edf", 1: "edf+", 2: "edf+", 3: "bdf", 4: "bdf+"}
+
+
+def read_edf(path: Path) -> ECGRecord:
+    """Read the ECG channels of an EDF/EDF+/BDF file; the file is closed in every case."""
+    import pyedflib
+
+    try:
+        with silenced_c_output():  # edflib prints some header complaints to stdout itself
+            edf = pyedflib.EdfReader(str(path))
+    except Exception as exc:  # pyedflib reports every header problem as OSError
+        why = short_reason(exc).replace(f"{path}: ", "")
+        raise RecordError(path, f"not a readable EDF/BDF file: {why}") from None
+    try:
+        n = edf.signals_in_file
+        names = list(edf.getSignalLabels())
+        units = [edf.getPhysicalDimension(i) for i in range(n)]
+        rates = [edf.getSampleFrequency(i) for i in range(n)]
+        check_size(path, float(sum(edf.getNSamples())))
+        fmt = _FILETYPES.get(edf.filetype, "edf")
+        return assemble(path, names, units, rates, edf.readSignal, fmt, _meta(edf))
+    finally:
+        edf.close()
+
+
+def _meta(edf: Any) -> dict[str, Any]:
+    """Sex and age from the EDF+ patient field, where present."""
+    meta: dict[str, Any] = {"age": None, "sex": None, "comments": []}
+    sex = str(_field(edf, "getSex") or "").strip().upper()[:1]
+    meta["sex"] = sex if sex in ("M", "F") else None
+    birth = _field(edf, "getBirthdate")
+    start = _field(edf, "getStartdatetime")
+    for fmt in ("%d %b %Y", "%d-%b-%Y", "%Y-%m-%d"):
+        try:
+            born = datetime.strptime(str(birth).strip(), fmt)
+        except ValueError:
+            continue
+        if isinstance(start, datetime) and start > born:
+            meta["age"] = int((start - born).days // 365.25)
+        break
+    extra = " ".join(str(_field(edf, m) or "") for m in ("getPatientAdditional",
+                                                          "getRecordingAdditional")).strip()
+    if extra:
+        meta["comments"].append(extra)
+    return meta
+
+
+def _field(edf: Any, getter: str) -> Any:
+    try:
+        return getattr(edf, getter)()
+    except Exception:  # optional header fields: absent or unreadable means unknown
+        return None
+
+
+@contextmanager
+def silenced_c_output() -> Iterator[None]:
+    """Send what C code writes to file descriptors 1 and 2 to /dev/null for a moment, so our
+    stdout stays machine-readable and our stderr holds one line per error."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+

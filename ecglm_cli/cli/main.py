@@ -23,12 +23,12 @@ COMMANDS: dict[str, str] = {
     "train": "ecglm_cli.cli.train",
     "evaluate": "ecglm_cli.cli.evaluate",
     "ask": "ecglm_cli.cli.ask",
+    "download": "ecglm_cli.cli.download",
 }
 # name -> what it will do, for subcommands whose issue has not landed yet
 NOT_YET: dict[str, str] = {
     "classify": "Score records with the ECG classifier.",
     "batch": "Score a whole tree of records.",
-    "download": "Fetch, verify, list and remove cached models.",
 }
 
 

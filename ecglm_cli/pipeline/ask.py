@@ -2,8 +2,8 @@
 
 The answer is whatever the LM generates (greedy, so the same input gives the same text). The
 evidence added for `--format json` is read off afterwards: the classifier-head probabilities of
-the statements that the question or the answer names, and the measured values when the
-measurement module is installed. It never changes the answer.
+the statements that the question or the answer names, and the measured values
+(`features.measure`). It never changes the answer.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from ecglm_cli.features.measure import measure
 from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.models.bundle import DEFAULT_BUNDLE, load_bundle
 from ecglm_cli.pipeline.ecg_features import RecordFeatures, feature_statements, record_features
@@ -46,15 +47,6 @@ def named_statements(text: str) -> list[str]:
         if any(name and name in lowered for name in names) or f" {code.lower()} " in lowered:
             found.append(code)
     return found
-
-
-def measured_values(record: ECGRecord) -> dict[str, Any] | None:
-    """Intervals, rate and axis from the measurement module, when this build has it."""
-    try:
-        from ecglm_cli.features.measure import measure
-    except ImportError:
-        return None
-    return measure(record)
 
 
 class Asker:
@@ -97,9 +89,7 @@ class Asker:
                 for code in named if f"all:{code}" in probabilities
             },
         }
-        values = measured_values(record)
-        if values is not None:
-            evidence["measurements"] = values
+        evidence["measurements"] = measure(record)
         return Answer(question, text, self.model_name, self.llm_name, feats.leads, evidence)
 
 

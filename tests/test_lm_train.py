@@ -39,6 +39,12 @@ def test_align_instruct_resume_and_ask(shared_data, tmp_path):
     assert "align" in parts["trained"]
     assert set(history[-1]["val_accuracy"]) <= {"single-verify", "single-choose", "single-query"}
 
+    copied = runner.invoke(cli, ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle", str(out),
+                                 "--out", str(tmp_path / "copy"), "--epochs", "1", *TINY])
+    assert copied.exit_code == 0, copied.output  # continues from the copied compact LM
+    assert (tmp_path / "copy" / "lm" / "tokenizer.json").read_bytes() == (
+        out / "lm" / "tokenizer.json").read_bytes()
+
     record = next((ptbxl / "records100").rglob("*_lr.hea"))
     asked = runner.invoke(cli, ["ask", str(record), "Does this ECG show symptoms of sinus "
                                 "rhythm?", "--model", str(out), "--max-new-tokens", "4"])

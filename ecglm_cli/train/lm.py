@@ -82,14 +82,19 @@ def _log(text: str) -> None:
 
 
 def _prepare_out(options: LMTrainOptions) -> Path:
-    """OUT holds a copy of the encoder bundle; the LM parts are added to it."""
+    """OUT holds a copy of the bundle (with its LM parts, if any); training adds or updates them."""
     source = load_bundle(options.bundle).path
     out = Path(options.out)
     if out.resolve() != source.resolve():
         out.mkdir(parents=True, exist_ok=True)
         for item in source.iterdir():
-            if item.is_file() and not (out / item.name).exists():
-                shutil.copy2(item, out / item.name)
+            target = out / item.name
+            if target.exists():
+                continue
+            if item.is_file():
+                shutil.copy2(item, target)
+            elif item.name == BUNDLED_LM_DIR:  # a bundle that already has its compact LM
+                shutil.copytree(item, target)
     return out
 
 

@@ -44,7 +44,8 @@ def _examples(items: list[dict], stage: str, rng: random.Random) -> list[QAExamp
         return [e for e in other if e.question_type == "report"] * 2 + explained
     exact = [QAExample(i["ecg_id"], i["question"], answer_text(i["answer"]), i["question_type"])
              for i in qa]
-    return exact + other + explained
+    reports = [e for e in other if e.question_type == "report"]
+    return exact + other + reports + explained  # reports twice: long texts, one per record
 
 
 def build_texts(options, draws: int = 2) -> StageTexts:

@@ -14,6 +14,8 @@ Examples:
   ecglm evaluate --ptbxl ptb-xl/ --fold 9
   ecglm evaluate --ptbxl ptb-xl/ --fold 9 --leads I --format json
   ecglm evaluate --ptbxl ptb-xl/ --fold 10 --model runs/enc --per-label
+  ecglm evaluate --ptbxl ptb-xl/ --fold 9 --via lm
+  ecglm evaluate qa --ecgqa ecgqa/ptbxl/template/test --ptbxl ptb-xl/
 """
 
 
@@ -32,10 +34,15 @@ Examples:
 @click.option("--per-label", is_flag=True, help="Also report every statement's positives.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Evaluate at most N records.")
+@click.option("--via", type=click.Choice(["heads", "lm"]), default="heads", show_default=True,
+              help="Score with the classifier heads, or by asking the bundle's LM a verify "
+                   "question per statement (diagnostic, rhythm, form; F1 at P(yes) 0.5).")
+@click.option("--llm", default=None, help="With --via lm: the LM the projector was trained for.")
 @format_option
 @click.pass_context
 def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str, leads: str,
-            per_label: bool, limit: int | None, fmt: str | None) -> None:
+            per_label: bool, limit: int | None, via: str, llm: str | None,
+            fmt: str | None) -> None:
     """Evaluate a model bundle on PTB-XL: macro AUC, macro F1 and Fmax per label space."""
     if ctx.invoked_subcommand is not None:
         return
@@ -53,7 +60,13 @@ def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str,
     unknown = [lead for lead in lead_list if lead not in STANDARD_LEADS]
     if unknown:
         raise click.BadParameter(f"not standard leads: {', '.join(unknown)}", param_hint="--leads")
-    result = evaluate_ptbxl(model_name, ptbxl, parse_folds(folds), lead_list, limit)
+    if via == "lm":
+        from ecglm_cli.pipeline.lm_detect import evaluate_lm_detection
+
+        result = evaluate_lm_detection(model_name, ptbxl, parse_folds(folds), lead_list, limit,
+                                       llm)
+    else:
+        result = evaluate_ptbxl(model_name, ptbxl, parse_folds(folds), lead_list, limit)
     if result.skipped:
         click.echo(f"ecglm: skipped {len(result.skipped)} records (missing or unreadable)",
                    err=True)
@@ -69,3 +82,51 @@ def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str,
         for row in result.labels:
             writer.write(row)
         writer.close()
+
+
+@command.command("qa", epilog="""\b
+Examples:
+  ecglm evaluate qa --ecgqa ecgqa/ptbxl/paraphrased/test --ptbxl ptb-xl/
+  ecglm evaluate qa --ecgqa questions.json --ptbxl ptb-xl/ --model runs/ecglm --limit 500
+\b
+Single-ECG questions are answered by the bundle's language model (greedy); the answer set is
+compared with ECG-QA's by exact match, per question type. Questions whose ECG is not in --ptbxl
+and comparison questions (two ECGs) are counted as skipped.
+""")
+@click.option("--ecgqa", type=click.Path(exists=True, path_type=Path), required=True,
+              help="ECG-QA JSON file or folder (template/ or paraphrased/ layout).")
+@click.option("--ptbxl", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="PTB-XL folder holding the records the questions refer to.")
+@click.option("--model", "model_name", default="ecglm-base", show_default=True,
+              help="Bundle directory or name.")
+@click.option("--llm", default=None, help="The LM the bundle's projector was trained for.")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Answer at most N questions.")
+@click.option("--device", default="cpu", show_default=True,
+              type=click.Choice(["auto", "cpu", "cuda"]), help="Where the models run.")
+@format_option
+def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | None,
+       device: str, fmt: str | None) -> None:
+    """Accuracy of the ECG language model on ECG-QA questions, per question type."""
+    from ecglm_cli.output import get_writer, resolve_format
+    from ecglm_cli.pipeline.ask import Asker
+    from ecglm_cli.pipeline.qa_eval import evaluate_qa, load_questions
+    from ecglm_cli.train.encoder import resolve_device
+
+    loaded = load_questions(ecgqa, ptbxl, limit)
+    asker = Asker(model_name, llm, str(resolve_device(device)))
+    with click.progressbar(length=len(loaded.questions), file=sys.stderr, label="questions",
+                           show_pos=True) as bar:
+        result = evaluate_qa(asker, loaded, ptbxl, progress=bar.update)
+    click.echo(
+        f"ecglm: skipped {result['skipped_absent']} questions whose ECG is absent from {ptbxl}, "
+        f"{result['skipped_comparison']} comparison questions, "
+        f"{result['skipped_unreadable']} with an unreadable record", err=True,
+    )
+    writer = get_writer(resolve_format(fmt))
+    for kind, figures in result["per_type"].items():
+        writer.write({"question_type": kind, "questions": figures["n"],
+                      "correct": figures["correct"], "accuracy": figures["accuracy"]})
+    writer.write({"question_type": "all", "questions": result["n"], "correct": result["correct"],
+                  "accuracy": result["accuracy"], "skipped_absent": result["skipped_absent"]})
+    writer.close()

@@ -19,15 +19,15 @@ from ecglm_cli.errors import EXIT_ERROR, EXIT_USAGE, ECGLMError
 
 # name -> module holding a click command called `command`
 COMMANDS: dict[str, str] = {
-    "download": "ecglm_cli.cli.download",
     "info": "ecglm_cli.cli.info",
     "train": "ecglm_cli.cli.train",
     "evaluate": "ecglm_cli.cli.evaluate",
+    "ask": "ecglm_cli.cli.ask",
+    "download": "ecglm_cli.cli.download",
 }
 # name -> what it will do, for subcommands whose issue has not landed yet
 NOT_YET: dict[str, str] = {
     "classify": "Score records with the ECG classifier.",
-    "ask": "Ask a question about one ECG.",
     "batch": "Score a whole tree of records.",
 }
 

@@ -1,4 +1,4 @@
-"""`ecglm train`: a group; each trainable model is one subcommand."""
+"""`ecglm train`: one subcommand per trainable model (encoder; LM align and instruct)."""
 
 from __future__ import annotations
 
@@ -69,3 +69,99 @@ def encoder(ptbxl: Path, out: Path, epochs: int, device: str, seed: int, resume:
     )
     bundle = train_encoder(options)
     click.echo(str(bundle))
+
+
+# --- the ECG language model: `train align` and `train instruct` ---------------------------
+def _shared_options(func):
+    options = [
+        click.option("--ptbxl", type=click.Path(file_okay=False, path_type=Path), required=True,
+                     help="PTB-XL folder (ptbxl_database.csv, scp_statements.csv, records100/)."),
+        click.option("--bundle", default="ecglm-base", show_default=True,
+                     help="Encoder bundle to read (frozen)."),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Bundle directory to write (default: --bundle itself)."),
+        click.option("--llm", default="compact", show_default=True,
+                     help="'compact' (trained here) or a local dir / cached name of a causal LM "
+                          "(kept frozen)."),
+        click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True),
+        click.option("--device", default="auto", show_default=True,
+                     type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train."),
+        click.option("--seed", type=int, default=0, show_default=True),
+        click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=1e-3,
+                     show_default=True, help="Peak learning rate (AdamW, warm-up then cosine)."),
+        click.option("--views", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="Encoder views per record: the whole record plus random crops and "
+                          "lead subsets."),
+        click.option("--train-folds", default="1,2,3,4,5,6,7,8", show_default=True),
+        click.option("--val-folds", default="9", show_default=True),
+        click.option("--limit", type=click.IntRange(min=1), default=None,
+                     help="Use at most N records per split (quick tests)."),
+        click.option("--draws", type=click.IntRange(min=1), default=2, show_default=True,
+                     help="Synthesized questions per template and training record."),
+        click.option("--val-questions", type=click.IntRange(min=0), default=400,
+                     show_default=True, help="Held-out texts scored after each epoch."),
+        click.option("--vocab-size", type=click.IntRange(min=300), default=4096,
+                     show_default=True, help="New compact LM: BPE vocabulary size."),
+        click.option("--hidden", type=click.IntRange(min=16), default=256, show_default=True,
+                     help="New compact LM: hidden size."),
+        click.option("--layers", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="New compact LM: transformer layers."),
+        click.option("--heads", type=click.IntRange(min=1), default=4, show_default=True,
+                     help="New compact LM: attention heads."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epochs: int,
+         device: str, seed: int, resume: bool, batch_size: int, lr: float, views: int,
+         train_folds: str, val_folds: str, limit: int | None, draws: int,
+         val_questions: int, vocab_size: int, hidden: int, layers: int, heads: int,
+         ecgqa: tuple[Path, ...] = ()) -> None:
+    from ecglm_cli.models.bundle import resolve_bundle_dir
+    from ecglm_cli.models.compact_lm import CompactLMConfig
+    from ecglm_cli.train.lm import LMTrainOptions, train_lm
+    from ecglm_cli.train.lm_corpus import build_texts
+
+    options = LMTrainOptions(
+        stage=stage, ptbxl=ptbxl, bundle=bundle,
+        out=out if out is not None else resolve_bundle_dir(bundle), llm=llm, epochs=epochs,
+        device=device, seed=seed, resume=resume, batch_size=batch_size, lr=lr, views=views,
+        train_folds=parse_folds(train_folds), val_folds=parse_folds(val_folds), limit=limit,
+        val_questions=val_questions, ecgqa=tuple(ecgqa),
+        compact=CompactLMConfig(vocab_size=vocab_size, hidden=hidden, layers=layers, heads=heads,
+                                intermediate=hidden * 11 // 4),
+    )
+    texts = build_texts(options, draws)
+    click.echo(str(train_lm(options, texts.train, texts.val, texts.corpus)))
+
+
+@command.command("align", epilog="""\b
+Examples:
+  ecglm train align --ptbxl ptb-xl/ --bundle runs/enc --out runs/ecglm --epochs 2
+  ecglm train align --ptbxl ptb-xl/ --bundle runs/enc --out runs/ecglm --device cpu --limit 50
+""")
+@_shared_options
+def align(**kwargs) -> None:
+    """Teach the LM to read the frozen encoder from reports and descriptions.
+
+    With --llm compact (the default) this creates the compact LM and its BPE tokenizer from the
+    training corpus and trains them with the projector; a pretrained LM stays frozen.
+    """
+    _run("align", **kwargs)
+
+
+@command.command("instruct", epilog="""\b
+Examples:
+  ecglm train instruct --ptbxl ptb-xl/ --bundle runs/ecglm --epochs 6
+  ecglm train instruct --ptbxl ptb-xl/ --bundle runs/ecglm --ecgqa ecgqa/ptbxl/paraphrased/train
+""")
+@_shared_options
+@click.option("--ecgqa", type=click.Path(exists=True, path_type=Path), multiple=True,
+              help="Also train on official ECG-QA JSON (file or folder; local records only).")
+def instruct(**kwargs) -> None:
+    """Fine-tune on question-answer pairs (ECG-QA's single-ECG types, reports, unanswerables)."""
+    _run("instruct", **kwargs)

@@ -45,6 +45,15 @@ class Bundle:
     def labels(self, space: str) -> list[str]:
         return list(self.label_spaces[space]["labels"])
 
+    def language_model(self, llm: str | None = None):
+        """The ECG language model stored with this bundle (projector + LM), see models/ecglm.py.
+
+        `llm` names the LM to use; it must be the one the projector was trained for.
+        """
+        from ecglm_cli.models.ecglm import load_lm_parts
+
+        return load_lm_parts(self.path, llm)
+
 
 def resolve_bundle_dir(name: str | os.PathLike) -> Path:
     """A bundle directory for a path, the built-in `ecglm-base`, or a downloaded bundle name."""

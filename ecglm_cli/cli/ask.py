@@ -1,0 +1,60 @@
+"""`ecglm ask RECORD QUESTION`: one question about one ECG, answered by the ECG language model."""
+
+from __future__ import annotations
+
+import click
+
+from ecglm_cli.cli.common import fs_option
+
+EPILOG = """\b
+Examples:
+  ecglm ask rec.hea "Does this ECG show atrial fibrillation?"
+  ecglm ask rec.hea "What rhythm is this?" --format json
+  ecglm ask rec.hea "Describe this ECG." --stream
+  ecglm ask rec.hea "Is there left axis deviation?" --leads limb
+\b
+The answer is generated greedily (deterministic). --format json adds the evidence: the
+classifier's probabilities for the statements the question or answer names, measured values,
+the model and the leads used. Not for clinical decisions.
+"""
+
+
+@click.command("ask", epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("record", type=click.Path(dir_okay=False))
+@click.argument("question")
+@click.option("--model", default="ecglm-base", show_default=True,
+              help="Model bundle directory or name.")
+@click.option("--llm", default=None,
+              help="Language model the bundle's projector was trained for (default: the bundle's).")
+@click.option("--max-new-tokens", type=click.IntRange(1, 1024), default=96, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="Answer alone, or a JSON object with evidence.")
+@click.option("--stream", is_flag=True, help="Print the answer as it is generated (text format).")
+@click.option("--leads", "use_leads", default=None,
+              help="Read only these leads: 12, limb, precordial, or a list like I,II,V1.")
+@fs_option
+def command(record: str, question: str, model: str, llm: str | None, max_new_tokens: int,
+            fmt: str, stream: bool, use_leads: str | None, fs: float | None) -> None:
+    """Answer QUESTION about the ECG in RECORD."""
+    from ecglm_cli.io import read_record
+    from ecglm_cli.io.leads import parse_lead_set
+    from ecglm_cli.output import to_json_line
+    from ecglm_cli.pipeline.ask import Asker
+
+    if not question.strip():
+        raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    try:
+        leads = parse_lead_set(use_leads) if use_leads else None
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--leads") from None
+    ecg = read_record(record, fs=fs)
+    asker = Asker(model, llm)
+    streaming = stream and fmt == "text"
+    on_text = (lambda piece: click.echo(piece, nl=False)) if streaming else None
+    answer = asker.ask(ecg, question, leads, max_new_tokens, on_text)
+    if streaming:
+        click.echo()
+    elif fmt == "json":
+        click.echo(to_json_line({"record": record, **answer.to_dict()}))
+    else:
+        click.echo(answer.answer)

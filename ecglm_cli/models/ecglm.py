@@ -1,0 +1,320 @@
+"""The ECG language model: encoder features projected into a causal LM's embedding space.
+
+LLaVA-style and deliberately plain. The prompt carries one `<ecg>` placeholder token per ECG
+feature; an MLP projector maps the frozen encoder's tokens (and its classifier-head logits, one
+token per statement) to the LM's hidden size, and `masked_scatter` writes them into the prompt's
+`inputs_embeds` at the placeholder positions. The LM itself is an unmodified
+`AutoModelForCausalLM`: the placeholder id is swapped for an ordinary id before the embedding
+lookup, so the LM's vocabulary and weights need no change.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ecglm_cli.errors import ModelError
+
+ECG_TOKEN = "<ecg>"
+ANSWER_SEPARATOR = "; "  # ECG-QA answers may contain ", " themselves
+LM_PARTS_VERSION = 1
+LM_PARTS_FILE = "ecglm.json"
+PROJECTOR_FILE = "projector.safetensors"
+BUNDLED_LM_DIR = "lm"
+
+
+@dataclass
+class ProjectorConfig:
+    """Shapes of the projector, saved beside its weights so loading can check them."""
+
+    encoder_dim: int
+    n_encoder_tokens: int
+    statements: list[str] = field(default_factory=list)  # one ECG token per head output
+    lm_hidden: int = 256
+
+    @property
+    def n_features(self) -> int:
+        return self.n_encoder_tokens + len(self.statements)
+
+
+class ECGProjector(nn.Module):
+    """Maps encoder tokens [B,K,D] and head logits [B,S] to LM embeddings [B,K+S,H].
+
+    Encoder tokens go through a two-layer MLP. Each head output becomes one token: a learned
+    identity vector for its statement plus its (clamped) logit times a learned direction, so the
+    LM can attend to "the AFIB evidence" by position-free content rather than by a fixed slot.
+    """
+
+    def __init__(self, config: ProjectorConfig):
+        super().__init__()
+        self.config = config
+        h = config.lm_hidden
+        self.mlp = nn.Sequential(
+            nn.Linear(config.encoder_dim, h), nn.GELU(), nn.Linear(h, h),
+        )
+        n = len(config.statements)
+        self.statement_id = nn.Parameter(torch.randn(n, h) * 0.02)
+        self.statement_value = nn.Parameter(torch.randn(n, h) * 0.02)
+        self.norm = nn.LayerNorm(h)
+
+    def forward(self, tokens: torch.Tensor, logits: torch.Tensor | None) -> torch.Tensor:
+        if tokens.dim() != 3 or tokens.shape[1:] != (
+            self.config.n_encoder_tokens, self.config.encoder_dim
+        ):
+            raise ModelError(
+                f"encoder tokens shaped {tuple(tokens.shape)}, projector expects "
+                f"[B, {self.config.n_encoder_tokens}, {self.config.encoder_dim}]"
+            )
+        parts = [self.mlp(tokens)]
+        if self.config.statements:
+            if logits is None or logits.shape[-1] != len(self.config.statements):
+                got = None if logits is None else logits.shape[-1]
+                raise ModelError(
+                    f"projector expects {len(self.config.statements)} head logits, got {got}"
+                )
+            value = logits.clamp(-12, 12).unsqueeze(-1) / 4
+            parts.append(self.statement_id + value * self.statement_value)
+        return self.norm(torch.cat(parts, dim=1))
+
+
+def build_prompt(tokenizer: Any, question: str, n_features: int) -> str:
+    """The text fed to the LM: ECG placeholders then the question, in the chat template if any."""
+    content = ECG_TOKEN * n_features + "\n" + question.strip()
+    if getattr(tokenizer, "chat_template", None):
+        return tokenizer.apply_chat_template(
+            [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
+        )
+    return f"{content}\nAnswer: "
+
+
+def ensure_ecg_token(tokenizer: Any) -> int:
+    """Register `<ecg>` as a special token of the tokenizer (not of the LM) and return its id."""
+    if ECG_TOKEN not in tokenizer.get_vocab():
+        tokenizer.add_special_tokens({"additional_special_tokens": [ECG_TOKEN]})
+    return int(tokenizer.convert_tokens_to_ids(ECG_TOKEN))
+
+
+class _CallbackStreamer:
+    """Passes each newly generated token id to a callback (for `ask --stream`)."""
+
+    def __init__(self, on_token: Callable[[int], None]):
+        self.on_token = on_token
+        self.started = False
+
+    def put(self, value: torch.Tensor) -> None:
+        if not self.started:  # generate() first hands over the prompt ids (empty here)
+            self.started = True
+            if value.numel() == 0:
+                return
+        for token in value.reshape(-1).tolist():
+            self.on_token(int(token))
+
+    def end(self) -> None:
+        pass
+
+
+class ECGLM(nn.Module):
+    """A projector and a causal LM; the LM is frozen or trained by the caller, never altered."""
+
+    def __init__(self, lm: nn.Module, tokenizer: Any, projector: ECGProjector):
+        super().__init__()
+        self.lm = lm
+        self.tokenizer = tokenizer
+        self.projector = projector
+        self.ecg_token_id = ensure_ecg_token(tokenizer)
+        self.fill_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (
+            tokenizer.eos_token_id or 0
+        )
+        if tokenizer.pad_token_id is None:
+            tokenizer.pad_token = tokenizer.eos_token
+
+    @property
+    def n_features(self) -> int:
+        return self.projector.config.n_features
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.lm.parameters()).device
+
+    def embed(
+        self, input_ids: torch.Tensor, tokens: torch.Tensor, logits: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Prompt embeddings with the projected ECG features at the `<ecg>` positions."""
+        mask = input_ids == self.ecg_token_id
+        features = self.projector(tokens, logits)
+        expected = int(mask.sum())
+        if expected != features.shape[0] * features.shape[1]:
+            raise ModelError(
+                f"the prompt holds {expected} {ECG_TOKEN} placeholders but the ECG gives "
+                f"{features.shape[0] * features.shape[1]} features "
+                f"({features.shape[1]} per record)"
+            )
+        ids = input_ids.masked_fill(mask, self.fill_id)
+        embeds = self.lm.get_input_embeddings()(ids)
+        features = features.to(embeds.dtype)
+        return embeds.masked_scatter(mask.unsqueeze(-1).expand_as(embeds), features)
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        tokens: torch.Tensor,
+        logits: torch.Tensor | None,
+        labels: torch.Tensor | None = None,
+    ) -> Any:
+        embeds = self.embed(input_ids, tokens, logits)
+        return self.lm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels)
+
+    def encode_prompts(self, questions: list[str]) -> dict[str, torch.Tensor]:
+        """Tokenise prompts, left-padded so that generation continues every row at the end."""
+        prompts = [build_prompt(self.tokenizer, q, self.n_features) for q in questions]
+        side = self.tokenizer.padding_side
+        self.tokenizer.padding_side = "left"
+        try:
+            batch = self.tokenizer(
+                prompts, return_tensors="pt", padding=True, add_special_tokens=False
+            )
+        finally:
+            self.tokenizer.padding_side = side
+        return {k: v.to(self.device) for k, v in batch.items()}
+
+    @torch.no_grad()
+    def generate(
+        self,
+        questions: list[str],
+        tokens: torch.Tensor,
+        logits: torch.Tensor | None,
+        max_new_tokens: int = 64,
+        on_token: Callable[[int], None] | None = None,
+    ) -> list[str]:
+        """Greedy answers, one per (question, ECG) row."""
+        batch = self.encode_prompts(questions)
+        embeds = self.embed(batch["input_ids"], tokens.to(self.device),
+                            None if logits is None else logits.to(self.device))
+        out = self.lm.generate(
+            inputs_embeds=embeds,
+            attention_mask=batch["attention_mask"],
+            max_new_tokens=max_new_tokens,
+            do_sample=False,
+            num_beams=1,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+            streamer=_CallbackStreamer(on_token) if on_token else None,
+        )
+        return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
+
+    @torch.no_grad()
+    def next_token_logits(
+        self, questions: list[str], tokens: torch.Tensor, logits: torch.Tensor | None
+    ) -> torch.Tensor:
+        """Logits of the first answer token, [B, vocab] (for yes-probabilities)."""
+        batch = self.encode_prompts(questions)
+        out = self.forward(batch["input_ids"], batch["attention_mask"],
+                           tokens.to(self.device),
+                           None if logits is None else logits.to(self.device))
+        return out.logits[:, -1, :].float()
+
+
+@dataclass
+class LMParts:
+    """What `ecglm.json` records: which LM the projector was trained for, and its shapes."""
+
+    lm: str  # "lm" for the compact LM inside the bundle, else a local dir or a model name
+    projector: dict[str, Any]
+    format_version: int = LM_PARTS_VERSION
+    trained: dict[str, Any] = field(default_factory=dict)
+
+
+def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str, Any]) -> None:
+    """Write the projector (and the compact LM, when it is the bundle's own) into a bundle."""
+    from safetensors.torch import save_file
+
+    bundle_dir = Path(bundle_dir)
+    bundle_dir.mkdir(parents=True, exist_ok=True)
+    if lm_ref == BUNDLED_LM_DIR:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        lm_dir = bundle_dir / BUNDLED_LM_DIR
+        model.lm.save_pretrained(lm_dir, safe_serialization=True)
+        model.tokenizer.save_pretrained(lm_dir)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.projector.state_dict().items()}
+    save_file(state, str(bundle_dir / PROJECTOR_FILE))
+    parts = LMParts(lm=lm_ref, projector=asdict(model.projector.config), trained=trained)
+    (bundle_dir / LM_PARTS_FILE).write_text(json.dumps(asdict(parts), indent=2) + "\n")
+
+
+def read_lm_parts(bundle_dir: Path) -> LMParts:
+    path = Path(bundle_dir) / LM_PARTS_FILE
+    if not path.is_file():
+        raise ModelError(
+            f"{bundle_dir}: this bundle has no language model; train one with "
+            "`ecglm train align` and `ecglm train instruct`"
+        )
+    try:
+        raw = json.loads(path.read_text())
+        parts = LMParts(**raw)
+    except (ValueError, TypeError) as exc:
+        raise ModelError(f"{path}: not a valid {LM_PARTS_FILE} ({exc})") from exc
+    if parts.format_version != LM_PARTS_VERSION:
+        raise ModelError(
+            f"{path}: format version {parts.format_version}, this ecglm reads {LM_PARTS_VERSION}"
+        )
+    return parts
+
+
+def load_lm_parts(bundle_dir: Path, llm: str | None = None) -> ECGLM:
+    """Load the LM and projector stored with a bundle; `llm` must match what it was trained for."""
+    from ecglm_cli.models.lm_loader import load_causal_lm
+
+    bundle_dir = Path(bundle_dir)
+    parts = read_lm_parts(bundle_dir)
+    if llm is not None and llm != parts.lm and not (
+        parts.lm == BUNDLED_LM_DIR and llm in ("compact", BUNDLED_LM_DIR)
+    ):
+        raise ModelError(
+            f"{bundle_dir}: the projector was trained for LM {parts.lm!r}, not {llm!r}; train "
+            f"one with `ecglm train align --llm {llm} --bundle {bundle_dir} --out NEW_BUNDLE`"
+        )
+    source = str(bundle_dir / BUNDLED_LM_DIR) if parts.lm == BUNDLED_LM_DIR else parts.lm
+    lm, tokenizer = load_causal_lm(source)
+    try:
+        config = ProjectorConfig(**parts.projector)
+    except TypeError as exc:
+        raise ModelError(f"{bundle_dir / LM_PARTS_FILE}: bad projector config ({exc})") from exc
+    hidden = lm.get_input_embeddings().embedding_dim
+    if config.lm_hidden != hidden:
+        raise ModelError(
+            f"{bundle_dir}: projector width {config.lm_hidden} does not match LM width {hidden}"
+        )
+    projector = ECGProjector(config)
+    _load_projector_weights(projector, bundle_dir / PROJECTOR_FILE)
+    model = ECGLM(lm, tokenizer, projector)
+    model.eval()
+    return model
+
+
+def _load_projector_weights(projector: ECGProjector, path: Path) -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        state = load_file(str(path))
+    except (OSError, SafetensorError, ValueError) as exc:
+        raise ModelError(f"{path}: cannot read projector weights ({exc})") from exc
+    expected = projector.state_dict()
+    if set(state) != set(expected):
+        raise ModelError(f"{path}: projector tensors {sorted(state)} != {sorted(expected)}")
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise ModelError(
+                f"{path}: {name} shaped {tuple(tensor.shape)}, "
+                f"expected {tuple(expected[name].shape)}"
+            )
+    projector.load_state_dict(state)

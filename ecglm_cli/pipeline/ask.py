@@ -1,0 +1,110 @@
+"""One question about one ECG, answered by the bundle's language model reading the encoder.
+
+The answer is whatever the LM generates (greedy, so the same input gives the same text). The
+evidence added for `--format json` is read off afterwards: the classifier-head probabilities of
+the statements that the question or the answer names, and the measured values
+(`features.measure`). It never changes the answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ecglm_cli.features.measure import measure
+from ecglm_cli.io.record import ECGRecord
+from ecglm_cli.models.bundle import DEFAULT_BUNDLE, load_bundle
+from ecglm_cli.pipeline.ecg_features import RecordFeatures, feature_statements, record_features
+
+
+@dataclass
+class Answer:
+    question: str
+    answer: str
+    model: str
+    llm: str
+    leads: list[str]
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "question": self.question, "answer": self.answer, "model": self.model,
+            "llm": self.llm, "leads": self.leads, "evidence": self.evidence,
+        }
+
+
+def named_statements(text: str) -> list[str]:
+    """SCP codes whose readable or ECG-QA name appears in `text` (longest names first)."""
+    from ecglm_cli.knowledge.statements import load_statements
+
+    lowered = f" {text.lower()} "
+    found = []
+    for code, statement in load_statements().items():
+        names = {n.lower() for n in (statement.name, statement.ecgqa_name) if n}
+        if any(name and name in lowered for name in names) or f" {code.lower()} " in lowered:
+            found.append(code)
+    return found
+
+
+class Asker:
+    """A loaded bundle and LM, reused across questions (for `ask`, `evaluate qa`, detection)."""
+
+    def __init__(self, model: str = DEFAULT_BUNDLE, llm: str | None = None,
+                 device: str = "cpu"):
+        self.bundle = load_bundle(model)
+        self.lm = self.bundle.language_model(llm)
+        self.bundle.model.to(device)
+        self.lm.to(device)
+        self.statements = feature_statements(self.bundle)
+        self.model_name = str(model)
+        self.llm_name = llm or "compact"
+
+    def features(self, record: ECGRecord, leads: list[str] | None = None) -> RecordFeatures:
+        return record_features(self.bundle, record, leads)
+
+    def answer_batch(
+        self, questions: list[str], features: list[RecordFeatures], max_new_tokens: int = 64,
+        on_token: Callable[[int], None] | None = None,
+    ) -> list[str]:
+        tokens = torch.stack([f.tokens for f in features])
+        logits = torch.stack([f.logits for f in features])
+        return self.lm.generate(questions, tokens, logits, max_new_tokens, on_token)
+
+    def ask(
+        self, record: ECGRecord, question: str, leads: list[str] | None = None,
+        max_new_tokens: int = 64, on_text: Callable[[str], None] | None = None,
+    ) -> Answer:
+        """Answer one question; `on_text` receives the answer piece by piece as it is generated."""
+        feats = self.features(record, leads)
+        on_token = _text_stream(self.lm.tokenizer, on_text) if on_text else None
+        text = self.answer_batch([question], [feats], max_new_tokens, on_token)[0]
+        probabilities = feats.probabilities(self.statements)
+        named = named_statements(question + " " + text)
+        evidence: dict[str, Any] = {
+            "statements": {
+                code: round(probabilities[f"all:{code}"], 4)
+                for code in named if f"all:{code}" in probabilities
+            },
+        }
+        evidence["measurements"] = measure(record)
+        return Answer(question, text, self.model_name, self.llm_name, feats.leads, evidence)
+
+
+def _text_stream(tokenizer, on_text: Callable[[str], None]) -> Callable[[int], None]:
+    """Turn token ids into text deltas: decode the whole answer so far, emit what is new."""
+    ids: list[int] = []
+    shown = [""]
+
+    def on_token(token: int) -> None:
+        ids.append(token)
+        text = tokenizer.decode(ids, skip_special_tokens=True)
+        if text.endswith("\ufffd"):  # a multi-byte character is not complete yet
+            return
+        if len(text) > len(shown[0]):
+            on_text(text[len(shown[0]):].lstrip() if not shown[0] else text[len(shown[0]):])
+            shown[0] = text
+
+    return on_token

@@ -1,0 +1,65 @@
+"""What the language model sees of an ECG: the frozen encoder's tokens and its head logits.
+
+Training (precomputed once per record and view) and inference (`ask`, `evaluate qa`) both go
+through `encode_batch`, so the LM always reads features made the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ecglm_cli.errors import RecordError
+from ecglm_cli.io.leads import STANDARD_LEADS
+from ecglm_cli.io.record import ECGRecord
+from ecglm_cli.pipeline.prepare import restrict_leads, to_model_windows
+
+# Head outputs that become ECG tokens: every statement, plus the diagnostic classes.
+FEATURE_SPACES: tuple[str, ...] = ("all", "subdiagnostic", "superdiagnostic")
+
+
+def feature_statements(bundle) -> list[str]:
+    """Names of the head-logit tokens, `space:label`, in the order `encode_batch` emits them."""
+    return [
+        f"{space}:{label}"
+        for space in FEATURE_SPACES if space in bundle.label_spaces
+        for label in bundle.labels(space)
+    ]
+
+
+@torch.no_grad()
+def encode_batch(
+    bundle, x: torch.Tensor, mask: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`(tokens [B,K,D], logits [B,S])` for model-input windows `x [B,12,T]`, `mask [B,12]`."""
+    model = bundle.model
+    embedding, tokens = model.encoder(x, mask)
+    logits = [model.heads[space](embedding) for space in FEATURE_SPACES
+              if space in bundle.label_spaces]
+    return tokens.float(), torch.cat(logits, dim=-1).float()
+
+
+@dataclass
+class RecordFeatures:
+    tokens: torch.Tensor  # [K, D]
+    logits: torch.Tensor  # [S]
+    leads: list[str]  # standard leads the encoder read
+
+    def probabilities(self, statements: list[str]) -> dict[str, float]:
+        return dict(zip(statements, torch.sigmoid(self.logits).tolist(), strict=True))
+
+
+def record_features(bundle, record: ECGRecord, leads: list[str] | None = None) -> RecordFeatures:
+    """Features of a whole record: encoder outputs averaged over all of its windows."""
+    windows, mask = to_model_windows(record, bundle.config)
+    mask = restrict_leads(mask, leads)
+    if not mask.any():
+        raise RecordError(record.source, f"none of the requested leads {leads} is in the record")
+    device = next(bundle.model.parameters()).device
+    x = torch.from_numpy(windows).to(device)
+    m = torch.from_numpy(np.repeat(mask[None], len(windows), axis=0)).to(device)
+    tokens, logits = encode_batch(bundle, x, m)
+    used = [lead for lead, present in zip(STANDARD_LEADS, mask, strict=True) if present]
+    return RecordFeatures(tokens.mean(0).cpu(), logits.mean(0).cpu(), used)

@@ -1,0 +1,76 @@
+"""`evaluate qa`: ECG-QA accuracy of an answerer, per question type, with ECG-QA's own metric.
+
+Single-ECG questions are answered; comparison questions (two ECGs) and questions whose ECG is not
+in the PTB-XL folder are counted as skipped. Each record's features are computed once and its
+questions answered in batches. Generated answers become answer sets by splitting on
+`ANSWER_SEPARATOR`, the same way training joined them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from ecglm_cli.data.ecgqa import LoadedQuestions, load_ecgqa, score
+from ecglm_cli.data.ptbxl import PTBXL
+from ecglm_cli.errors import RecordError
+from ecglm_cli.train.lm_data import parse_answer
+
+
+class QAAnswerer(Protocol):
+    """What evaluation needs: features of a record, and answers to questions about them."""
+
+    def features(self, record: Any, leads: list[str] | None = None) -> Any: ...
+
+    def answer_batch(self, questions: list[str], features: list[Any],
+                     max_new_tokens: int = 64) -> list[str]: ...
+
+
+def load_questions(ecgqa: str | Path, ptbxl_dir: str | Path, limit: int | None = None):
+    """The single-ECG questions whose record is in `ptbxl_dir` (at most `limit`), and the rest
+    counted as skipped."""
+    loaded = load_ecgqa(ecgqa, single_only=True, ptbxl_dir=ptbxl_dir)
+    if limit:
+        loaded.questions = loaded.questions[:limit]
+    return loaded
+
+
+def evaluate_qa(
+    answerer: QAAnswerer,
+    loaded: LoadedQuestions,
+    ptbxl_dir: str | Path,
+    batch_size: int = 32,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Score `answerer` on loaded questions; each record's features are computed once."""
+    questions = loaded.questions
+    ptbxl = PTBXL(ptbxl_dir)
+    entries = {entry.ecg_id: entry for entry in ptbxl.entries}
+    by_record: dict[int, list[int]] = {}
+    for index, question in enumerate(questions):
+        by_record.setdefault(question["ecg_id"][0], []).append(index)
+    predictions: list[list[str] | None] = [None] * len(questions)
+    unreadable = 0
+    for ecg_id, indices in by_record.items():
+        try:
+            if ecg_id not in entries:
+                raise RecordError(ecg_id, "not listed in ptbxl_database.csv")
+            feats = answerer.features(ptbxl.record(entries[ecg_id]))
+        except RecordError:
+            unreadable += len(indices)
+            continue
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start:start + batch_size]
+            texts = answerer.answer_batch([questions[i]["question"] for i in chunk],
+                                          [feats] * len(chunk))
+            for i, text in zip(chunk, texts, strict=True):
+                predictions[i] = parse_answer(text)
+        if progress:
+            progress(len(indices))
+    answered = [i for i, p in enumerate(predictions) if p is not None]
+    result = score([predictions[i] for i in answered], [questions[i] for i in answered])
+    result["skipped_absent"] = loaded.skipped_absent
+    result["skipped_unreadable"] = unreadable
+    result["skipped_comparison"] = loaded.skipped_type
+    return result

@@ -1,0 +1,318 @@
+"""`ecglm train align` and `ecglm train instruct`: teach an LM to read the frozen encoder.
+
+Both stages train the projector. The compact LM is trained with it (it starts from nothing);
+a pretrained LM stays frozen. `align` creates the compact LM and its tokenizer (trained on the
+stage's own corpus) and teaches it reports and descriptions; `instruct` fine-tunes on
+question-answer pairs. Encoder features are computed once per record and view before the first
+step, so an epoch costs only LM forward and backward passes.
+
+After every epoch the LM parts are written into the bundle and a checkpoint (optimizer, epoch,
+random state) into `OUT/checkpoint/`, so `--resume` continues where a run stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import sys
+import time
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import click
+import torch
+
+from ecglm_cli.data.ptbxl import PTBXL
+from ecglm_cli.errors import ModelError
+from ecglm_cli.models.bundle import load_bundle
+from ecglm_cli.models.compact_lm import CompactLMConfig, build_compact_lm, train_tokenizer
+from ecglm_cli.models.ecglm import (
+    BUNDLED_LM_DIR,
+    ECGLM,
+    LM_PARTS_FILE,
+    ECGProjector,
+    ProjectorConfig,
+    load_lm_parts,
+    read_lm_parts,
+    save_lm_parts,
+)
+from ecglm_cli.models.lm_loader import load_causal_lm
+from ecglm_cli.pipeline.ecg_features import feature_statements
+from ecglm_cli.train.encoder import CHECKPOINT_DIR, cosine_lr, git_commit, resolve_device
+from ecglm_cli.train.lm_data import (
+    QAExample,
+    batches,
+    collate,
+    encode_examples,
+    parse_answer,
+)
+from ecglm_cli.train.lm_features import FeatureTable, precompute_features
+
+STAGES = ("align", "instruct")
+COMPACT = "compact"
+
+
+@dataclass
+class LMTrainOptions:
+    stage: str
+    ptbxl: Path
+    bundle: str
+    out: Path
+    llm: str = COMPACT
+    epochs: int = 3
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    batch_size: int = 64
+    lr: float = 1e-3
+    views: int = 4
+    max_len: int = 384
+    train_folds: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+    val_folds: tuple[int, ...] = (9,)
+    limit: int | None = None
+    val_questions: int = 400
+    ecgqa: tuple[Path, ...] = ()
+    compact: CompactLMConfig = field(default_factory=CompactLMConfig)
+
+
+def _log(text: str) -> None:
+    click.echo(f"[train {text}", err=True)
+
+
+def _prepare_out(options: LMTrainOptions) -> Path:
+    """OUT holds a copy of the bundle (with its LM parts, if any); training adds or updates them."""
+    source = load_bundle(options.bundle).path
+    out = Path(options.out)
+    if out.resolve() != source.resolve():
+        out.mkdir(parents=True, exist_ok=True)
+        for item in source.iterdir():
+            target = out / item.name
+            if target.exists():
+                continue
+            if item.is_file():
+                shutil.copy2(item, target)
+            elif item.name == BUNDLED_LM_DIR:  # a bundle that already has its compact LM
+                shutil.copytree(item, target)
+    return out
+
+
+def _new_model(options: LMTrainOptions, bundle, corpus: list[str]) -> ECGLM:
+    if options.llm == COMPACT:
+        tokenizer = train_tokenizer(corpus, options.compact.vocab_size)
+        lm = build_compact_lm(tokenizer, options.compact)
+    else:
+        lm, tokenizer = load_causal_lm(options.llm)
+    config = ProjectorConfig(
+        encoder_dim=bundle.config.embed_dim, n_encoder_tokens=bundle.config.n_tokens,
+        statements=feature_statements(bundle),
+        lm_hidden=lm.get_input_embeddings().embedding_dim,
+    )
+    return ECGLM(lm, tokenizer, ECGProjector(config))
+
+
+def _lm_ref(options: LMTrainOptions) -> str:
+    return BUNDLED_LM_DIR if options.llm == COMPACT else options.llm
+
+
+def _model_for_stage(options: LMTrainOptions, out: Path, bundle, corpus: list[str]) -> ECGLM:
+    """Resume or instruct: the bundle's LM; align (fresh): a new compact LM or a new projector."""
+    has_lm = (out / LM_PARTS_FILE).exists()
+    if has_lm and (options.resume or options.stage == "instruct"):
+        if read_lm_parts(out).lm != _lm_ref(options):
+            raise ModelError(f"{out}: its LM parts were trained for another LM than {options.llm}")
+        return load_lm_parts(out)
+    if options.resume:
+        raise ModelError(f"{out}: nothing to resume (no {LM_PARTS_FILE})")
+    return _new_model(options, bundle, corpus)
+
+
+def _trainable(model: ECGLM, options: LMTrainOptions) -> list[torch.nn.Parameter]:
+    model.lm.requires_grad_(options.llm == COMPACT)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _checkpoint_paths(out: Path, stage: str) -> tuple[Path, Path]:
+    folder = out / CHECKPOINT_DIR
+    return folder / f"lm-{stage}.pt", folder / f"lm-{stage}.json"
+
+
+def _save_checkpoint(out: Path, options: LMTrainOptions, optimizer, state: dict) -> None:
+    weights, info = _checkpoint_paths(out, options.stage)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"optimizer": optimizer.state_dict(),
+                "rng": torch.get_rng_state()}, str(weights) + ".tmp")
+    Path(str(weights) + ".tmp").replace(weights)
+    info.write_text(json.dumps({**state, "options": _options_record(options)}, indent=2) + "\n")
+
+
+def _load_checkpoint(out: Path, options: LMTrainOptions, optimizer) -> dict:
+    weights, info = _checkpoint_paths(out, options.stage)
+    if not weights.exists() or not info.exists():
+        raise ModelError(f"{out}: nothing to resume for stage {options.stage} (no {weights.name})")
+    try:
+        state = json.loads(info.read_text())
+        saved = torch.load(weights, map_location="cpu", weights_only=True)
+        optimizer.load_state_dict(saved["optimizer"])
+        torch.set_rng_state(saved["rng"])
+    except Exception as exc:  # any damage to the checkpoint is one clear error
+        raise ModelError(f"{weights}: cannot resume ({exc})") from None
+    for key in ("seed", "llm", "train_folds", "limit", "views"):
+        if state["options"].get(key) != _options_record(options).get(key):
+            raise ModelError(f"{info}: cannot resume with a different --{key.replace('_', '-')}")
+    return state
+
+
+def _options_record(options: LMTrainOptions) -> dict:
+    record = asdict(options)
+    for key in ("ptbxl", "out"):
+        record[key] = str(record[key])
+    record["ecgqa"] = [str(p) for p in options.ecgqa]
+    record["train_folds"] = list(options.train_folds)
+    record["val_folds"] = list(options.val_folds)
+    return record
+
+
+def _rows_for(features: FeatureTable, batch, rng: random.Random | None, view0: bool) -> list[int]:
+    return [features.views[e.ecg_id][0 if view0 else rng.randrange(len(features.views[e.ecg_id]))]
+            for e in batch]
+
+
+def _step_inputs(model: ECGLM, features: FeatureTable, rows: list[int], device):
+    tokens = features.tokens[rows].to(device, torch.float32)
+    logits = features.logits[rows].to(device)
+    return tokens, logits
+
+
+@torch.no_grad()
+def validation_loss(
+    model: ECGLM, rows: list, features: FeatureTable, device, batch_size: int = 64
+) -> float | None:
+    """Mean answer-token loss on held-out records (view 0, as `ask` sees them)."""
+    model.eval()
+    losses = []
+    for i in range(0, len(rows), batch_size):
+        batch = rows[i:i + batch_size]
+        tokens, logits = _step_inputs(model, features, _rows_for(features, batch, None, True),
+                                      device)
+        inputs = {k: v.to(device) for k, v in collate(batch, model.tokenizer.pad_token_id).items()}
+        out = model(inputs["input_ids"], inputs["attention_mask"], tokens, logits,
+                    labels=inputs["labels"])
+        losses.append(float(out.loss))
+    return round(sum(losses) / len(losses), 4) if losses else None
+
+
+@torch.no_grad()
+def validate(
+    model: ECGLM, examples: list[QAExample], features: FeatureTable, device, batch_size: int = 64
+) -> dict:
+    """Exact-match accuracy of greedy answers (as answer sets) per question type."""
+    model.eval()
+    right: dict[str, list[int]] = defaultdict(list)
+    usable = [e for e in examples if e.ecg_id in features.views]
+    for i in range(0, len(usable), batch_size):
+        chunk = usable[i:i + batch_size]
+        rows = [features.views[e.ecg_id][0] for e in chunk]
+        tokens, logits = _step_inputs(model, features, rows, device)
+        answers = model.generate([e.question for e in chunk], tokens, logits, max_new_tokens=48)
+        for example, answer in zip(chunk, answers, strict=True):
+            ok = sorted(parse_answer(answer)) == sorted(parse_answer(example.answer))
+            right[example.question_type or "all"].append(int(ok))
+    return {kind: round(sum(v) / len(v), 4) for kind, v in sorted(right.items())}
+
+
+def train_lm(
+    options: LMTrainOptions,
+    train_examples: list[QAExample],
+    val_examples: list[QAExample],
+    corpus: list[str],
+) -> Path:
+    """Train one stage on the given texts and write the LM parts into the bundle at OUT."""
+    if options.stage not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}")
+    random.seed(options.seed)
+    torch.manual_seed(options.seed)
+    device = resolve_device(options.device)
+    out = _prepare_out(options)
+    bundle = load_bundle(out)
+    ptbxl = PTBXL(options.ptbxl)
+    wanted = {e.ecg_id for e in train_examples} | {e.ecg_id for e in val_examples}
+    entries = [e for e in ptbxl.select(options.train_folds + options.val_folds)
+               if e.ecg_id in wanted]
+    model = _model_for_stage(options, out, bundle, corpus)
+    trained = read_lm_parts(out).trained if (out / LM_PARTS_FILE).exists() else {}
+    if options.stage == "align" and not options.resume:
+        trained = {}
+    model.to(device)
+    params = _trainable(model, options)
+
+    _log(f"{options.stage}] encoder features for {len(entries)} records x {options.views} views")
+    with click.progressbar(length=len(entries), file=sys.stderr, label="features") as bar:
+        features = precompute_features(bundle, ptbxl, entries, options.views, options.seed,
+                                       device, bar.update)
+    train_rows = encode_examples(
+        model.tokenizer, [e for e in train_examples if e.ecg_id in features.views],
+        model.n_features, options.max_len,
+    )
+    if not train_rows:
+        raise ModelError("no training examples refer to a readable record")
+    val_examples = [e for e in val_examples if e.ecg_id in features.views]
+    val_rows = encode_examples(model.tokenizer, val_examples[: options.val_questions],
+                               model.n_features, options.max_len)
+    optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=0.01)
+    start_epoch, history = 0, []
+    if options.resume:
+        state = _load_checkpoint(out, options, optimizer)
+        start_epoch, history = state["epoch"], state.get("history", [])
+    steps_per_epoch = -(-len(train_rows) // options.batch_size)
+    total = steps_per_epoch * options.epochs
+    pad = model.tokenizer.pad_token_id
+    amp = device.type == "cuda"
+    _log(f"{options.stage}] {len(train_rows)} examples, {steps_per_epoch} steps per epoch, "
+         f"{sum(p.numel() for p in params) / 1e6:.1f}M trainable parameters on {device}")
+    for epoch in range(start_epoch, options.epochs):
+        rng = random.Random(options.seed * 1_000_003 + epoch)
+        torch.manual_seed(options.seed * 100_003 + epoch)
+        model.train()
+        losses, started = [], time.time()
+        plan = batches(train_rows, options.batch_size, rng)
+        with click.progressbar(plan, file=sys.stderr,
+                               label=f"{options.stage} epoch {epoch + 1}/{options.epochs}") as bar:
+            for i, batch in enumerate(bar):
+                step = epoch * steps_per_epoch + i
+                for group in optimizer.param_groups:
+                    group["lr"] = float(cosine_lr(step, total, options.lr))
+                tokens, logits = _step_inputs(model, features, _rows_for(features, batch, rng,
+                                                                          False), device)
+                inputs = {k: v.to(device) for k, v in collate(batch, pad).items()}
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                    loss = model(inputs["input_ids"], inputs["attention_mask"], tokens, logits,
+                                 labels=inputs["labels"]).loss
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                optimizer.step()
+                losses.append(loss.item())
+        metrics = {
+            "stage": options.stage, "epoch": epoch + 1,
+            "train_loss": round(sum(losses) / len(losses), 4),
+            "seconds": round(time.time() - started, 1),
+            "val_loss": validation_loss(model, val_rows, features, device),
+        }
+        if options.stage == "instruct":
+            metrics["val_accuracy"] = validate(
+                model, val_examples[: options.val_questions], features, device
+            )
+        history.append(metrics)
+        _log(f"{options.stage}] {json.dumps(metrics)}")
+        with open(out / "lm-metrics.jsonl", "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(metrics) + "\n")
+        trained[options.stage] = {
+            "history": history, "git_commit": git_commit(),
+            "options": _options_record(options), "device": str(device),
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        save_lm_parts(model, out, _lm_ref(options), trained)
+        _save_checkpoint(out, options, optimizer, {"epoch": epoch + 1, "history": history})
+    return out

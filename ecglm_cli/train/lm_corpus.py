@@ -1,0 +1,80 @@
+"""The texts each LM training stage learns from, drawn from the knowledge dataset builder.
+
+`align` learns reports and explanatory answers (descriptions grounded in the guideline
+criteria). `instruct` learns ECG-QA questions with their exact answer strings (the target is the
+answer set alone, joined by `ANSWER_SEPARATOR`, so greedy output parses back into the set), plus
+reports for "describe" requests, explanations when a question asks for one, and "cannot be
+determined" answers. Official ECG-QA JSON can be added for records of the training folds. The
+tokenizer corpus holds every text of both stages and the knowledge base, so either stage can
+create the compact LM.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+from ecglm_cli.data.ecgqa import SINGLE_TYPES, load_ecgqa
+from ecglm_cli.data.ptbxl import PTBXL
+from ecglm_cli.data.ptbxl_table import read_label_rows
+from ecglm_cli.knowledge.dataset import ecgqa_items, record_items
+from ecglm_cli.knowledge.statements import load_statements
+from ecglm_cli.knowledge.templates import load_templates
+from ecglm_cli.train.lm_data import QAExample, answer_text
+
+EXPLAIN_SUFFIX = " Explain."
+EXPLAINED_PER_RECORD = 2
+
+
+@dataclass
+class StageTexts:
+    train: list[QAExample] = field(default_factory=list)
+    val: list[QAExample] = field(default_factory=list)
+    corpus: list[str] = field(default_factory=list)
+
+
+def _examples(items: list[dict], stage: str, rng: random.Random) -> list[QAExample]:
+    """Stage examples from one record's dataset items."""
+    qa = [i for i in items if i["kind"] == "qa"]
+    explained = [QAExample(i["ecg_id"], i["question"] + EXPLAIN_SUFFIX, i["answer_text"],
+                           "explain") for i in rng.sample(qa, k=min(len(qa), EXPLAINED_PER_RECORD))]
+    other = [QAExample(i["ecg_id"], i["question"], i["answer_text"], i["kind"])
+             for i in items if i["kind"] != "qa"]
+    if stage == "align":
+        return [e for e in other if e.question_type == "report"] * 2 + explained
+    exact = [QAExample(i["ecg_id"], i["question"], answer_text(i["answer"]), i["question_type"])
+             for i in qa]
+    reports = [e for e in other if e.question_type == "report"]
+    return exact + other + reports + explained  # reports twice: long texts, one per record
+
+
+def build_texts(options, draws: int = 2) -> StageTexts:
+    """Training and validation texts for `options.stage` over the configured folds."""
+    ptbxl = PTBXL(options.ptbxl)
+    rows = read_label_rows(ptbxl.root)
+    templates = load_templates()
+    result = StageTexts()
+    for split, folds in (("train", options.train_folds), ("val", options.val_folds)):
+        rng = random.Random(f"{options.seed}-{split}")
+        for entry in ptbxl.select(folds, options.limit):
+            items = record_items(rows[entry.ecg_id], seed=options.seed, templates=templates,
+                                 questions_per_template=draws if split == "train" else 1)
+            examples = _examples(items, options.stage, rng)
+            if split == "train":
+                result.train += examples
+                result.corpus += [f"{i['question']} {i['answer_text']}" for i in items]
+            else:
+                wanted = ("report",) if options.stage == "align" else SINGLE_TYPES
+                result.val += [e for e in examples if e.question_type in wanted]
+        rng.shuffle(result.val)
+    train_ids = {e.ecg_id for e in result.train}
+    for path in options.ecgqa:
+        questions = load_ecgqa(path, single_only=True, ptbxl_dir=ptbxl.root).questions
+        result.train += [
+            QAExample(i["ecg_id"], i["question"], answer_text(i["answer"]), i["question_type"])
+            for i in ecgqa_items(questions) if i["ecg_id"] in train_ids
+        ]
+    result.corpus += [f"{s.name}. {s.ecgqa_name or ''}. {s.criteria}"
+                      for s in load_statements().values()]
+    result.corpus += [" ".join(t.answers) for t in templates.values()]
+    return result

@@ -1,0 +1,112 @@
+"""The ECG language model end to end: `<ecg>` features reach the LM; `ask` on real files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+from lm_fixtures import add_language_model, make_encoder_bundle, write_record
+
+from ecglm_cli.cli.main import cli, main
+from ecglm_cli.errors import ModelError
+from ecglm_cli.models.ecglm import ECG_TOKEN
+from ecglm_cli.pipeline.ask import Asker
+
+QUESTION = "Does this ECG show symptoms of atrial fibrillation?"
+
+
+@pytest.fixture(scope="module", params=["llama", "qwen2"])
+def bundle(request, tmp_path_factory):
+    path = tmp_path_factory.mktemp(f"bundle-{request.param}")
+    make_encoder_bundle(path)
+    return add_language_model(path, request.param)
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("records")
+    return [write_record(folder, f"r{i}", seed=i) for i in range(2)]
+
+
+def test_ecg_features_reach_the_lm(bundle, records):
+    asker = Asker(bundle)
+    a, b = (asker.features(asker_record(r)) for r in records)
+    logits_a = asker.lm.next_token_logits([QUESTION], a.tokens[None], a.logits[None])
+    logits_b = asker.lm.next_token_logits([QUESTION], b.tokens[None], b.logits[None])
+    again = asker.lm.next_token_logits([QUESTION], a.tokens[None], a.logits[None])
+    assert torch.equal(logits_a, again)
+    assert not torch.allclose(logits_a, logits_b, rtol=0, atol=1e-6)  # a different ECG
+
+
+def asker_record(path):
+    from ecglm_cli.io import read_record
+
+    return read_record(path)
+
+
+def test_placeholder_count_must_match_features(bundle, records):
+    asker = Asker(bundle)
+    feats = asker.features(asker_record(records[0]))
+    batch = asker.lm.encode_prompts([QUESTION])
+    ids = batch["input_ids"]
+    first = int((ids[0] == asker.lm.ecg_token_id).nonzero()[0])
+    short = torch.cat([ids[:, :first], ids[:, first + 1:]], dim=1)  # one placeholder fewer
+    with pytest.raises(ModelError, match="placeholders"):
+        asker.lm.embed(short, feats.tokens[None], feats.logits[None])
+    prompt = asker.lm.tokenizer.decode(ids[0])
+    assert prompt.count(ECG_TOKEN) == asker.lm.n_features
+
+
+def test_batched_generation_equals_one_by_one(bundle, records):
+    asker = Asker(bundle)
+    feats = [asker.features(asker_record(r)) for r in records]
+    questions = [QUESTION, "Describe this ECG in a few words please."]
+    together = asker.answer_batch(questions, feats, max_new_tokens=6)
+    alone = [asker.answer_batch([q], [f], max_new_tokens=6)[0] for q, f in zip(
+        questions, feats, strict=True)]
+    assert together == alone
+
+
+def test_ask_cli_text_json_and_stream(bundle, records):
+    runner = CliRunner()
+    base = ["ask", str(records[0]), QUESTION, "--model", str(bundle), "--max-new-tokens", "8"]
+    first = runner.invoke(cli, base)
+    assert first.exit_code == 0, first.output
+    assert runner.invoke(cli, base).output == first.output  # greedy: deterministic
+    streamed = runner.invoke(cli, [*base, "--stream"])
+    assert streamed.exit_code == 0
+    assert streamed.output.strip() == first.output.strip()
+    as_json = runner.invoke(cli, [*base, "--format", "json", "--leads", "limb"])
+    data = json.loads(as_json.output)
+    assert data["leads"] == ["I", "II", "III", "aVR", "aVL", "aVF"]
+    assert set(data["evidence"]["statements"]) == {"AFIB"}  # named by the question
+    assert 0.0 <= data["evidence"]["statements"]["AFIB"] <= 1.0
+    assert data["model"] == str(bundle)
+
+
+def test_llm_other_than_trained_is_a_clear_error(bundle, records, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ask", str(records[0]), QUESTION, "--model", str(bundle), "--llm", "other-lm"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert "trained for LM 'lm', not 'other-lm'" in err and "\n" not in err
+
+
+def test_bundle_without_language_model(tmp_path, records, capsys):
+    make_encoder_bundle(tmp_path / "enc")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ask", str(records[0]), QUESTION, "--model", str(tmp_path / "enc")])
+    assert exit_info.value.code == 1
+    assert "has no language model" in capsys.readouterr().err
+
+
+def test_lm_from_a_local_directory(tmp_path, records):
+    bundle = make_encoder_bundle(tmp_path / "b")
+    add_language_model(bundle, "qwen2", lm_ref=str(tmp_path / "qwen-dir"))
+    result = CliRunner().invoke(cli, ["ask", str(records[1]), QUESTION, "--model", str(bundle),
+                                      "--llm", str(tmp_path / "qwen-dir"), "--format", "json",
+                                      "--max-new-tokens", "4"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["llm"] == str(tmp_path / "qwen-dir")

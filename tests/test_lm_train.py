@@ -1,0 +1,51 @@
+"""`train align` then `train instruct` (with --resume) on a few real PTB-XL records, then `ask`."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from lm_fixtures import make_encoder_bundle
+
+from ecglm_cli.cli.main import cli
+from ecglm_cli.data.ptbxl import load_label_spaces
+
+TINY = ["--limit", "3", "--views", "2", "--draws", "1", "--hidden", "32", "--layers", "1",
+        "--heads", "2", "--vocab-size", "400", "--val-questions", "4", "--device", "cpu",
+        "--batch-size", "32"]
+
+
+def test_align_instruct_resume_and_ask(shared_data, tmp_path):
+    ptbxl = shared_data / "ptbxl"
+    spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
+    encoder = make_encoder_bundle(tmp_path / "enc", spaces)
+    out = tmp_path / "ecglm"
+    runner = CliRunner()
+    aligned = runner.invoke(cli, ["train", "align", "--ptbxl", str(ptbxl), "--bundle",
+                                  str(encoder), "--out", str(out), "--epochs", "1", *TINY])
+    assert aligned.exit_code == 0, aligned.output
+    assert (out / "lm" / "model.safetensors").exists() and (out / "projector.safetensors").exists()
+    assert (out / "model.safetensors").exists()  # the encoder travels with the LM parts
+
+    first = runner.invoke(cli, ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle", str(out),
+                                "--epochs", "1", *TINY])
+    assert first.exit_code == 0, first.output
+    resumed = runner.invoke(cli, ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle",
+                                  str(out), "--epochs", "2", "--resume", *TINY])
+    assert resumed.exit_code == 0, resumed.output
+    parts = json.loads((out / "ecglm.json").read_text())
+    history = parts["trained"]["instruct"]["history"]
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert "align" in parts["trained"]
+    assert set(history[-1]["val_accuracy"]) <= {"single-verify", "single-choose", "single-query"}
+
+    copied = runner.invoke(cli, ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle", str(out),
+                                 "--out", str(tmp_path / "copy"), "--epochs", "1", *TINY])
+    assert copied.exit_code == 0, copied.output  # continues from the copied compact LM
+    assert (tmp_path / "copy" / "lm" / "tokenizer.json").read_bytes() == (
+        out / "lm" / "tokenizer.json").read_bytes()
+
+    record = next((ptbxl / "records100").rglob("*_lr.hea"))
+    asked = runner.invoke(cli, ["ask", str(record), "Does this ECG show symptoms of sinus "
+                                "rhythm?", "--model", str(out), "--max-new-tokens", "4"])
+    assert asked.exit_code == 0, asked.output

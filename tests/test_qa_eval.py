@@ -1,0 +1,77 @@
+"""`evaluate qa` on real ECG-QA files: a label-answering test double scores 1.0; the CLI runs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from lm_fixtures import add_language_model, make_encoder_bundle
+
+from ecglm_cli.cli.main import cli
+from ecglm_cli.data.ptbxl import load_label_spaces
+from ecglm_cli.models.ecglm import ANSWER_SEPARATOR
+from ecglm_cli.pipeline.qa_eval import evaluate_qa, load_questions
+
+ECGQA_FILE = Path("ecgqa/ptbxl/template/train/120000.json")
+
+
+class LabelAnswerer:
+    """Test double, never shipped: answers each question with the record's labelled answer,
+    written the way the LM writes answers (joined by the answer separator)."""
+
+    def __init__(self, questions: list[dict]):
+        self.answers = {(q["ecg_id"][0], q["question"]): q["answer"] for q in questions}
+
+    def features(self, record, leads=None):
+        return int(Path(record.source).name.split("_")[0])
+
+    def answer_batch(self, questions, features, max_new_tokens=64):
+        return [ANSWER_SEPARATOR.join(self.answers[(f, q)])
+                for q, f in zip(questions, features, strict=True)]
+
+
+def test_label_double_scores_one_and_absent_records_are_counted(shared_data):
+    loaded = load_questions(shared_data / ECGQA_FILE, shared_data / "ptbxl", limit=60)
+    result = evaluate_qa(LabelAnswerer(loaded.questions), loaded, shared_data / "ptbxl")
+    assert result["n"] == 60 and result["accuracy"] == 1.0
+    assert result["per_type"]["single-verify"]["accuracy"] == 1.0
+    assert result["skipped_absent"] > 0  # the shared PTB-XL subset lacks most ECG-QA records
+
+
+def test_wrong_answers_score_below_one(shared_data):
+    loaded = load_questions(shared_data / ECGQA_FILE, shared_data / "ptbxl", limit=40)
+    double = LabelAnswerer(loaded.questions)
+    double.answers = {k: ["yes"] for k in double.answers}
+    result = evaluate_qa(double, loaded, shared_data / "ptbxl")
+    yes_share = sum(q["answer"] == ["yes"] for q in loaded.questions) / 40
+    assert result["accuracy"] == yes_share < 1.0
+
+
+def test_evaluate_qa_cli_with_a_tiny_model(shared_data, tmp_path):
+    table = shared_data / "ptbxl" / "scp_statements.csv"
+    spaces = {name: space.labels for name, space in load_label_spaces(table).items()}
+    bundle = add_language_model(make_encoder_bundle(tmp_path / "b", spaces), "llama")
+    result = CliRunner().invoke(cli, [
+        "evaluate", "qa", "--ecgqa", str(shared_data / ECGQA_FILE), "--ptbxl",
+        str(shared_data / "ptbxl"), "--model", str(bundle), "--limit", "4", "--format", "json",
+    ])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    overall = rows[-1]
+    assert overall["question_type"] == "all" and overall["questions"] == 4
+    assert 0.0 <= overall["accuracy"] <= 1.0 and overall["skipped_absent"] > 0
+
+
+def test_evaluate_via_lm_reports_three_spaces(shared_data, tmp_path):
+    table = shared_data / "ptbxl" / "scp_statements.csv"
+    spaces = {name: space.labels for name, space in load_label_spaces(table).items()}
+    bundle = add_language_model(make_encoder_bundle(tmp_path / "b", spaces), "llama")
+    result = CliRunner().invoke(cli, [
+        "evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--fold", "9", "--limit", "2",
+        "--model", str(bundle), "--via", "lm", "--format", "json",
+    ])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [r["space"] for r in rows] == ["diagnostic", "rhythm", "form"]
+    assert all(r["via"] == "lm" and r["records"] == 2 and 0 <= r["macro_f1"] <= 1 for r in rows)

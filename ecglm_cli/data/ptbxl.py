@@ -1,0 +1,206 @@
+"""PTB-XL in its published layout, with the label spaces of Strodthoff et al. (2021).
+
+The label spaces come from `scp_statements.csv` alone: `all` is every statement listed there,
+`diagnostic`/`form`/`rhythm` are the statements flagged in those columns, and `subdiagnostic` /
+`superdiagnostic` are the `diagnostic_subclass` / `diagnostic_class` of diagnostic statements.
+As in the benchmark's code, every code listed in a record's `scp_codes` counts as present,
+whatever its likelihood (0 included).
+"""
+
+from __future__ import annotations
+
+import ast
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ecglm_cli.errors import RecordError
+
+LABEL_SPACES: tuple[str, ...] = (
+    "all", "diagnostic", "subdiagnostic", "superdiagnostic", "form", "rhythm",
+)
+DEFAULT_TRAIN_FOLDS: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+DEFAULT_VAL_FOLDS: tuple[int, ...] = (9,)
+DEFAULT_TEST_FOLDS: tuple[int, ...] = (10,)
+
+
+class DatasetError(RecordError):
+    """The PTB-XL folder itself is unusable (missing or malformed tables)."""
+
+
+@dataclass
+class LabelSpace:
+    """One label space: its name, its ordered labels and a description of each."""
+
+    name: str
+    labels: list[str]
+    descriptions: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"labels": self.labels, "descriptions": self.descriptions}
+
+
+@dataclass
+class PTBXLEntry:
+    ecg_id: int
+    fold: int
+    codes: dict[str, float]
+    filename_lr: str
+    filename_hr: str
+
+
+def _flag(value: str | None) -> bool:
+    try:
+        return float(value or 0) == 1.0
+    except ValueError:
+        return False
+
+
+def load_label_spaces(scp_statements: Path) -> dict[str, LabelSpace]:
+    """Build the six label spaces from `scp_statements.csv`, labels sorted as in the benchmark.
+
+    A sub/superdiagnostic class that is itself a statement (NORM, LVH) takes that statement's
+    description; other classes are described by the statements they group.
+    """
+    try:
+        with open(scp_statements, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise DatasetError(scp_statements, f"cannot read: {exc.strerror or exc}") from None
+    if not rows or "diagnostic" not in rows[0]:
+        raise DatasetError(scp_statements, "not a PTB-XL scp_statements.csv")
+    key = next(iter(rows[0]))  # the unnamed first column holds the statement code
+    described = {r[key]: (r.get("description") or r[key]).strip() for r in rows}
+    spaces: dict[str, list[str]] = {name: [] for name in LABEL_SPACES}
+    members: dict[str, list[str]] = {}
+    for r in rows:
+        code = r[key]
+        spaces["all"].append(code)
+        for column in ("diagnostic", "form", "rhythm"):
+            if _flag(r.get(column)):
+                spaces[column].append(code)
+        if _flag(r.get("diagnostic")):
+            for column, space in (("diagnostic_subclass", "subdiagnostic"),
+                                  ("diagnostic_class", "superdiagnostic")):
+                group = (r.get(column) or "").strip()
+                if group and group not in spaces[space]:
+                    spaces[space].append(group)
+                if group and code not in members.setdefault(group, []):
+                    members[group].append(code)
+    result = {}
+    for name, labels in spaces.items():
+        desc = {
+            lab: described.get(lab) or "any of " + ", ".join(members.get(lab, []))
+            for lab in labels
+        }
+        result[name] = LabelSpace(name, sorted(labels), {lab: desc[lab] for lab in sorted(labels)})
+    return result
+
+
+def statement_groups(scp_statements: Path) -> dict[str, dict[str, str]]:
+    """Statement -> its subdiagnostic and superdiagnostic class (diagnostic statements only)."""
+    with open(scp_statements, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    key = next(iter(rows[0]))
+    return {
+        r[key]: {"subdiagnostic": r["diagnostic_subclass"].strip(),
+                 "superdiagnostic": r["diagnostic_class"].strip()}
+        for r in rows if _flag(r.get("diagnostic"))
+    }
+
+
+def encode_labels(
+    codes: Iterable[str], spaces: dict[str, LabelSpace], groups: dict[str, dict[str, str]]
+) -> dict[str, np.ndarray]:
+    """Multi-hot vectors per label space for one record's listed statements."""
+    codes = set(codes)
+    present = {name: set() for name in spaces}
+    for code in codes:
+        for name in ("all", "diagnostic", "form", "rhythm"):
+            present[name].add(code)
+        if code in groups:
+            present["subdiagnostic"].add(groups[code]["subdiagnostic"])
+            present["superdiagnostic"].add(groups[code]["superdiagnostic"])
+    out = {}
+    for name, space in spaces.items():
+        out[name] = np.array([lab in present[name] for lab in space.labels], dtype=np.float32)
+    return out
+
+
+def read_database(path: Path) -> list[PTBXLEntry]:
+    """Parse `ptbxl_database.csv` with the csv module; `scp_codes` via `ast.literal_eval`."""
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise DatasetError(path, f"cannot read: {exc.strerror or exc}") from None
+    need = {"ecg_id", "scp_codes", "strat_fold", "filename_lr", "filename_hr"}
+    if not rows or not need <= set(rows[0]):
+        raise DatasetError(path, f"not a PTB-XL database table (needs {', '.join(sorted(need))})")
+    entries = []
+    for line, r in enumerate(rows, start=2):
+        try:
+            codes = ast.literal_eval(r["scp_codes"])
+            if not isinstance(codes, dict):
+                raise ValueError("scp_codes is not a dict")
+            entries.append(PTBXLEntry(
+                ecg_id=int(float(r["ecg_id"])), fold=int(float(r["strat_fold"])),
+                codes={str(k): float(v) for k, v in codes.items()},
+                filename_lr=r["filename_lr"], filename_hr=r["filename_hr"],
+            ))
+        except (ValueError, SyntaxError, TypeError) as exc:
+            raise DatasetError(path, f"line {line}: bad row ({exc})") from None
+    return entries
+
+
+class PTBXL:
+    """A PTB-XL folder: label spaces, entries per fold, and signals decoded once then cached.
+
+    `skipped` maps ecg_id to the reason a listed record could not be used (a missing or
+    unreadable file); such records are left out rather than failing the whole run.
+    """
+
+    def __init__(self, root: str | Path, resolution: str = "lr"):
+        self.root = Path(root)
+        if not self.root.is_dir():
+            raise DatasetError(self.root, "no such PTB-XL folder")
+        if resolution not in ("lr", "hr"):
+            raise ValueError("resolution must be 'lr' (records100) or 'hr' (records500)")
+        self.resolution = resolution
+        self.label_spaces = load_label_spaces(self.root / "scp_statements.csv")
+        self.groups = statement_groups(self.root / "scp_statements.csv")
+        self.entries = read_database(self.root / "ptbxl_database.csv")
+        self.skipped: dict[int, str] = {}
+        self._signals: dict[int, object] = {}
+
+    def record_path(self, entry: PTBXLEntry) -> Path:
+        name = entry.filename_lr if self.resolution == "lr" else entry.filename_hr
+        return self.root / (name + ".hea")
+
+    def select(self, folds: Sequence[int], limit: int | None = None) -> list[PTBXLEntry]:
+        """Entries in `folds` whose header file exists (others go to `skipped`), in ecg_id order."""
+        chosen = []
+        for entry in self.entries:
+            if entry.fold not in folds:
+                continue
+            if not self.record_path(entry).exists():
+                self.skipped[entry.ecg_id] = f"missing {self.record_path(entry).name}"
+                continue
+            chosen.append(entry)
+            if limit is not None and len(chosen) >= limit:
+                break
+        return chosen
+
+    def labels(self, entry: PTBXLEntry) -> dict[str, np.ndarray]:
+        return encode_labels(entry.codes, self.label_spaces, self.groups)
+
+    def record(self, entry: PTBXLEntry):
+        """The decoded `ECGRecord` (cached); raises RecordError for an unreadable file."""
+        if entry.ecg_id not in self._signals:
+            from ecglm_cli.io import read_record
+
+            self._signals[entry.ecg_id] = read_record(self.record_path(entry))
+        return self._signals[entry.ecg_id]

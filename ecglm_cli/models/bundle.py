@@ -1,0 +1,196 @@
+"""The one place a model bundle is written and read.
+
+A bundle is a directory: `config.json` (format version, architecture, input rate and window,
+lead vocabulary, label spaces with statements and descriptions), `model.safetensors` (float16
+weights, no pickles), `thresholds.json`, `metrics.json` and `provenance.json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ecglm_cli.errors import ModelError
+from ecglm_cli.io.leads import STANDARD_LEADS
+from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
+
+FORMAT_VERSION = 1
+BUNDLE_KIND = "ecglm-encoder"
+DEFAULT_BUNDLE = "ecglm-base"
+SHIPPED_DIR = Path(__file__).resolve().parents[1] / "bundles"
+WEIGHTS = "model.safetensors"
+
+
+@dataclass
+class Bundle:
+    """A loaded bundle: the classifier in eval mode plus everything needed to read its output."""
+
+    path: Path
+    config: EncoderConfig
+    model: ECGClassifier
+    label_spaces: dict[str, dict[str, Any]]  # space -> {"labels": [...], "descriptions": {...}}
+    thresholds: dict[str, np.ndarray]
+    metrics: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def encoder(self):
+        return self.model.encoder
+
+    def labels(self, space: str) -> list[str]:
+        return list(self.label_spaces[space]["labels"])
+
+
+def resolve_bundle_dir(name: str | os.PathLike) -> Path:
+    """A bundle directory for a path or a known name (`ecglm-base` ships inside the package)."""
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path
+    if str(name) == DEFAULT_BUNDLE:
+        return SHIPPED_DIR / DEFAULT_BUNDLE
+    if path.exists():
+        raise ModelError(f"{path}: a model bundle is a directory, not a file")
+    raise ModelError(f"no model bundle at {name} (give a bundle directory or '{DEFAULT_BUNDLE}')")
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def bundle_config(config: EncoderConfig, label_spaces: dict[str, dict[str, Any]]) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "kind": BUNDLE_KIND,
+        "architecture": config.to_dict(),
+        "input": {
+            "fs": config.fs, "window_samples": config.window, "stride_samples": config.stride,
+            "units": "mV", "baseline": "per-lead median removed", "clip_mv": 10.0,
+        },
+        "lead_vocabulary": list(STANDARD_LEADS),
+        "label_spaces": label_spaces,
+    }
+
+
+def save_bundle(
+    out_dir: str | os.PathLike,
+    model: ECGClassifier,
+    label_spaces: dict[str, dict[str, Any]],
+    thresholds: dict[str, list[float]],
+    metrics: dict[str, Any],
+    provenance: dict[str, Any],
+) -> Path:
+    """Write a complete bundle (weights as float16, files replaced atomically)."""
+    from safetensors.torch import save_file
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {
+        k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu())
+        .contiguous()
+        for k, v in model.state_dict().items()
+    }
+    tmp = out / (WEIGHTS + ".tmp")
+    save_file(state, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
+    os.replace(tmp, out / WEIGHTS)
+    _write_json(out / "config.json", bundle_config(model.config, label_spaces))
+    _write_json(out / "thresholds.json", thresholds)
+    _write_json(out / "metrics.json", metrics)
+    _write_json(out / "provenance.json", provenance)
+    return out
+
+
+def _read_json(path: Path, required: bool = True) -> Any:
+    if not path.exists():
+        if required:
+            raise ModelError(f"{path.parent}: not a model bundle (no {path.name})")
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable ({exc})") from None
+
+
+def _check_config(path: Path, raw: Any) -> tuple[EncoderConfig, dict[str, dict[str, Any]]]:
+    if not isinstance(raw, dict):
+        raise ModelError(f"{path}: config.json is not an object")
+    version = raw.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(
+            f"{path}: bundle format version {version!r}, this ecglm reads version {FORMAT_VERSION}"
+        )
+    try:
+        config = EncoderConfig.from_dict(raw["architecture"])
+        spaces = raw["label_spaces"]
+        for space, info in spaces.items():
+            n = len(info["labels"])
+            if config.label_counts.get(space) != n:
+                raise ValueError(
+                    f"label space {space!r} lists {n} labels but the architecture has "
+                    f"{config.label_counts.get(space)} outputs"
+                )
+        if set(spaces) != set(config.label_counts):
+            raise ValueError("label spaces do not match the architecture's heads")
+        if list(raw.get("lead_vocabulary", STANDARD_LEADS)) != list(STANDARD_LEADS):
+            raise ValueError("lead vocabulary differs from the 12 standard leads")
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"{path}: bad config.json: {exc}") from None
+    return config, spaces
+
+
+def _load_weights(path: Path, model: ECGClassifier) -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = path / WEIGHTS
+    if not weights.exists():
+        raise ModelError(f"{path}: not a model bundle (no {WEIGHTS})")
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{weights}: truncated or corrupt weights ({exc})") from None
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    extra = sorted(set(state) - set(expected))
+    if missing or extra:
+        raise ModelError(
+            f"{weights}: weights do not match config.json "
+            f"(missing {missing[:3]}, unexpected {extra[:3]})"
+        )
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise ModelError(
+                f"{weights}: tensor {key} has shape {list(state[key].shape)}, "
+                f"config.json implies {list(tensor.shape)}"
+            )
+    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
+
+
+def load_bundle(name_or_path: str | os.PathLike = DEFAULT_BUNDLE) -> Bundle:
+    """Load and verify a bundle; any problem is a one-line `ModelError`."""
+    path = resolve_bundle_dir(name_or_path)
+    if not path.is_dir():
+        raise ModelError(f"model bundle {name_or_path} is not installed at {path}")
+    config, spaces = _check_config(path, _read_json(path / "config.json"))
+    model = ECGClassifier(config)
+    _load_weights(path, model)
+    model.eval()
+    raw_thresholds = _read_json(path / "thresholds.json")
+    thresholds = {}
+    for space, info in spaces.items():
+        values = raw_thresholds.get(space) if isinstance(raw_thresholds, dict) else None
+        if not isinstance(values, list) or len(values) != len(info["labels"]):
+            raise ModelError(f"{path}: thresholds.json does not match label space {space!r}")
+        thresholds[space] = np.asarray(values, dtype=np.float32)
+    return Bundle(
+        path=path, config=config, model=model, label_spaces=spaces, thresholds=thresholds,
+        metrics=_read_json(path / "metrics.json", required=False),
+        provenance=_read_json(path / "provenance.json", required=False),
+    )

@@ -1,0 +1,98 @@
+"""The only place where an `ECGRecord` becomes model input.
+
+Steps: resample to the model rate, place the leads in `STANDARD_LEADS` order with a presence mask
+(absent or all-NaN leads are zero rows with mask False), remove each lead's baseline (median),
+replace remaining gaps by 0 and clip to +-10 mV, then cut windows of the model's length. Units stay
+millivolts, so amplitude findings (low voltage, hypertrophy) keep their meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import numpy as np
+
+from ecglm_cli.errors import RecordError
+from ecglm_cli.io.leads import STANDARD_LEADS
+from ecglm_cli.io.record import ECGRecord
+from ecglm_cli.signal import resample
+
+CLIP_MV = 10.0
+
+
+class ModelInputSpec(Protocol):
+    """What prepare needs from a model config (an `EncoderConfig` provides it)."""
+
+    fs: float
+    window: int
+    stride: int
+
+
+def to_model_array(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Whole record at the model rate: `(x [12, N] float32, mask [12] bool)`."""
+    n_in = record.signal.shape[1] if record.signal.ndim == 2 else 0
+    if n_in == 0:
+        raise RecordError(record.source, "record has no samples")
+    rows = [i for i, lead in enumerate(record.leads) if lead in STANDARD_LEADS]
+    if not rows:
+        raise RecordError(record.source, "none of the 12 standard leads is present")
+    signal = resample(record.signal[rows], record.fs, config.fs)
+    x = np.zeros((len(STANDARD_LEADS), signal.shape[1]), dtype=np.float32)
+    mask = np.zeros(len(STANDARD_LEADS), dtype=bool)
+    for row, i in enumerate(rows):
+        slot = STANDARD_LEADS.index(record.leads[i])
+        lead = signal[row]
+        finite = np.isfinite(lead)
+        if mask[slot] or not finite.any():
+            continue  # keep the first copy of a duplicated lead; skip an empty one
+        centred = np.where(finite, lead - np.median(lead[finite]), 0.0)
+        x[slot] = np.clip(centred, -CLIP_MV, CLIP_MV)
+        mask[slot] = True
+    if not mask.any():
+        raise RecordError(record.source, "every standard lead is empty (all NaN)")
+    return x, mask
+
+
+def crop_or_pad(x: np.ndarray, length: int, start: int = 0) -> np.ndarray:
+    """`x[:, start:start+length]`, zero-padded at the end when the record is shorter."""
+    out = x[:, start:start + length]
+    if out.shape[1] < length:
+        out = np.pad(out, ((0, 0), (0, length - out.shape[1])))
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+def window_starts(n_samples: int, window: int, stride: int) -> list[int]:
+    """Window starts covering the record, the last one flush with its end."""
+    if n_samples <= window:
+        return [0]
+    starts = list(range(0, n_samples - window + 1, stride))
+    if starts[-1] != n_samples - window:
+        starts.append(n_samples - window)
+    return starts
+
+
+def array_windows(x: np.ndarray, config: ModelInputSpec) -> np.ndarray:
+    """All inference windows of a model-rate array: `[W, 12, window]`."""
+    starts = window_starts(x.shape[1], config.window, config.stride)
+    return np.stack([crop_or_pad(x, config.window, s) for s in starts])
+
+
+def to_model_input(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """One centred window: `(x [12, window] float32, mask [12] bool)`."""
+    x, mask = to_model_array(record, config)
+    start = max(0, (x.shape[1] - config.window) // 2)
+    return crop_or_pad(x, config.window, start), mask
+
+
+def to_model_windows(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarray, np.ndarray]:
+    """Every window of the record (average the model outputs over them): `([W,12,T], [12])`."""
+    x, mask = to_model_array(record, config)
+    return array_windows(x, config), mask
+
+
+def restrict_leads(mask: np.ndarray, leads: list[str] | None) -> np.ndarray:
+    """The mask limited to `leads` (for `--leads`); may come back all False, the caller checks."""
+    if leads is None:
+        return mask
+    wanted = np.array([lead in leads for lead in STANDARD_LEADS])
+    return mask & wanted

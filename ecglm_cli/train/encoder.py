@@ -1,0 +1,403 @@
+"""`ecglm train encoder`: multi-label training of the variable-lead encoder on PTB-XL.
+
+Reproducible from `--seed`: every random choice (order, crop, lead subset, amplitude) is drawn
+from a generator keyed by (seed, epoch, record), so a resumed run continues exactly. Under
+`torchrun` (WORLD_SIZE > 1) it trains with DistributedDataParallel; only rank 0 writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+
+from ecglm_cli.data.ptbxl import PTBXL, PTBXLEntry
+from ecglm_cli.errors import ECGLMError, ModelError, RecordError
+from ecglm_cli.io.leads import LIMB_LEADS, PRECORDIAL_LEADS, STANDARD_LEADS
+from ecglm_cli.models.bundle import save_bundle
+from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
+from ecglm_cli.models.metrics import best_thresholds, space_report
+from ecglm_cli.models.predict import predict_windows
+from ecglm_cli.pipeline.prepare import array_windows, crop_or_pad, restrict_leads, to_model_array
+
+CHECKPOINT_DIR = "checkpoint"
+REPORT_LEAD_SETS = {
+    "12": list(STANDARD_LEADS), "limb": list(LIMB_LEADS), "I": ["I"], "II": ["II"],
+}
+
+
+@dataclass
+class TrainOptions:
+    ptbxl: Path
+    out: Path
+    epochs: int = 40
+    device: str = "auto"
+    seed: int = 0
+    resume: bool = False
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    train_folds: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
+    val_folds: tuple[int, ...] = (9,)
+    limit: int | None = None
+    width: int = 64
+    kernel_size: int = 5
+    window_s: float = 5.0
+    dropout: float = 0.2
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["ptbxl"], data["out"] = str(self.ptbxl), str(self.out)
+        data["train_folds"], data["val_folds"] = list(self.train_folds), list(self.val_folds)
+        return data
+
+
+@dataclass
+class Split:
+    """Model-rate arrays, masks and multi-hot labels of one set of folds."""
+
+    arrays: list[np.ndarray] = field(default_factory=list)
+    masks: list[np.ndarray] = field(default_factory=list)
+    labels: dict[str, list[np.ndarray]] = field(default_factory=dict)
+
+    def label_matrix(self, space: str) -> np.ndarray:
+        return np.stack(self.labels[space])
+
+
+def load_split(ds: PTBXL, entries: list[PTBXLEntry], config: EncoderConfig) -> Split:
+    """Decode the records once (cached in memory); unreadable ones go to `ds.skipped`."""
+    split = Split(labels={space: [] for space in ds.label_spaces})
+    for entry in entries:
+        try:
+            x, mask = to_model_array(ds.record(entry), config)
+        except RecordError as exc:
+            ds.skipped[entry.ecg_id] = exc.problem
+            continue
+        split.arrays.append(x)
+        split.masks.append(mask)
+        for space, vec in ds.labels(entry).items():
+            split.labels[space].append(vec)
+    return split
+
+
+def sample_lead_mask(rng: np.random.Generator, available: np.ndarray) -> np.ndarray:
+    """A random lead subset: often all 12, often one lead (I or II half the time), limb only,
+    precordial only, or a random mix. Always at least one available lead."""
+    u = rng.random()
+    if u < 0.35:
+        wanted = np.ones(12, dtype=bool)
+    elif u < 0.55:
+        wanted = np.zeros(12, dtype=bool)
+        wanted[rng.integers(0, 2) if rng.random() < 0.5 else rng.integers(0, 12)] = True
+    elif u < 0.70:
+        wanted = np.array([lead in LIMB_LEADS for lead in STANDARD_LEADS])
+    elif u < 0.80:
+        wanted = np.array([lead in PRECORDIAL_LEADS for lead in STANDARD_LEADS])
+    else:
+        wanted = rng.random(12) < 0.5
+    mask = wanted & available
+    if not mask.any():
+        mask = np.zeros(12, dtype=bool)
+        mask[rng.choice(np.flatnonzero(available))] = True
+    return mask
+
+
+class TrainWindows(Dataset):
+    """Random window, lead subset and amplitude scale per record, keyed by (seed, epoch, index)."""
+
+    def __init__(self, split: Split, spaces: list[str], window: int, seed: int):
+        self.split = split
+        self.targets = np.concatenate([split.label_matrix(s) for s in spaces], axis=1)
+        self.window = window
+        self.seed = seed
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        return len(self.split.arrays)
+
+    def __getitem__(self, i: int):
+        rng = np.random.default_rng([self.seed, self.epoch, i])
+        x = self.split.arrays[i]
+        start = int(rng.integers(0, max(1, x.shape[1] - self.window + 1)))
+        window = crop_or_pad(x, self.window, start) * np.float32(rng.uniform(0.8, 1.2))
+        mask = sample_lead_mask(rng, self.split.masks[i])
+        return torch.from_numpy(window), torch.from_numpy(mask), torch.from_numpy(self.targets[i])
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ECGLMError("--device cuda was asked for, but no CUDA GPU is available")
+    return torch.device(name)
+
+
+def cosine_lr(step: int, total: int, peak: float) -> float:
+    """Linear warm-up over the first 5% of steps, then cosine decay to 1% of the peak."""
+    warm = max(1, int(0.05 * total))
+    if step < warm:
+        return peak * (step + 1) / warm
+    progress = min(1.0, (step - warm) / max(1, total - warm))
+    return peak * (0.01 + 0.99 * 0.5 * (1 + np.cos(np.pi * progress)))
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
+            capture_output=True, text=True, timeout=10,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def evaluate_split(
+    model: ECGClassifier, split: Split, config: EncoderConfig, leads: list[str] | None,
+    device: torch.device, batch_size: int = 128,
+) -> dict[str, np.ndarray]:
+    """Window-averaged probabilities for every record of a split, limited to `leads`."""
+    items = []
+    for x, mask in zip(split.arrays, split.masks):
+        items.append((array_windows(x, config), restrict_leads(mask, leads)))
+    return predict_windows(model, items, batch_size=batch_size, device=device)
+
+
+def report(split: Split, probs: dict[str, np.ndarray], thresholds: dict[str, np.ndarray]) -> dict:
+    return {
+        space: space_report(split.label_matrix(space), probs[space], thresholds[space])
+        for space in probs
+    }
+
+
+class Distributed:
+    """World size, rank and the process group under torchrun; a single process otherwise."""
+
+    def __init__(self, device: torch.device):
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        self.local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = device
+        if self.world > 1:
+            import torch.distributed as dist
+
+            if device.type == "cuda":
+                self.device = torch.device("cuda", self.local_rank)
+                torch.cuda.set_device(self.device)
+            dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.barrier()
+
+    def close(self) -> None:
+        if self.world > 1:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
+
+
+def _save_checkpoint(out: Path, model: nn.Module, optimizer, state: dict) -> None:
+    from safetensors.torch import save_file
+
+    ckpt = out / CHECKPOINT_DIR
+    ckpt.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+              str(ckpt / "model.safetensors.tmp"))
+    os.replace(ckpt / "model.safetensors.tmp", ckpt / "model.safetensors")
+    tensors = {}
+    for i, st in optimizer.state_dict()["state"].items():
+        for name, value in st.items():
+            tensors[f"{i}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    save_file(tensors, str(ckpt / "optimizer.safetensors.tmp"))
+    os.replace(ckpt / "optimizer.safetensors.tmp", ckpt / "optimizer.safetensors")
+    (ckpt / "state.json.tmp").write_text(json.dumps(state, indent=2))
+    os.replace(ckpt / "state.json.tmp", ckpt / "state.json")
+
+
+def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptions) -> dict:
+    from safetensors.torch import load_file
+
+    ckpt = out / CHECKPOINT_DIR
+    if not (ckpt / "state.json").exists():
+        raise ModelError(f"{out}: nothing to resume (no {CHECKPOINT_DIR}/state.json)")
+    try:
+        state = json.loads((ckpt / "state.json").read_text())
+        model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
+        flat = load_file(str(ckpt / "optimizer.safetensors"))
+    except Exception as exc:  # any damage to the checkpoint is one clear error
+        raise ModelError(f"{ckpt}: cannot resume ({exc})") from None
+    saved = state.get("options", {})
+    for key in ("width", "kernel_size", "window_s", "seed", "train_folds", "val_folds", "limit"):
+        if saved.get(key) != options.to_dict()[key]:
+            raise ModelError(f"{ckpt}: cannot resume with a different --{key.replace('_', '-')}")
+    opt_state = optimizer.state_dict()
+    for key, value in flat.items():
+        i, name = key.split(".", 1)
+        opt_state["state"].setdefault(int(i), {})[name] = value
+    optimizer.load_state_dict(opt_state)
+    return state
+
+
+def train_encoder(options: TrainOptions) -> Path:
+    """Train, checkpoint and write a bundle after every epoch; return the bundle directory."""
+    torch.manual_seed(options.seed)
+    dist = Distributed(resolve_device(options.device))
+    device = dist.device
+    try:
+        return _train(options, dist, device)
+    finally:
+        dist.close()
+
+
+def _log(dist: Distributed, text: str) -> None:
+    if dist.is_main:
+        print(text, file=sys.stderr, flush=True)
+
+
+def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Path:
+    import click
+
+    ds = PTBXL(options.ptbxl)
+    spaces = list(ds.label_spaces)
+    config = EncoderConfig(
+        width=options.width, kernel_size=options.kernel_size, window_s=options.window_s,
+        stride_s=options.window_s / 2, dropout=options.dropout,
+        label_counts={s: len(ds.label_spaces[s].labels) for s in spaces},
+    )
+    train_entries = ds.select(options.train_folds, options.limit)
+    val_entries = ds.select(options.val_folds, options.limit)
+    _log(dist, f"ecglm: reading {len(train_entries)} training and {len(val_entries)} "
+               f"validation records from {options.ptbxl}")
+    train, val = load_split(ds, train_entries, config), load_split(ds, val_entries, config)
+    if ds.skipped:
+        _log(dist, f"ecglm: skipped {len(ds.skipped)} listed records (missing or unreadable), "
+                   f"e.g. {', '.join(f'{k}: {v}' for k, v in list(ds.skipped.items())[:3])}")
+    if not train.arrays or not val.arrays:
+        raise ECGLMError(f"{options.ptbxl}: no usable records in the training or validation folds")
+
+    torch.manual_seed(options.seed)
+    model = ECGClassifier(config).to(device)
+    per_rank_batch = max(1, options.batch_size // dist.world)
+    dataset = TrainWindows(train, spaces, config.window, options.seed)
+    sampler = DistributedSampler(
+        dataset, num_replicas=dist.world, rank=dist.rank, shuffle=True, seed=options.seed
+    )
+    loader = DataLoader(dataset, batch_size=per_rank_batch, sampler=sampler, drop_last=False)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=options.lr, weight_decay=options.weight_decay
+    )
+    out = Path(options.out)
+    start_epoch, history = 0, []
+    if options.resume:
+        state = _load_checkpoint(out, model, optimizer, options)
+        start_epoch, history = int(state["epochs_done"]), list(state.get("history", []))
+        _log(dist, f"ecglm: resuming after epoch {start_epoch}")
+    net: nn.Module = model
+    if dist.world > 1:
+        net = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
+        )
+    offsets = np.cumsum([0] + [config.label_counts[s] for s in spaces])
+    total_steps = options.epochs * len(loader)
+    loss_fn = nn.BCEWithLogitsLoss()
+    label_spaces = {s: ds.label_spaces[s].to_dict() for s in spaces}
+    if dist.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+
+    for epoch in range(start_epoch, options.epochs):
+        dataset.epoch = epoch
+        sampler.set_epoch(epoch)
+        torch.manual_seed(options.seed * 100_003 + epoch)  # dropout: same on resume
+        net.train()
+        started, seen, loss_sum = time.time(), 0, 0.0
+        bar = click.progressbar(
+            length=len(loader), label=f"epoch {epoch + 1}/{options.epochs}", file=sys.stderr,
+        ) if dist.is_main else None
+        for step_in_epoch, (x, mask, y) in enumerate(loader):
+            step = epoch * len(loader) + step_in_epoch
+            for group in optimizer.param_groups:
+                group["lr"] = cosine_lr(step, total_steps, options.lr)
+            x, mask, y = x.to(device), mask.to(device), y.to(device)
+            logits = net(x, mask)
+            loss = sum(
+                loss_fn(logits[s], y[:, offsets[i]:offsets[i + 1]]) for i, s in enumerate(spaces)
+            )
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            seen += len(x)
+            loss_sum += float(loss.detach()) * len(x)
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.render_finish()
+        train_time = time.time() - started
+        if dist.is_main:
+            last = epoch + 1 == options.epochs
+            record = _finish_epoch(
+                model, train, val, config, device, label_spaces, options, dist,
+                epoch=epoch + 1, loss=loss_sum / max(1, seen), seconds=train_time,
+                with_lead_sets=last,
+            )
+            history.append(record)
+            with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(record) + "\n")
+            _save_checkpoint(out, model, optimizer, {
+                "epochs_done": epoch + 1, "options": options.to_dict(), "history": history,
+            })
+            _log(dist, f"ecglm: epoch {epoch + 1}: loss {record['train_loss']:.4f}, "
+                       f"val superdiagnostic AUC {record['val']['superdiagnostic']['macro_auc']:.4f}"
+                       f", {train_time:.0f} s")
+        dist.barrier()
+    return out
+
+
+def _finish_epoch(
+    model: ECGClassifier, train: Split, val: Split, config: EncoderConfig, device: torch.device,
+    label_spaces: dict, options: TrainOptions, dist: Distributed, *, epoch: int, loss: float,
+    seconds: float, with_lead_sets: bool,
+) -> dict:
+    """Validate, choose F1-optimal thresholds on the validation folds and write the bundle."""
+    probs = evaluate_split(model, val, config, None, device)
+    thresholds = {
+        s: best_thresholds(val.label_matrix(s), probs[s]) for s in probs
+    }
+    val_report = report(val, probs, thresholds)
+    metrics = {"epoch": epoch, "folds": list(options.val_folds), "lead_sets": {"12": val_report}}
+    if with_lead_sets:
+        for name, leads in REPORT_LEAD_SETS.items():
+            if name != "12":
+                metrics["lead_sets"][name] = report(
+                    val, evaluate_split(model, val, config, leads, device), thresholds
+                )
+    provenance = {
+        "data": str(Path(options.ptbxl).resolve()),
+        "train_folds": list(options.train_folds), "val_folds": list(options.val_folds),
+        "train_records": len(train.arrays), "val_records": len(val.arrays),
+        "seed": options.seed, "epochs": epoch, "git_commit": git_commit(),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "device": str(device), "world_size": dist.world, "torch": torch.__version__,
+        "options": options.to_dict(),
+    }
+    save_bundle(
+        options.out, model, label_spaces, {s: t.tolist() for s, t in thresholds.items()},
+        metrics, provenance,
+    )
+    return {"epoch": epoch, "train_loss": loss, "seconds": round(seconds, 2),
+            "records_per_s": round(len(train.arrays) / max(seconds, 1e-9), 1), "val": val_report}

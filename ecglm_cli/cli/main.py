@@ -21,13 +21,13 @@ from ecglm_cli.errors import EXIT_ERROR, EXIT_USAGE, ECGLMError
 COMMANDS: dict[str, str] = {
     "info": "ecglm_cli.cli.info",
     "train": "ecglm_cli.cli.train",
+    "download": "ecglm_cli.cli.download",
 }
 # name -> what it will do, for subcommands whose issue has not landed yet
 NOT_YET: dict[str, str] = {
     "classify": "Score records with the ECG classifier.",
     "ask": "Ask a question about one ECG.",
     "batch": "Score a whole tree of records.",
-    "download": "Fetch, verify, list and remove cached models.",
     "evaluate": "Evaluate a model on PTB-XL or ECG-QA.",
 }
 

@@ -1,0 +1,141 @@
+"""Safe unpacking of downloaded bundle archives (tar, tar.gz/bz2/xz, zip).
+
+Archive contents are hostile until proven otherwise. The whole archive is refused - nothing is
+written - when any member has an absolute path, a `..` component, a link, a device or other
+special type, a duplicate name, or when the member count or the unpacked size exceed their
+bounds. Only regular files and folders are written, with plain permissions.
+"""
+
+from __future__ import annotations
+
+import stat
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO
+
+from ecglm_cli.errors import DownloadError
+
+MAX_MEMBERS = 10_000
+MAX_UNPACKED_BYTES = 32 * 1024**3
+ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    is_dir: bool
+    size: int
+    open: Callable[[], IO[bytes] | None]
+
+
+def strip_archive_suffix(file_name: str) -> str | None:
+    """`b.tar.gz` -> `b`; None when the name has no archive suffix we know."""
+    lower = file_name.lower()
+    for suffix in ARCHIVE_SUFFIXES:
+        if lower.endswith(suffix) and len(file_name) > len(suffix):
+            return file_name[: -len(suffix)]
+    return None
+
+
+def safe_parts(name: str, what: str = "archive member") -> tuple[str, ...]:
+    """The path components of a remote file name; DownloadError for anything that could
+    escape the target folder."""
+    if "\\" in name or "\x00" in name:
+        raise DownloadError(f"refusing {what} {name!r}: backslash or NUL in its name")
+    path = PurePosixPath(name)
+    if path.is_absolute() or (path.parts and path.parts[0].endswith(":")):
+        raise DownloadError(f"refusing {what} {name!r}: absolute path")
+    parts = tuple(p for p in path.parts if p not in ("", "."))
+    if ".." in parts:
+        raise DownloadError(f"refusing {what} {name!r}: '..' in its path")
+    return parts
+
+
+def _tar_members(archive: tarfile.TarFile) -> Iterator[Member]:
+    for info in archive:
+        if info.issym() or info.islnk():
+            raise DownloadError(f"refusing archive member {info.name!r}: links are not allowed")
+        if not (info.isfile() or info.isdir()):
+            raise DownloadError(f"refusing archive member {info.name!r}: not a file or folder")
+        yield Member(
+            info.name, info.isdir(), info.size, lambda info=info: archive.extractfile(info)
+        )
+
+
+def _zip_members(archive: zipfile.ZipFile) -> Iterator[Member]:
+    for info in archive.infolist():
+        mode = info.external_attr >> 16
+        if stat.S_ISLNK(mode):
+            raise DownloadError(f"refusing archive member {info.filename!r}: links are not allowed")
+        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise DownloadError(f"refusing archive member {info.filename!r}: not a file or folder")
+        yield Member(
+            info.filename, info.is_dir(), info.file_size, lambda info=info: archive.open(info)
+        )
+
+
+def _copy_bounded(source: IO[bytes], target: Path, budget: int) -> int:
+    written = 0
+    with open(target, "wb") as out:
+        for chunk in iter(lambda: source.read(1 << 20), b""):
+            written += len(chunk)
+            if written > budget:
+                raise DownloadError("refusing archive: it unpacks to more than the size limit")
+            out.write(chunk)
+    return written
+
+
+def _check_all(members: list[Member], max_members: int, max_bytes: int) -> None:
+    if len(members) > max_members:
+        raise DownloadError(f"refusing archive: more than {max_members} members")
+    if sum(m.size for m in members if not m.is_dir) > max_bytes:
+        raise DownloadError(f"refusing archive: it unpacks to more than {max_bytes} bytes")
+    seen: set[tuple[str, ...]] = set()
+    for member in members:
+        parts = safe_parts(member.name)
+        if not parts:
+            continue
+        if parts in seen and not member.is_dir:
+            raise DownloadError(f"refusing archive member {member.name!r}: duplicate name")
+        seen.add(parts)
+
+
+def safe_extract(
+    archive_path: Path, dest: Path, max_members: int = MAX_MEMBERS,
+    max_bytes: int = MAX_UNPACKED_BYTES,
+) -> str:
+    """Unpack into the empty folder `dest`; return the folder a loader should open, relative
+    to `dest`: the single top-level folder when the archive has one, else ''."""
+    try:
+        if zipfile.is_zipfile(archive_path):
+            with zipfile.ZipFile(archive_path) as archive:
+                _extract(list(_zip_members(archive)), dest, max_members, max_bytes)
+        else:
+            with tarfile.open(archive_path, "r:*") as archive:
+                _extract(list(_tar_members(archive)), dest, max_members, max_bytes)
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+        raise DownloadError(f"cannot unpack {archive_path.name}: {exc}") from exc
+    top = [p for p in dest.iterdir()]
+    if not top:
+        raise DownloadError(f"refusing archive {archive_path.name}: it is empty")
+    return top[0].name if len(top) == 1 and top[0].is_dir() else ""
+
+
+def _extract(members: list[Member], dest: Path, max_members: int, max_bytes: int) -> None:
+    _check_all(members, max_members, max_bytes)
+    budget = max_bytes
+    for member in members:
+        parts = safe_parts(member.name)
+        if not parts:
+            continue
+        target = dest.joinpath(*parts)
+        if member.is_dir:
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with member.open() as source:
+            budget -= _copy_bounded(source, target, budget)
+        target.chmod(0o644)

@@ -1,0 +1,154 @@
+"""Bundle archives over plain HTTP(S), checked against a sha256 the user supplies.
+
+The archive is written to `tmp/<name>-<sha>.part` in the cache. A dropped connection leaves the
+part file; the next run asks the server for the rest with a Range request and restarts from zero
+when the server does not support ranges. Only an archive whose sha256 matches is unpacked, and
+only a fully unpacked, manifested folder is renamed into `models/`; anything else is deleted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import re
+import shutil
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from ecglm_cli import __version__
+from ecglm_cli.cache.archive import safe_extract, strip_archive_suffix
+from ecglm_cli.cache.progress import ProgressBar
+from ecglm_cli.cache.store import FILES, LOCAL_NAME, CachedModel, Store, slug
+from ecglm_cli.errors import DownloadError
+
+MAX_ARCHIVE_BYTES = 16 * 1024**3
+SHA256 = re.compile(r"[0-9a-f]{64}")
+CHUNK = 1 << 16
+TIMEOUT_S = 30
+
+
+def is_url(text: str) -> bool:
+    return text.lower().startswith(("http://", "https://"))
+
+
+def bundle_name(url: str) -> str:
+    """The cache name of a URL bundle: the archive's file name without its archive suffix."""
+    file_name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+    name = strip_archive_suffix(file_name)
+    if name is None:
+        raise DownloadError(
+            f"{url}: the URL must end in an archive file name (.tar.gz, .tgz, .tar, .zip, ...)"
+        )
+    if not LOCAL_NAME.fullmatch(name):
+        raise DownloadError(
+            f"{url}: archive name {name!r} must use only letters, digits, '.', '_' and '-'"
+        )
+    return name
+
+
+def check_sha256(value: str | None, url: str) -> str:
+    if not value:
+        raise DownloadError(
+            f"refusing to download {url} without --sha256: a URL bundle must be checked "
+            "against the archive's sha256 (sha256sum FILE)"
+        )
+    value = value.strip().lower().removeprefix("sha256:")
+    if not SHA256.fullmatch(value):
+        raise DownloadError(f"--sha256 must be 64 hexadecimal digits, got {value!r}")
+    return value
+
+
+def fetch_bundle(url: str, sha256: str, store: Store, kind: str = "ecg-bundle") -> CachedModel:
+    """Download, check and unpack the archive at `url` into the cache (or find it there)."""
+    sha256 = check_sha256(sha256, url)
+    name = bundle_name(url)
+    revision = f"sha256-{sha256[:16]}"
+    with store.lock(name):
+        cached = store.find(name, revision)
+        if cached is not None:
+            return cached
+        store.tmp_dir.mkdir(parents=True, exist_ok=True)
+        part = store.tmp_dir / f"{slug(name)}-{sha256[:16]}.part"
+        _download(url, part, sha256, name)
+        staging = store.staging_dir(name)
+        try:
+            (staging / FILES).mkdir()
+            root = safe_extract(part, staging / FILES)
+            info = {"kind": kind, "source": "url", "url": url, "archive_sha256": sha256,
+                    "root": root}
+            return store.install(staging, name, revision, info)
+        finally:
+            part.unlink(missing_ok=True)
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def _open(url: str, offset: int) -> http.client.HTTPResponse:
+    headers = {"User-Agent": f"ecglm/{__version__}", "Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        return urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                      timeout=TIMEOUT_S)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 416 and offset:  # our partial file does not fit the server's: restart
+            raise _RangeRefused() from exc
+        raise DownloadError(f"{url}: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(f"cannot reach {url}: {reason}") from exc
+
+
+class _RangeRefused(Exception):
+    """The server answered 416 to our resume request."""
+
+
+def _download(url: str, part: Path, sha256: str, label: str) -> None:
+    """Fill `part` with the archive, resuming what an earlier run left; check its sha256."""
+    offset = part.stat().st_size if part.exists() else 0
+    try:
+        response = _open(url, offset)
+    except _RangeRefused:
+        part.unlink()
+        offset = 0
+        response = _open(url, 0)
+    with response:
+        content_range = response.headers.get("Content-Range", "")
+        if not (offset and response.status == 206 and content_range.startswith(f"bytes {offset}-")):
+            offset = 0  # the server sends the whole file: start again
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length and length.isdigit() else None
+        if total is not None and total > MAX_ARCHIVE_BYTES:
+            raise DownloadError(f"{url}: {total} bytes is more than the {MAX_ARCHIVE_BYTES} limit")
+        digest = hashlib.sha256()
+        if offset:
+            with open(part, "rb") as done:
+                for chunk in iter(lambda: done.read(1 << 20), b""):
+                    digest.update(chunk)
+        progress = ProgressBar(label, total, offset)
+        try:
+            with open(part, "ab" if offset else "wb") as out:
+                for chunk in iter(lambda: response.read(CHUNK), b""):
+                    if progress.done + len(chunk) > MAX_ARCHIVE_BYTES:
+                        part.unlink(missing_ok=True)
+                        raise DownloadError(f"{url}: more than {MAX_ARCHIVE_BYTES} bytes")
+                    out.write(chunk)
+                    digest.update(chunk)
+                    progress.update(len(chunk))
+        except (http.client.HTTPException, OSError) as exc:
+            raise DownloadError(
+                f"connection to {url} lost after {progress.done} of "
+                f"{total if total is not None else '?'} bytes ({type(exc).__name__}); "
+                "run the same command again to resume"
+            ) from exc
+        finally:
+            progress.close()
+    actual = digest.hexdigest()
+    if actual != sha256:
+        part.unlink(missing_ok=True)
+        raise DownloadError(
+            f"sha256 mismatch for {url}: expected {sha256}, got {actual}; the download was "
+            "discarded and nothing was cached"
+        )

@@ -1,0 +1,184 @@
+"""Language models from the Hugging Face Hub (or any server speaking its API, via `endpoint`).
+
+`huggingface_hub.snapshot_download` does the transfer, with endpoint, revision and cache_dir
+always passed explicitly: its cache is only a staging area under our `tmp/hub`, from which the
+files are moved into our own layout and manifest. Only safetensors weights, JSON and tokenizer
+files are fetched - never pickles. File names from the Hub's listing are checked before anything
+is written, and every file is checked against the listing's sha256 (LFS) or git blob id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from ecglm_cli import __version__
+from ecglm_cli.cache.archive import safe_parts
+from ecglm_cli.cache.store import FILES, REPO_ID, CachedModel, Store, sha256_file
+from ecglm_cli.errors import DownloadError
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+ALLOW_PATTERNS = [
+    "*.safetensors", "*.json", "*tokenizer.model", "*merges.txt", "*vocab.txt", "*.tiktoken",
+]
+MAX_REPO_BYTES = 64 * 1024**3
+COMMIT = re.compile(r"[0-9a-f]{40}")
+
+
+def split_repo_spec(text: str) -> tuple[str, str | None]:
+    """`owner/repo@rev` -> (`owner/repo`, `rev`); the revision is optional."""
+    repo_id, _, revision = text.partition("@")
+    return repo_id, revision or None
+
+
+def is_repo_id(text: str) -> bool:
+    return REPO_ID.fullmatch(split_repo_spec(text)[0]) is not None
+
+
+def default_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
+
+
+@contextmanager
+def _hub_errors(repo_id: str, endpoint: str) -> Iterator[None]:
+    """Turn huggingface_hub and network errors into one-line DownloadErrors."""
+    import httpx2
+    from huggingface_hub.errors import RepositoryNotFoundError, RevisionNotFoundError
+
+    try:
+        yield
+    except RevisionNotFoundError as exc:
+        raise DownloadError(f"{repo_id}: revision not found at {endpoint}") from exc
+    except RepositoryNotFoundError as exc:
+        raise DownloadError(f"{repo_id}: repository not found (or private) at {endpoint}") from exc
+    except (httpx2.HTTPError, OSError, ValueError, KeyError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DownloadError(
+            f"download of {repo_id} from {endpoint} failed: {type(exc).__name__}: {first}"
+        ) from exc
+
+
+def fetch_repo(
+    repo_id: str, revision: str | None, store: Store, endpoint: str | None = None,
+    kind: str = "llm",
+) -> CachedModel:
+    """Download `repo_id` at `revision` (default `main`) into the cache, or find it there."""
+    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub.hf_api import RepoFile
+
+    if not REPO_ID.fullmatch(repo_id):
+        raise DownloadError(f"invalid Hugging Face repo id {repo_id!r}")
+    endpoint = (endpoint or default_endpoint()).rstrip("/")
+    ref = revision or "main"
+    # a stored Hub token goes to the Hub only, never to another endpoint
+    token = None if endpoint == DEFAULT_ENDPOINT else False
+    api = HfApi(endpoint=endpoint, token=token, library_name="ecglm", library_version=__version__)
+    with _hub_errors(repo_id, endpoint):
+        commit = ref if COMMIT.fullmatch(ref) else api.repo_info(repo_id, revision=ref).sha
+    if not isinstance(commit, str) or not COMMIT.fullmatch(commit):
+        raise DownloadError(f"{repo_id}: the server gave an invalid commit id {commit!r}")
+
+    with store.lock(repo_id):
+        cached = store.find(repo_id, commit)
+        if cached is not None:
+            return cached
+        with _hub_errors(repo_id, endpoint):
+            listing = [
+                f for f in api.list_repo_tree(repo_id, revision=commit, recursive=True)
+                if isinstance(f, RepoFile)
+            ]
+        wanted = _wanted_files(repo_id, listing)
+        hub_cache = store.tmp_dir / "hub"
+        with _hub_errors(repo_id, endpoint):
+            snapshot = snapshot_download(
+                repo_id, revision=commit, cache_dir=hub_cache, endpoint=endpoint, token=token,
+                allow_patterns=ALLOW_PATTERNS, library_name="ecglm", library_version=__version__,
+            )
+        # an interrupted transfer leaves huggingface_hub's staging copy, so a rerun resumes;
+        # once the transfer is complete the copy is moved or, on failure, dropped
+        staging = store.staging_dir(repo_id)
+        try:
+            _move_snapshot(Path(snapshot), hub_cache, staging / FILES)
+            _check_files(repo_id, staging / FILES, wanted)
+            info = {"kind": kind, "source": "hf", "repo_id": repo_id, "endpoint": endpoint,
+                    "ref": ref, "root": ""}
+            return store.install(staging, repo_id, commit, info)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+            shutil.rmtree(hub_cache / ("models--" + repo_id.replace("/", "--")), ignore_errors=True)
+
+
+def _wanted_files(repo_id: str, listing: list) -> dict[str, object]:
+    """The listed files we will fetch, after checking their names and total size."""
+    from huggingface_hub.utils import filter_repo_objects
+
+    for item in listing:
+        safe_parts(item.path, what="file name from the Hub listing")
+    wanted = {
+        item.path: item
+        for item in filter_repo_objects(
+            listing, allow_patterns=ALLOW_PATTERNS, key=lambda f: f.path
+        )
+    }
+    if not any(name.endswith(".safetensors") for name in wanted):
+        raise DownloadError(
+            f"{repo_id} has no safetensors weights at this revision; ecglm does not load "
+            "pickled (.bin/.pt) weights. Pick a revision with safetensors via --revision"
+        )
+    total = sum(int(item.size or 0) for item in wanted.values())
+    if total > MAX_REPO_BYTES:
+        raise DownloadError(f"{repo_id}: {total} bytes is more than the {MAX_REPO_BYTES} limit")
+    return wanted
+
+
+def _move_snapshot(snapshot: Path, hub_cache: Path, dest: Path) -> None:
+    """Move the files of a huggingface_hub snapshot (links into its blob store) to `dest`."""
+    hub_root = Path(os.path.realpath(hub_cache))
+    moved: dict[Path, Path] = {}
+    for path in sorted(snapshot.rglob("*")):
+        if path.is_dir() and not path.is_symlink():
+            continue
+        source = Path(os.path.realpath(path))
+        if not source.is_relative_to(hub_root) or not source.is_file():
+            raise DownloadError(f"refusing {path.name}: it points outside the download folder")
+        target = dest.joinpath(*safe_parts(path.relative_to(snapshot).as_posix(), "Hub file"))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source in moved:  # two names for one blob: identical content
+            shutil.copyfile(moved[source], target)
+        else:
+            os.replace(source, target)
+            moved[source] = target
+
+
+def _git_blob_id(path: Path) -> str:
+    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_files(repo_id: str, files_dir: Path, wanted: dict[str, object]) -> None:
+    """Every wanted file is there with the size and hash the listing promised, and no other."""
+    present = {p.relative_to(files_dir).as_posix() for p in files_dir.rglob("*") if p.is_file()}
+    if present != set(wanted):
+        missing = sorted(set(wanted) - present)
+        extra = sorted(present - set(wanted))
+        raise DownloadError(f"{repo_id}: download incomplete (missing {missing}, extra {extra})")
+    for name, item in wanted.items():
+        path = files_dir / name
+        lfs = getattr(item, "lfs", None)
+        expected_size = lfs.size if lfs is not None else item.size
+        if path.stat().st_size != expected_size:
+            raise DownloadError(f"{repo_id}/{name}: size does not match the Hub listing")
+        if lfs is not None:
+            ok = sha256_file(path) == lfs.sha256
+        else:
+            ok = _git_blob_id(path) == item.blob_id
+        if not ok:
+            raise DownloadError(f"{repo_id}/{name}: content does not match the Hub's hash")

@@ -1,0 +1,70 @@
+"""The one way every command turns `--model`/`--llm` into a folder on disk.
+
+`resolve()` never downloads: commands must not reach the network behind the user's back. A
+name that is not cached yet fails with the `ecglm download` command to run (exit 4 offline).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ecglm_cli.cache.offline import is_offline, offline_error
+from ecglm_cli.cache.registry import KIND_LABELS
+from ecglm_cli.cache.spec import ModelSpec, parse_spec
+from ecglm_cli.cache.store import CachedModel, Store
+from ecglm_cli.errors import ModelError
+
+
+def find_cached(spec: ModelSpec, store: Store) -> CachedModel | None:
+    """The cache entry `spec` names, if it has been downloaded."""
+    if spec.source == "builtin":
+        return None
+    return store.find(spec.cache_name, spec.revision)
+
+
+def builtin_path(spec: ModelSpec) -> Path:
+    assert spec.entry is not None
+    path = spec.entry.builtin_path
+    if not path.is_dir():
+        raise ModelError(f"the built-in model {spec.entry.name} is missing from this installation "
+                         f"(expected at {path}); reinstall ecglm")
+    return path
+
+
+def _looks_like_path(text: str) -> bool:
+    return text.startswith((".", "~", os.sep, "/")) or text.endswith(("/", os.sep)) or (
+        os.sep != "/" and os.sep in text
+    )
+
+
+def _check_kind(text: str, actual: str | None, wanted: str | None) -> None:
+    if wanted and actual and actual != wanted:
+        is_a, not_a = KIND_LABELS.get(actual, actual), KIND_LABELS.get(wanted, wanted)
+        raise ModelError(f"{text} is a {is_a}, not a {not_a}")
+
+
+def resolve(
+    name_or_path: str | os.PathLike[str], kind: str | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
+) -> Path:
+    """A model folder for `name_or_path`: an existing path as is, `ecglm-base` inside the
+    package, or a downloaded model's folder. `kind` ("ecg-bundle" or "llm") rejects a model of
+    the other kind. ModelError when missing, OfflineError (exit 4) when missing and offline."""
+    text = str(name_or_path)
+    local = Path(text).expanduser()
+    if local.exists():
+        return local
+    if _looks_like_path(text):
+        raise ModelError(f"{text}: no such file or folder")
+    spec = parse_spec(text)
+    _check_kind(text, spec.kind, kind)
+    if spec.source == "builtin":
+        return builtin_path(spec)
+    cached = find_cached(spec, Store.open(cache_dir))
+    if cached is None:
+        if is_offline():
+            raise offline_error(text, cache_dir)
+        raise ModelError(f"model {text} is not downloaded yet; run `ecglm download {text}` first")
+    _check_kind(text, cached.kind, kind)
+    return cached.path

@@ -1,0 +1,257 @@
+"""The on-disk model cache: where it is, how it is laid out, and how entries are checked.
+
+Layout under the cache root::
+
+    models/<name>/<revision>/manifest.json   what is there: sha256 and size of every file
+    models/<name>/<revision>/files/...       the model itself
+    locks/<name>.lock                        one writer per model at a time
+    tmp/                                     partial downloads and staging folders
+
+`<name>` is the model name with `/` written as `--` (Hub repo ids). An entry appears only by an
+atomic rename of a complete staging folder that already holds its manifest, so a folder with a
+manifest is always complete; anything else under `tmp/` is work in progress or debris.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ecglm_cli.errors import DownloadError, ModelError
+
+ENV_CACHE_DIR = "ECGLM_CACHE_DIR"
+MANIFEST = "manifest.json"
+FILES = "files"
+MANIFEST_FORMAT = 1
+
+_PART = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
+LOCAL_NAME = re.compile(_PART)
+REPO_ID = re.compile(f"{_PART}/{_PART}")
+REVISION = re.compile(_PART)
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """`--cache-dir`, then `$ECGLM_CACHE_DIR`, then the platform's user cache folder."""
+    if cache_dir:
+        return Path(cache_dir).expanduser()
+    if os.environ.get(ENV_CACHE_DIR):
+        return Path(os.environ[ENV_CACHE_DIR]).expanduser()
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("ecglm"))
+
+
+def check_name(name: str) -> str:
+    """A cache name is a plain file name (URL bundles) or `owner/repo` (Hub); nothing else."""
+    if not (LOCAL_NAME.fullmatch(name) or REPO_ID.fullmatch(name)) or ".." in name:
+        raise ModelError(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-' "
+            "(and one '/' for a Hugging Face repo id)"
+        )
+    return name
+
+
+def slug(name: str) -> str:
+    return check_name(name).replace("/", "--")
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def file_table(files_dir: Path) -> dict[str, dict[str, Any]]:
+    """sha256 and size of every regular file under `files_dir`, keyed by '/'-joined path."""
+    table: dict[str, dict[str, Any]] = {}
+    for path in sorted(files_dir.rglob("*")):
+        if path.is_symlink():
+            raise DownloadError(f"refusing a symbolic link in a download: {path}")
+        if path.is_file():
+            key = path.relative_to(files_dir).as_posix()
+            table[key] = {"sha256": sha256_file(path), "size": path.stat().st_size}
+    return table
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    """A complete cache entry, described by its manifest."""
+
+    folder: Path
+    manifest: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return self.manifest["name"]
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+    @property
+    def revision(self) -> str:
+        return self.folder.name
+
+    @property
+    def path(self) -> Path:
+        """The folder a loader should open (the single top-level folder of an archive, if any)."""
+        return self.folder / FILES / self.manifest.get("root", "")
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(item["size"] for item in self.manifest["files"].values())
+
+
+class Store:
+    """One cache root; every method is safe to call while other processes use the same root."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.models_dir = self.root / "models"
+        self.tmp_dir = self.root / "tmp"
+        self.locks_dir = self.root / "locks"
+
+    @classmethod
+    def open(cls, cache_dir: str | os.PathLike[str] | None = None) -> Store:
+        return cls(cache_root(cache_dir))
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _model_dir(self, name: str) -> Path | None:
+        wanted = slug(name).lower()
+        if not self.models_dir.is_dir():
+            return None
+        for child in self.models_dir.iterdir():
+            if child.name.lower() == wanted and child.is_dir():
+                return child
+        return None
+
+    def _entries(self, model_dir: Path) -> Iterator[CachedModel]:
+        for folder in sorted(model_dir.iterdir()):
+            manifest = read_manifest(folder)
+            if manifest is not None:
+                yield CachedModel(folder, manifest)
+
+    def find(self, name: str, revision: str | None = None) -> CachedModel | None:
+        """The cached `name` at `revision` (a folder name or the ref it was asked for as);
+        without a revision, the most recently downloaded one."""
+        model_dir = self._model_dir(name)
+        if model_dir is None:
+            return None
+        entries = list(self._entries(model_dir))
+        if revision is not None:
+            entries = [e for e in entries if revision in (e.revision, e.manifest.get("ref"))]
+        if not entries:
+            return None
+        return max(entries, key=lambda e: e.manifest.get("created", ""))
+
+    def all(self) -> list[CachedModel]:
+        if not self.models_dir.is_dir():
+            return []
+        found: list[CachedModel] = []
+        for model_dir in sorted(self.models_dir.iterdir()):
+            if model_dir.is_dir():
+                found.extend(self._entries(model_dir))
+        return found
+
+    # -- writing -----------------------------------------------------------------------------
+
+    @contextmanager
+    def lock(self, name: str) -> Iterator[None]:
+        """Hold the per-model lock; a second downloader of the same model waits here."""
+        from filelock import FileLock, Timeout
+
+        self.locks_dir.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.locks_dir / f"{slug(name)}.lock"))
+        try:
+            lock.acquire(timeout=0.5)
+        except Timeout:
+            print(f"waiting for another ecglm download of {name} to finish...", file=sys.stderr)
+            lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def staging_dir(self, label: str) -> Path:
+        """A fresh private folder under tmp/, on the same file system as the cache."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return Path(tempfile.mkdtemp(prefix=f"{slug(label)}-", dir=self.tmp_dir))
+
+    def install(self, staging: Path, name: str, revision: str, info: dict[str, Any]) -> CachedModel:
+        """Write the manifest into `staging` (which holds `files/`) and rename it into place.
+
+        The caller holds `lock(name)`, so nobody else is installing this model right now."""
+        if not REVISION.fullmatch(revision):
+            raise DownloadError(f"invalid revision {revision!r} for {name}")
+        manifest = {
+            "format": MANIFEST_FORMAT,
+            "name": name,
+            **info,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "files": file_table(staging / FILES),
+        }
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", "utf-8")
+        target = self.models_dir / slug(name) / revision
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if target.exists():  # an earlier entry without a valid manifest: debris, replace it
+            self._discard(target)
+        os.replace(staging, target)
+        return CachedModel(target, manifest)
+
+    def remove(self, entry: CachedModel) -> None:
+        """Take the entry out of `models/` at once (a rename), then delete its files."""
+        self._discard(entry.folder)
+        parent = entry.folder.parent
+        if parent.is_dir() and not any(parent.iterdir()):
+            parent.rmdir()
+
+    def _discard(self, folder: Path) -> None:
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        doomed = Path(tempfile.mkdtemp(prefix="removing-", dir=self.tmp_dir))
+        os.replace(folder, doomed / "entry")
+        shutil.rmtree(doomed, ignore_errors=True)
+
+
+def read_manifest(folder: Path) -> dict[str, Any] | None:
+    """The folder's manifest, or None when it is missing or unreadable (not a complete entry)."""
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        return None
+    return manifest
+
+
+def verify(entry: CachedModel) -> list[str]:
+    """Re-hash every file against the manifest; the problems found, empty when all is well."""
+    files_dir = entry.folder / FILES
+    problems: list[str] = []
+    expected = entry.manifest["files"]
+    for key, item in expected.items():
+        path = files_dir / key
+        if not path.is_file():
+            problems.append(f"{key}: missing")
+        elif path.stat().st_size != item["size"]:
+            problems.append(f"{key}: size {path.stat().st_size} != {item['size']}")
+        elif sha256_file(path) != item["sha256"]:
+            problems.append(f"{key}: sha256 does not match the manifest")
+    for path in sorted(files_dir.rglob("*")):
+        key = path.relative_to(files_dir).as_posix()
+        if (path.is_file() or path.is_symlink()) and key not in expected:
+            problems.append(f"{key}: not in the manifest")
+    return problems

@@ -22,12 +22,12 @@ COMMANDS: dict[str, str] = {
     "info": "ecglm_cli.cli.info",
     "train": "ecglm_cli.cli.train",
     "download": "ecglm_cli.cli.download",
+    "classify": "ecglm_cli.cli.classify",
+    "batch": "ecglm_cli.cli.batch",
 }
 # name -> what it will do, for subcommands whose issue has not landed yet
 NOT_YET: dict[str, str] = {
-    "classify": "Score records with the ECG classifier.",
     "ask": "Ask a question about one ECG.",
-    "batch": "Score a whole tree of records.",
     "evaluate": "Evaluate a model on PTB-XL or ECG-QA.",
 }
 

@@ -23,7 +23,7 @@ from ecglm_cli.io.record import ECGRecord
 
 FLAT_MV = 0.01
 MAX_NAN_FRACTION = 0.5
-CLIP_RUN_S = 0.04
+CLIP_RUN_S = 0.03
 CLIP_TOLERANCE = 1e-4  # of the lead's range: how close to the extreme counts as "at" it
 CLIP_MIN_MV = 0.5
 NOISE_FLOOR_HZ = 40.0

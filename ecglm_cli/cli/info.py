@@ -54,7 +54,7 @@ def _for_table(row: dict[str, Any]) -> dict[str, Any]:
     return {**row, "dropped": dropped}
 
 
-@click.command("info", epilog=EXAMPLES)
+@click.command("info", epilog=EXAMPLES, short_help="Show what was read from records.")
 @click.argument("records", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @fs_option
 @leads_in_option

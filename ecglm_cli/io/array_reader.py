@@ -25,7 +25,7 @@ from ecglm_cli.io.assemble import MAX_SAMPLES, assemble, check_rate, check_size,
 from ecglm_cli.io.record import ECGRecord
 
 MAX_SIDECAR_BYTES = 1_000_000
-MAX_CSV_BYTES = 512 * 1024 * 1024
+MAX_CSV_BYTES = 100 * 1024 * 1024
 _NPZ_KEYS = ("signal", "ecg", "x", "data")
 
 
@@ -74,6 +74,9 @@ def _numeric(path: Path, data: np.ndarray) -> np.ndarray:
 
 
 def _load_npy(path: Path) -> np.ndarray:
+    with open(path, "rb") as file:
+        if file.read(6) != b"\x93NUMPY":
+            raise RecordError(path, "not a .npy file (no NumPy header)")
     try:
         # a memory map reads only the header first, so a huge declared shape costs nothing
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)
@@ -149,11 +152,12 @@ def _load_csv(path: Path) -> tuple[list[str] | None, np.ndarray]:
                 path, f"ragged rows: line {n + first_data_line} has {len(row)} fields, "
                 f"expected {width}"
             )
-        for j, cell in enumerate(row):
-            if not _is_number(cell):
-                line = n + first_data_line
-                raise RecordError(path, f"line {line}: {cell[:20]!r} is not a number")
-            values[n, j] = float(cell) if cell.strip() else math.nan
+        try:
+            values[n] = [float(cell) if cell.strip() else math.nan for cell in row]
+        except ValueError:
+            cell = next(c for c in row if not _is_number(c))
+            line = n + first_data_line
+            raise RecordError(path, f"line {line}: {cell[:20]!r} is not a number") from None
     return header, values.T
 
 

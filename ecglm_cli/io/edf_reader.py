@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,9 +22,11 @@ def read_edf(path: Path) -> ECGRecord:
     import pyedflib
 
     try:
-        edf = pyedflib.EdfReader(str(path))
+        with silenced_c_output():  # edflib prints some header complaints to stdout itself
+            edf = pyedflib.EdfReader(str(path))
     except Exception as exc:  # pyedflib reports every header problem as OSError
-        raise RecordError(path, f"not a readable EDF/BDF file: {short_reason(exc)}") from None
+        why = short_reason(exc).replace(f"{path}: ", "")
+        raise RecordError(path, f"not a readable EDF/BDF file: {why}") from None
     try:
         n = edf.signals_in_file
         names = list(edf.getSignalLabels())
@@ -60,4 +66,23 @@ def _field(edf: Any, getter: str) -> Any:
         return getattr(edf, getter)()
     except Exception:  # optional header fields: absent or unreadable means unknown
         return None
+
+
+@contextmanager
+def silenced_c_output() -> Iterator[None]:
+    """Send what C code writes to file descriptors 1 and 2 to /dev/null for a moment, so our
+    stdout stays machine-readable and our stderr holds one line per error."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
 

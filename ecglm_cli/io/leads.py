@@ -97,3 +97,13 @@ def parse_lead_set(spec: str) -> list[str]:
     if not leads:
         raise ValueError(f"no leads in {spec!r}")
     return leads
+
+
+def alias_table() -> dict[str, tuple[bool, list[str]]]:
+    """Canonical lead -> (is_standard, normalised spellings that map to it); for docs/formats.md."""
+    table: dict[str, tuple[bool, list[str]]] = {lead: (True, []) for lead in STANDARD_LEADS}
+    for spelling, lead in _ALIASES.items():
+        table[lead][1].append(spelling)
+    for spelling, lead in _NONSTANDARD.items():
+        table.setdefault(lead, (False, []))[1].append(spelling)
+    return table

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,12 @@ from ecglm_cli.io.assemble import assemble, check_rate, check_size, short_reason
 from ecglm_cli.io.record import ECGRecord
 
 MAX_HEADER_BYTES = 1_000_000
+# bytes per sample of each WFDB storage format (0: FLAC, compressed); as in wfdb.io._signal,
+# repeated here so that refusing a bad record does not pay for importing wfdb and pandas
+BYTES_PER_SAMPLE = {
+    "8": 1, "16": 2, "24": 3, "32": 4, "61": 2, "80": 1, "160": 2, "212": 1.5,
+    "310": 4 / 3, "311": 4 / 3, "508": 0, "516": 0, "524": 0,
+}
 SIGNAL_SUFFIXES = (".hea", ".dat", ".mat")
 
 
@@ -25,24 +32,30 @@ def record_base(path: Path) -> Path:
     return path.with_suffix("") if path.suffix.lower() in SIGNAL_SUFFIXES else path
 
 
+@dataclass
+class _Layout:
+    """What a header declares about its signal files (enough to check them before reading)."""
+
+    sig_len: int | None
+    files: list[str] = field(default_factory=list)
+    fmts: list[str] = field(default_factory=list)
+    frames: list[int] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+    segments: list[tuple[str, int]] | None = None
+
+
 def read_wfdb(path: Path) -> ECGRecord:
     """Read a WFDB record; `path` may be the header, a signal file, or the bare record name."""
     import wfdb
 
     base = record_base(path)
-    header_path = Path(f"{base}.hea")
-    if not header_path.is_file():
-        raise RecordError(path, "no such record (missing .hea header)")
-    if header_path.stat().st_size > MAX_HEADER_BYTES:
-        raise RecordError(path, f"header {header_path.name} is too large to be a WFDB header")
-    header = _read_header(path, base)
-
-    if isinstance(header, wfdb.MultiRecord):
+    layout = _layout(path, base)
+    if layout.segments is not None:
         multi_frequency = False
-        _check_segments(path, base.parent, header)
+        _check_segments(path, base.parent, layout)
     else:
-        multi_frequency = any((s or 1) > 1 for s in (header.samps_per_frame or []))
-        _check_signal_files(path, base.parent, header)
+        multi_frequency = any(n > 1 for n in layout.frames)
+        _check_signal_files(path, base.parent, layout)
     try:
         rec = wfdb.rdrecord(str(base), physical=True, smooth_frames=not multi_frequency)
     except FileNotFoundError as exc:
@@ -70,67 +83,114 @@ def read_wfdb(path: Path) -> ECGRecord:
     )
 
 
-def _read_header(path: Path, base: Path) -> Any:
+def _layout(path: Path, base: Path) -> _Layout:
+    """Read the header's declared layout, quickly; wfdb's own parser where ours gives up."""
+    header_path = Path(f"{base}.hea")
+    if not header_path.is_file():
+        raise RecordError(path, f"no such record (missing header {header_path.name})")
+    if header_path.stat().st_size > MAX_HEADER_BYTES:
+        raise RecordError(path, f"header {header_path.name} is too large to be a WFDB header")
+    text = header_path.read_text(encoding="latin-1")
+    if not text.strip():
+        raise RecordError(path, f"header {header_path.name} is empty")
+    try:
+        layout = _parse_layout(text)
+    except (ValueError, IndexError):
+        layout = _wfdb_layout(path, base)
+    if layout.sig_len == 0:
+        raise RecordError(path, "zero-length signal (header declares 0 samples)")
+    if layout.segments is None and not layout.files:
+        raise RecordError(path, "header declares no signals")
+    return layout
+
+
+_FMT_FIELD = re.compile(r"(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?")
+
+
+def _parse_layout(text: str) -> _Layout:
+    """The record line and signal (or segment) lines of a header; ValueError when unusual.
+
+    wfdb's own header parser is slow (tens of ms per header); this covers the usual headers
+    so the checks cost nothing, and anything unusual goes to wfdb's parser instead.
+    """
+    lines = [ln.split() for ln in text.splitlines() if ln.strip() and ln.lstrip()[0] != "#"]
+    record = lines[0]
+    n_sig = int(record[1])
+    sig_len = int(record[3]) if len(record) > 3 else None
+    if "/" in record[0]:
+        n_seg = int(record[0].split("/", 1)[1])
+        segments = [(line[0], int(line[1])) for line in lines[1 : 1 + n_seg]]
+        if len(segments) != n_seg:
+            raise ValueError("fewer segment lines than declared")
+        return _Layout(sig_len, segments=segments)
+    layout = _Layout(sig_len)
+    for line in lines[1 : 1 + n_sig]:
+        match = _FMT_FIELD.fullmatch(line[1])
+        if not match:
+            raise ValueError(f"format field {line[1]!r}")
+        layout.files.append(line[0])
+        layout.fmts.append(match.group(1))
+        layout.frames.append(int(match.group(2) or 1))
+        layout.offsets.append(int(match.group(4) or 0))
+    if len(layout.files) != n_sig:
+        raise ValueError("fewer signal lines than declared")
+    return layout
+
+
+def _wfdb_layout(path: Path, base: Path) -> _Layout:
     import wfdb
 
     try:
         header = wfdb.rdheader(str(base))
     except Exception as exc:
         raise RecordError(path, f"malformed WFDB header: {short_reason(exc)}") from None
-    check_rate(path, header.fs)
-    if not header.n_sig:
-        raise RecordError(path, "header declares no signals")
-    if header.sig_len == 0:
-        raise RecordError(path, "zero-length signal (header declares 0 samples)")
-    return header
+    if isinstance(header, wfdb.MultiRecord):
+        segments = list(zip(header.seg_name, header.seg_len, strict=True))
+        return _Layout(header.sig_len, segments=segments)
+    n = header.n_sig or 0
+    return _Layout(
+        header.sig_len,
+        files=list(header.file_name or []),
+        fmts=[str(f) for f in (header.fmt or [])],
+        frames=[s or 1 for s in (header.samps_per_frame or [1] * n)],
+        offsets=[o or 0 for o in (header.byte_offset or [0] * n)],
+    )
 
 
-def _check_segments(path: Path, folder: Path, header: Any) -> None:
+def _check_segments(path: Path, folder: Path, layout: _Layout) -> None:
     """Each segment of a multi-segment record must have its header and complete signal files."""
-    import wfdb
-
-    check_size(path, float(sum(header.seg_len or [0])) * float(header.n_sig or 0))
-    for name in header.seg_name or []:
+    check_size(path, float(sum(length for _, length in layout.segments or [])))
+    for name, _ in layout.segments or []:
         if name == "~":  # a gap with no signal
             continue
-        segment = folder / name
-        if not Path(f"{segment}.hea").is_file():
+        if not Path(f"{folder / name}.hea").is_file():
             raise RecordError(path, f"missing segment header {name}.hea")
-        try:
-            seg_header = wfdb.rdheader(str(segment))
-        except Exception as exc:
-            problem = f"malformed header of segment {name}: {short_reason(exc)}"
-            raise RecordError(path, problem) from None
-        if seg_header.n_sig:
-            _check_signal_files(path, folder, seg_header)
+        segment = _layout(path, folder / name)
+        if segment.files:
+            _check_signal_files(path, folder, segment)
 
 
-def _check_signal_files(path: Path, folder: Path, header: Any) -> None:
+def _check_signal_files(path: Path, folder: Path, layout: _Layout) -> None:
     """Every signal file exists and holds at least the bytes the header declares."""
-    from wfdb.io._signal import BYTES_PER_SAMPLE
-
-    sig_len = header.sig_len
-    frames = [s or 1 for s in (header.samps_per_frame or [1] * header.n_sig)]
-    if sig_len is not None:
-        check_size(path, float(sig_len) * sum(frames))
+    if layout.sig_len is not None:
+        check_size(path, float(layout.sig_len) * sum(layout.frames))
     per_file: dict[str, list[int]] = {}
-    for i, name in enumerate(header.file_name or []):
+    for i, name in enumerate(layout.files):
         per_file.setdefault(name, []).append(i)
     for name, channels in per_file.items():
-        if name == "~" or name is None:
+        if name == "~":
             continue
         file = folder / name
         if not file.is_file():
             raise RecordError(path, f"missing signal file {name}")
         first = channels[0]
-        fmt = str(header.fmt[first])
-        bytes_per_sample = BYTES_PER_SAMPLE.get(fmt)
+        bytes_per_sample = BYTES_PER_SAMPLE.get(layout.fmts[first])
         if bytes_per_sample is None:
-            raise RecordError(path, f"unsupported WFDB storage format {fmt!r}")
-        if sig_len is None or bytes_per_sample == 0:  # unknown length, or FLAC (compressed)
+            raise RecordError(path, f"unsupported WFDB storage format {layout.fmts[first]!r}")
+        if layout.sig_len is None or bytes_per_sample == 0:  # unknown length, or FLAC
             continue
-        offset = int((header.byte_offset or [0] * header.n_sig)[first] or 0)
-        needed = offset + math.ceil(sig_len * sum(frames[i] for i in channels) * bytes_per_sample)
+        samples = layout.sig_len * sum(layout.frames[i] for i in channels)
+        needed = layout.offsets[first] + math.ceil(samples * bytes_per_sample)
         size = file.stat().st_size
         if size < needed:
             raise RecordError(

@@ -16,11 +16,12 @@ def remove_baseline(x: np.ndarray, fs: float, cutoff_hz: float = 0.5) -> np.ndar
 
 
 def bandpass(x: np.ndarray, fs: float, low_hz: float = 0.5, high_hz: float = 40.0) -> np.ndarray:
-    """Band-pass `low_hz`..`high_hz`; the upper edge is capped just below Nyquist."""
+    """Band-pass `low_hz`..`high_hz` (4th-order Butterworth, run forward and back); the upper
+    edge is capped just below Nyquist."""
     high = min(high_hz, 0.45 * fs)
     if not 0 < low_hz < high:
         raise ValueError(f"band {low_hz}..{high_hz} Hz is empty at fs={fs} Hz")
-    sos = butter(2, [low_hz, high], btype="bandpass", fs=fs, output="sos")
+    sos = butter(4, [low_hz, high], btype="bandpass", fs=fs, output="sos")
     return _filtfilt(sos, x)
 
 

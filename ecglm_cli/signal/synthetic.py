@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecglm_cli.io.leads import STANDARD_LEADS
-
 # wave: (time from the R peak in s, width in s, heart vector in mV)
 _WAVES: tuple[tuple[float, float, tuple[float, float, float]], ...] = (
     (-0.160, 0.022, (0.08, 0.12, 0.03)),  # P
@@ -67,8 +65,8 @@ def synthetic_ecg(
             centre = r_peak + (offset * qt_scale if offset > 0.1 else offset)
             pulse = np.exp(-0.5 * ((t - centre) / width) ** 2)
             dipole += np.outer(vector, pulse)
+    # breathing moves the heart: a slow wander of the whole vector, so Einthoven still holds
+    dipole += 0.05 * np.sin(2 * np.pi * 0.2 * t + rng.uniform(0, 2 * np.pi, (3, 1)))
     leads = lead_axes() @ dipole
-    phase = rng.uniform(0, 2 * np.pi, (len(STANDARD_LEADS), 1))
-    wander = 0.04 * np.sin(2 * np.pi * 0.2 * t + phase)
-    noise = noise_mv * rng.standard_normal(leads.shape)
-    return (leads + wander + noise).astype(np.float32)
+    noise = noise_mv * rng.standard_normal(leads.shape)  # electrode noise, lead by lead
+    return (leads + noise).astype(np.float32)

@@ -1,0 +1,144 @@
+"""Hostile input: every malformed file gives exit code 1 and one stderr line naming the file,
+never a traceback or a hang; corrupted bytes fed to each reader give only `RecordError`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from conftest import REPO, cli_env
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ecglm_cli.cli.main import cli
+from ecglm_cli.errors import RecordError
+from ecglm_cli.io import read_record
+
+
+def test_corpus_is_large_enough(malformed_files):
+    assert len(malformed_files) >= 20
+
+
+def test_each_malformed_file_fails_alone_with_one_line(malformed_files):
+    """In-process through the real CLI, one invocation per file."""
+    runner = CliRunner()
+    for kind, path in malformed_files.items():
+        started = time.monotonic()
+        result = runner.invoke(cli, ["info", "--format", "json", str(path)])
+        assert time.monotonic() - started < 5, kind
+        assert result.exit_code == 1, (kind, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1, (kind, result.stderr)
+        assert lines[0].startswith("ecglm: error: ") and str(path) in lines[0], kind
+        assert "Traceback" not in result.stderr and result.stdout == "", kind
+
+
+def test_malformed_corpus_through_a_real_process(malformed_files, record_files):
+    """One subprocess for the whole corpus plus a good record: the good one is still reported,
+    each bad one gets exactly one line, the exit code is 1, and nothing leaks to stdout."""
+    good = record_files["wfdb_16"]
+    paths = [str(p) for p in malformed_files.values()]
+    result = subprocess.run(
+        [sys.executable, "-m", "ecglm_cli", "info", "--format", "jsonl", *paths, str(good)],
+        capture_output=True, text=True, env=cli_env(), cwd=REPO, timeout=120,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == len(paths)
+    for line, path in zip(lines, paths, strict=True):
+        assert line.startswith("ecglm: error: ") and path in line
+    assert result.stdout.count("\n") == 1 and str(good) in result.stdout
+
+
+@pytest.mark.parametrize("kind", ["dat_truncated", "random_bytes_edf", "csv_ragged"])
+def test_single_bad_file_in_a_real_process(malformed_files, kind):
+    path = malformed_files[kind]
+    result = subprocess.run(
+        [sys.executable, "-m", "ecglm_cli", "info", str(path)],
+        capture_output=True, text=True, env=cli_env(), cwd=REPO, timeout=60,
+    )
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and str(path) in result.stderr
+
+
+def test_debug_shows_the_traceback(malformed_files):
+    result = subprocess.run(
+        [sys.executable, "-m", "ecglm_cli", "--debug", "info", str(malformed_files["csv_ragged"])],
+        capture_output=True, text=True, env=cli_env(), cwd=REPO, timeout=60,
+    )
+    assert result.returncode == 1 and "Traceback" in result.stderr
+
+
+def test_usage_errors_exit_2(record_files):
+    runner = CliRunner()
+    assert runner.invoke(cli, ["info"]).exit_code == 2
+    good, bare = str(record_files["wfdb_16"]), str(record_files["npy_bare"])
+    assert runner.invoke(cli, ["info", "--format", "xml", good]).exit_code == 2
+    assert runner.invoke(cli, ["info", "--fs", "fast", bare]).exit_code == 2
+    assert runner.invoke(cli, ["info", "--leads", ",", bare]).exit_code == 2
+
+
+# ---- property-based: corrupted bytes ---------------------------------------------------------
+
+# reader -> (files of one record, the one to corrupt, the path to read, extra read_record args)
+CORRUPTIBLE = {
+    "wfdb_header": ("wfdb_16", ".hea"),
+    "wfdb_signal": ("wfdb_212", ".dat"),
+    "wfdb_multifreq_header": ("wfdb_multifreq", ".hea"),
+    "edf": ("edf", ".edf"),
+    "bdf": ("bdf", ".bdf"),
+    "npy": ("npy_sidecar", ".npy"),
+    "npz": ("npz", ".npz"),
+    "csv": ("csv_header", ".csv"),
+    "sidecar": ("npy_sidecar", ".json"),
+}
+
+mutations = st.one_of(
+    st.tuples(st.just("truncate"), st.floats(0, 1), st.binary(max_size=0)),
+    st.tuples(st.just("overwrite"), st.floats(0, 1), st.binary(min_size=1, max_size=64)),
+    st.tuples(st.just("insert"), st.floats(0, 1), st.binary(min_size=1, max_size=64)),
+)
+
+
+def _corrupt(data: bytes, mutation: tuple[str, float, bytes]) -> bytes:
+    kind, where, chunk = mutation
+    at = int(where * len(data))
+    if kind == "truncate":
+        return data[:at]
+    if kind == "overwrite":
+        return data[:at] + chunk + data[at + len(chunk):]
+    return data[:at] + chunk + data[at:]
+
+
+@pytest.mark.parametrize("reader", sorted(CORRUPTIBLE))
+def test_corrupted_bytes_give_only_record_error(record_files, reader):
+    key, suffix = CORRUPTIBLE[reader]
+    source = record_files[key]
+    siblings = [p for p in source.parent.iterdir() if p.stem == source.stem]
+
+    @settings(max_examples=25, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(mutation=mutations)
+    def check(mutation):
+        with tempfile.TemporaryDirectory() as tmp:
+            for sibling in siblings:
+                shutil.copy(sibling, tmp)
+            target = Path(tmp) / f"{source.stem}{suffix}"
+            target.write_bytes(_corrupt(target.read_bytes(), mutation))
+            started = time.monotonic()
+            try:
+                record = read_record(Path(tmp) / source.name)
+            except RecordError as exc:
+                assert str(Path(tmp) / source.name) in str(exc)
+            else:
+                assert record.signal.ndim == 2 and record.n_samples > 0
+            assert time.monotonic() - started < 5
+
+    check()

@@ -1,0 +1,125 @@
+"""Preprocessing functions: resampling, filters, NaN gaps, windows, and the synthetic ECG."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ecglm_cli.signal import bandpass, fill_gaps, pad_or_crop, remove_baseline, resample, windows
+from ecglm_cli.signal.synthetic import synthetic_ecg
+from ecglm_cli.signal.windows import window_starts
+
+
+def _sine(freq: float, fs: float, seconds: float = 4.0) -> np.ndarray:
+    return np.sin(2 * np.pi * freq * np.arange(int(fs * seconds)) / fs).astype(np.float32)
+
+
+@pytest.mark.parametrize(("fs_in", "fs_out"), [(500, 100), (360, 500), (1000, 250), (250, 500)])
+def test_resample_keeps_an_in_band_sine(fs_in, fs_out):
+    y = resample(_sine(5, fs_in)[None], fs_in, fs_out)
+    assert y.shape == (1, 4 * fs_out) and y.dtype == np.float32
+    np.testing.assert_allclose(y[0, 50:-50], _sine(5, fs_out)[50:-50], atol=0.01)
+
+
+def test_resample_removes_what_the_new_rate_cannot_hold():
+    y = resample(_sine(80, 500)[None], 500, 100)  # 80 Hz is above the new Nyquist (50 Hz)
+    assert np.abs(y[0, 50:-50]).max() < 0.05
+
+
+def test_resample_same_rate_and_bad_rates():
+    x = _sine(5, 100)[None]
+    assert resample(x, 100, 100) is not None and resample(x, 100, 100).shape == x.shape
+    with pytest.raises(ValueError):
+        resample(x, 0, 100)
+
+
+def test_remove_baseline_drops_wander_and_keeps_qrs():
+    ecg = synthetic_ecg(fs=500, seconds=10, noise_mv=0.0)[1]
+    wander = 0.8 * _sine(0.1, 500, 10) + 0.5
+    cleaned = remove_baseline(ecg + wander, 500)
+    assert abs(float(np.median(cleaned))) < 0.1
+    assert np.corrcoef(cleaned[500:-500], remove_baseline(ecg, 500)[500:-500])[0, 1] > 0.98
+
+
+def test_bandpass_passes_ecg_band_and_stops_mains_hum():
+    fs = 500
+    hum, ecg_band = _sine(50, fs, 10)[None], _sine(10, fs, 10)[None]
+    assert np.abs(bandpass(hum, fs)[0, 1000:-1000]).max() < 0.2  # away from edge transients
+    assert np.abs(bandpass(ecg_band, fs)[0, 1000:-1000]).max() > 0.9
+    low = bandpass(_sine(10, 100)[None], 100)  # the upper edge is capped below Nyquist
+    assert np.isfinite(low).all()
+    with pytest.raises(ValueError):
+        bandpass(_sine(10, 100)[None], 100, low_hz=60)
+
+
+def test_filters_accept_very_short_signals():
+    assert remove_baseline(np.ones((2, 5)), 500).shape == (2, 5)
+
+
+def test_fill_gaps_interpolates_short_gaps():
+    x = np.linspace(0, 1, 1000, dtype=np.float32)[None].repeat(2, 0)
+    x[0, 100:150] = np.nan  # 0.1 s at 500 Hz
+    y = fill_gaps(x, 500)
+    assert not np.isnan(y).any()
+    np.testing.assert_allclose(y[0, 100:150], np.linspace(0, 1, 1000)[100:150], atol=1e-5)
+
+
+def test_fill_gaps_flattens_long_gaps_and_empty_leads():
+    x = np.ones((2, 1000), dtype=np.float32)
+    x[0, 100:300] = np.nan  # 0.4 s: too long to make up
+    x[1, :400] = np.nan
+    y = fill_gaps(x, 500)
+    assert (y[0, 100:300] == 0).all() and (y[0, 300:] == 1).all()
+    assert (y[1, :400] == 0).all()
+
+
+def test_fill_gaps_edges_take_the_nearest_value():
+    x = np.full(100, 2.0, dtype=np.float32)
+    x[:5] = np.nan
+    assert (fill_gaps(x, 100) == 2.0).all()
+
+
+def test_fill_gaps_rejects_mostly_missing_records():
+    x = np.full((2, 100), np.nan, dtype=np.float32)
+    x[:, :40] = 1.0
+    with pytest.raises(ValueError, match="missing"):
+        fill_gaps(x, 100)
+    x[:, :60] = 1.0
+    assert not np.isnan(fill_gaps(x, 100)).any()
+
+
+def test_pad_or_crop():
+    x = np.arange(10, dtype=np.float32)[None]
+    assert pad_or_crop(x, 4).tolist() == [[0, 1, 2, 3]]
+    assert pad_or_crop(x, 12)[0, 10:].tolist() == [0, 0]
+    with pytest.raises(ValueError):
+        pad_or_crop(x, 0)
+
+
+def test_window_starts_cover_the_recording_without_padding():
+    assert window_starts(100, 30, 30) == [0, 30, 60, 70]
+    assert window_starts(90, 30, 30) == [0, 30, 60]
+    assert window_starts(20, 30, 30) == [0]
+    assert window_starts(100, 30, 10)[-1] == 70
+
+
+def test_windows_shapes_and_content():
+    x = np.arange(2 * 25, dtype=np.float32).reshape(2, 25)
+    w = windows(x, fs=1, seconds=10)
+    assert w.shape == (3, 2, 10)
+    assert w[-1, 0, -1] == x[0, -1] and w[1, 1, 0] == x[1, 10]
+    short = windows(x[:, :4], fs=1, seconds=10)
+    assert short.shape == (1, 2, 10) and short[0, 0, 4:].sum() == 0
+
+
+def test_synthetic_ecg_obeys_einthoven_and_is_plausible():
+    x = synthetic_ecg(fs=500, seconds=10, noise_mv=0.0)
+    lead_i, lead_ii, lead_iii, avr, avl, avf = x[:6]
+    np.testing.assert_allclose(lead_iii, lead_ii - lead_i, atol=1e-5)
+    np.testing.assert_allclose(avr, -(lead_i + lead_ii) / 2, atol=1e-5)
+    np.testing.assert_allclose(avl + avf, lead_i / 2 + lead_ii / 2, atol=1e-5)
+    peaks = np.flatnonzero((lead_ii[1:-1] > lead_ii[:-2]) & (lead_ii[1:-1] >= lead_ii[2:])
+                           & (lead_ii[1:-1] > 0.6))
+    assert 10 <= len(peaks) <= 13  # ~70 bpm over 10 s
+    assert x[6].min() < -0.3 and x[11].max() > 0.6  # deep S in V1, tall R in V6
+    assert not np.array_equal(synthetic_ecg(seed=1), synthetic_ecg(seed=2))

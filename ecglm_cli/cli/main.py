@@ -24,11 +24,11 @@ COMMANDS: dict[str, str] = {
     "download": "ecglm_cli.cli.download",
     "classify": "ecglm_cli.cli.classify",
     "batch": "ecglm_cli.cli.batch",
+    "evaluate": "ecglm_cli.cli.evaluate",
 }
 # name -> what it will do, for subcommands whose issue has not landed yet
 NOT_YET: dict[str, str] = {
     "ask": "Ask a question about one ECG.",
-    "evaluate": "Evaluate a model on PTB-XL or ECG-QA.",
 }
 
 

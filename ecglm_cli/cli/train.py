@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 
-def _folds(text: str) -> tuple[int, ...]:
+def parse_folds(text: str) -> tuple[int, ...]:
     try:
         folds = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
     except ValueError:
@@ -62,7 +62,7 @@ def encoder(ptbxl: Path, out: Path, epochs: int, device: str, seed: int, resume:
     options = TrainOptions(
         ptbxl=ptbxl, out=out, epochs=epochs, device=device, seed=seed, resume=resume,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-        train_folds=_folds(train_folds), val_folds=_folds(val_folds), limit=limit,
+        train_folds=parse_folds(train_folds), val_folds=parse_folds(val_folds), limit=limit,
         width=width, kernel_size=kernel_size, window_s=window_s, dropout=dropout,
     )
     bundle = train_encoder(options)

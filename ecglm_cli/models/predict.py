@@ -19,7 +19,7 @@ def predict_windows(
     device: str | torch.device = "cpu",
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, np.ndarray]:
-    """`items` are `(windows [W,12,T], mask [12])` per record -> space -> probs `[records, labels]`."""
+    """`items`: `(windows [W,12,T], mask [12])` per record. Returns space -> `[records, labels]`."""
     was_training = model.training
     model.eval()
     owners: list[int] = []

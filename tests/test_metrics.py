@@ -1,0 +1,37 @@
+"""Metrics against brute-force definitions."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ecglm_cli.models.metrics import auc_per_label, best_thresholds, f1_per_label, fmax
+
+
+def _pairwise_auc(y, s):
+    pos, neg = s[y > 0.5], s[y <= 0.5]
+    wins = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return wins / (len(pos) * len(neg))
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 10_000))
+def test_auc_and_thresholds_match_brute_force(seed):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((30, 2)) < 0.4).astype(float)
+    y[0], y[1] = 1.0, 0.0  # both classes present
+    s = np.round(rng.random((30, 2)) + 0.3 * y, 1)  # rounding makes ties
+    aucs = auc_per_label(y, s)
+    thresholds = best_thresholds(y, s)
+    f1 = f1_per_label(y, s >= thresholds[None, :])
+    for j in range(2):
+        assert np.isclose(aucs[j], _pairwise_auc(y[:, j], s[:, j]))
+        best = max(f1_per_label(y[:, [j]], s[:, [j]] >= t)[0] for t in np.unique(s[:, j]))
+        assert np.isclose(f1[j], best)
+
+
+def test_undefined_auc_is_nan_and_perfect_scores_give_fmax_1():
+    y = np.array([[1, 0], [0, 0], [1, 0]], dtype=float)
+    assert np.isnan(auc_per_label(y, y)[1])
+    assert fmax(y[:, :1], y[:, :1]) == 1.0

@@ -1,0 +1,58 @@
+"""PTB-XL reading: label spaces from scp_statements.csv, labels per record, missing files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from ecglm_cli.data.ptbxl import PTBXL, DatasetError, load_label_spaces
+
+
+def test_label_space_sizes_match_the_benchmark(shared_data):
+    spaces = load_label_spaces(shared_data / "ptbxl" / "scp_statements.csv")
+    sizes = {name: len(space.labels) for name, space in spaces.items()}
+    assert sizes == {"all": 71, "diagnostic": 44, "subdiagnostic": 23, "superdiagnostic": 5,
+                     "form": 19, "rhythm": 12}
+    assert spaces["superdiagnostic"].labels == ["CD", "HYP", "MI", "NORM", "STTC"]
+    assert spaces["superdiagnostic"].descriptions["NORM"] == "normal ECG"
+
+
+def test_record_labels_count_codes_of_any_likelihood(shared_data):
+    ds = PTBXL(shared_data / "ptbxl")
+    first = next(e for e in ds.entries if e.ecg_id == 1)
+    assert first.codes == {"NORM": 100.0, "LVOLT": 0.0, "SR": 0.0}
+    labels = ds.labels(first)
+    spaces = ds.label_spaces
+
+    def on(space):
+        return {lab for lab, v in zip(spaces[space].labels, labels[space], strict=True) if v}
+
+    assert on("all") == {"NORM", "LVOLT", "SR"}
+    assert on("form") == {"LVOLT"}  # likelihood 0, still counted (as in the benchmark)
+    assert on("rhythm") == {"SR"}
+    assert on("superdiagnostic") == {"NORM"}
+
+
+def test_subset_with_missing_files_reports_what_was_skipped(shared_data, tmp_path):
+    src = shared_data / "ptbxl"
+    for name in ("ptbxl_database.csv", "scp_statements.csv"):
+        shutil.copy(src / name, tmp_path / name)
+    ds_full = PTBXL(src)
+    kept = ds_full.select((9,), limit=3)
+    for entry in kept:
+        target = tmp_path / (entry.filename_lr + ".hea")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in (".hea", ".dat"):
+            os.symlink(src / (entry.filename_lr + suffix), target.with_suffix(suffix))
+    ds = PTBXL(tmp_path)
+    chosen = ds.select((9,))
+    assert [e.ecg_id for e in chosen] == [e.ecg_id for e in kept]
+    assert len(ds.skipped) == sum(e.fold == 9 for e in ds.entries) - 3
+    assert all(reason.startswith("missing") for reason in ds.skipped.values())
+
+
+def test_folder_without_tables_is_a_clear_error(tmp_path):
+    with pytest.raises(DatasetError, match="scp_statements.csv"):
+        PTBXL(tmp_path)

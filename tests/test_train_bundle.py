@@ -1,0 +1,172 @@
+"""Training a tiny bundle on real PTB-XL records, reloading it, evaluating it, breaking it."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from ecglm_cli.cli.main import cli, main
+from ecglm_cli.models.bundle import load_bundle
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = ["--limit", "24", "--width", "4", "--kernel-size", "3", "--window", "2.5",
+        "--batch-size", "8", "--seed", "3"]
+
+
+def _train(ptbxl: Path, out: Path, *extra: str):
+    return CliRunner().invoke(
+        cli, ["train", "encoder", "--ptbxl", str(ptbxl), "--out", str(out), "--device", "cpu",
+              *TINY, *extra],
+    )
+
+
+@pytest.fixture(scope="module")
+def tiny_bundle(shared_data, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("bundle") / "tiny"
+    result = _train(shared_data / "ptbxl", out, "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_training_writes_a_complete_bundle(tiny_bundle):
+    names = {p.name for p in tiny_bundle.iterdir()}
+    assert {"config.json", "model.safetensors", "thresholds.json", "metrics.json",
+            "provenance.json", "metrics.jsonl", "checkpoint"} <= names
+    log = [json.loads(line) for line in (tiny_bundle / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in log] == [1]
+    provenance = json.loads((tiny_bundle / "provenance.json").read_text())
+    assert provenance["train_folds"] == list(range(1, 9)) and provenance["val_folds"] == [9]
+    assert provenance["seed"] == 3
+    metrics = json.loads((tiny_bundle / "metrics.json").read_text())
+    assert set(metrics["lead_sets"]) == {"12", "limb", "I", "II"}
+
+
+def test_bundle_round_trip_gives_the_same_outputs(tiny_bundle):
+    bundle = load_bundle(tiny_bundle)
+    again = load_bundle(str(tiny_bundle))
+    x = torch.randn(2, 12, bundle.config.window)
+    mask = torch.ones(2, 12, dtype=torch.bool)
+    with torch.no_grad():
+        a, b = bundle.model(x, mask), again.model(x, mask)
+    assert set(a) == set(bundle.label_spaces) and len(bundle.labels("all")) == 71
+    for space in a:
+        torch.testing.assert_close(a[space], b[space])
+    assert bundle.thresholds["superdiagnostic"].shape == (5,)
+
+
+def test_resume_continues_from_the_last_epoch(shared_data, tiny_bundle, tmp_path):
+    out = tmp_path / "resumed"
+    shutil.copytree(tiny_bundle, out)
+    result = _train(shared_data / "ptbxl", out, "--epochs", "2", "--resume")
+    assert result.exit_code == 0, result.output
+    epochs = [json.loads(line)["epoch"]
+              for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2]
+
+
+def test_evaluate_prints_all_six_label_spaces(shared_data, tiny_bundle):
+    result = CliRunner().invoke(cli, [
+        "evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--fold", "9", "--model",
+        str(tiny_bundle), "--limit", "20", "--leads", "I", "--format", "jsonl", "--per-label",
+    ])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    spaces = [r for r in rows if "macro_auc" in r]
+    assert [r["space"] for r in spaces] == [
+        "all", "diagnostic", "subdiagnostic", "superdiagnostic", "form", "rhythm"]
+    assert all(r["records"] == 20 and r["leads"] == "I" for r in spaces)
+    labels = [r for r in rows if "positives" in r]
+    assert len(labels) == 71 + 44 + 23 + 5 + 19 + 12
+    assert 0 < sum(r["positives"] for r in labels if r["space"] == "superdiagnostic") <= 40
+
+
+def _corrupt_truncated(path: Path) -> None:
+    data = (path / "model.safetensors").read_bytes()
+    (path / "model.safetensors").write_bytes(data[: len(data) // 3])
+
+
+def _corrupt_version(path: Path) -> None:
+    config = json.loads((path / "config.json").read_text())
+    config["format_version"] = 99
+    (path / "config.json").write_text(json.dumps(config))
+
+
+def _corrupt_label_count(path: Path) -> None:
+    config = json.loads((path / "config.json").read_text())
+    config["architecture"]["label_counts"]["superdiagnostic"] = 6
+    config["label_spaces"]["superdiagnostic"]["labels"].append("EXTRA")
+    (path / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("corrupt, message", [
+    (_corrupt_truncated, "truncated or corrupt"),
+    (_corrupt_version, "format version 99"),
+    (_corrupt_label_count, "heads.superdiagnostic.weight has shape [5, 32]"),
+])
+def test_corrupted_bundle_is_one_line_and_exit_1(shared_data, tiny_bundle, tmp_path, capsys,
+                                                 corrupt, message):
+    bad = tmp_path / "bad"
+    shutil.copytree(tiny_bundle, bad)
+    corrupt(bad)
+    with pytest.raises(SystemExit) as exited:
+        main(["evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--fold", "9",
+              "--model", str(bad)])
+    assert exited.value.code == 1
+    captured = capsys.readouterr()
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ecglm: error:"), captured.err
+    assert message in lines[0]
+    assert captured.out == ""
+
+
+def test_missing_bundle_through_the_installed_entry_point(shared_data, tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "ecglm_cli", "evaluate", "--ptbxl", str(shared_data / "ptbxl"),
+         "--model", str(tmp_path / "nowhere")],
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        f"ecglm: error: no model bundle at {tmp_path / 'nowhere'} "
+        "(give a bundle directory or 'ecglm-base')"
+    ]
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes_write_a_loadable_bundle(shared_data, tmp_path):
+    out = tmp_path / "ddp"
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "ecglm_cli", "train", "encoder", "--ptbxl", str(shared_data / "ptbxl"),
+         "--out", str(out), "--epochs", "1", "--device", "cpu", *TINY],
+        capture_output=True, text=True, timeout=180,
+        env={**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"},
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    provenance = json.loads((out / "provenance.json").read_text())
+    assert provenance["world_size"] == 2
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # rank 0 only
+    assert load_bundle(out).config.width == 4
+
+
+def test_bad_options_are_one_line_errors(shared_data, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main(["evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--leads", "MCL1"])
+    assert exited.value.code == 2
+    assert "not standard leads: MCL1" in capsys.readouterr().err
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit) as exited:
+            main(["train", "encoder", "--ptbxl", str(shared_data / "ptbxl"), "--out",
+                  "unused", "--device", "cuda"])
+        assert exited.value.code == 1
+        assert capsys.readouterr().err.strip().splitlines() == [
+            "ecglm: error: --device cuda was asked for, but no CUDA GPU is available"]

@@ -1,0 +1,153 @@
+"""Delineation of the median beat: global QRS onset/offset, P onset and T end.
+
+All leads are combined before boundaries are placed, following the AHA/ACCF/HRS convention of
+global intervals: the QRS runs from the earliest onset to the latest offset in any lead, which
+is where the spatial velocity (the slope of all leads together) first rises above and finally
+falls below a fraction of its QRS peak. T end uses the tangent method on the spatial magnitude;
+the P onset is where the spatial P magnitude rises out of the baseline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.ndimage import uniform_filter1d
+from scipy.signal import find_peaks
+
+QRS_FRACTION = 0.06  # of the spatial-velocity peak above its floor that counts as QRS
+QUIET_S = 0.016  # the QRS ends only after the velocity stays below threshold this long
+P_SEARCH_S = 0.4  # the P wave is looked for this far before the QRS onset
+P_BASE_S = 0.12  # the P onset lies at most this far before its peak
+P_UPSTROKE_S = 0.04  # the P wave leaves the baseline at most this long before its upstroke
+P_ONSET_SHARE = 0.05  # of the P height above its foot that marks the onset
+P_OVERLAP_S = 0.12  # with long PR the P wave may start this far inside the previous T wave
+P_MIN_MV = 0.04  # spatial P magnitude below this is no P wave
+P_MIN_AGREEMENT = 0.3  # median beat-to-median correlation of the P segment (AF is lower)
+P_MIN_AGREEMENT_IRREGULAR = 0.5  # the same when the RR intervals vary a lot
+T_MIN_MV = 0.05  # spatial T magnitude below this is no measurable T wave
+T_DESCENT_S = 0.2  # the T wave ends within this time of its peak
+
+
+@dataclass
+class Delineation:
+    """Boundaries in samples of the beat window (None when not found) and why not."""
+
+    qrs_on: int
+    qrs_off: int
+    p_on: int | None = None
+    t_end: int | None = None
+    p_amplitude: float = 0.0
+    p_agreement: float = 0.0
+    t_amplitude: float = 0.0
+    net_area: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    reasons: dict[str, str] = field(default_factory=dict)
+
+
+def delineate(beats: np.ndarray, r: int, rr: float, fs: float,
+              irregular: bool = False) -> Delineation:
+    """Delineate beats [leads, beats, samples] aligned so the R fiducial is sample `r`;
+    `rr` is the median RR interval in samples. With an `irregular` rhythm the P wave must
+    agree better between beats before it counts (fibrillatory waves do not)."""
+    median = np.median(beats, axis=1)
+    qrs_on, qrs_off = _qrs_bounds(median, r, fs)
+    base = median[:, max(0, qrs_on - int(0.02 * fs)):max(1, qrs_on - int(0.004 * fs))]
+    baseline = base.mean(axis=1, keepdims=True)
+    corrected = median - baseline
+    out = Delineation(qrs_on=qrs_on, qrs_off=qrs_off,
+                      net_area=corrected[:, qrs_on:qrs_off + 1].sum(axis=1) / fs)
+    _t_end(out, corrected, r, rr, fs)
+    _p_onset(out, median, beats, r, rr, fs,
+             P_MIN_AGREEMENT_IRREGULAR if irregular else P_MIN_AGREEMENT)
+    return out
+
+
+def _qrs_bounds(median: np.ndarray, r: int, fs: float) -> tuple[int, int]:
+    velocity = np.sqrt((np.gradient(median, axis=1) ** 2).sum(axis=0))
+    floor = float(np.percentile(velocity, 10))
+    near = slice(max(0, r - int(0.06 * fs)), r + int(0.06 * fs) + 1)
+    peak = float(velocity[near].max())
+    quiet = velocity < floor + QRS_FRACTION * (peak - floor)
+    run = max(1, int(round(QUIET_S * fs)))
+    # quiet_run[i]: samples i..i+run-1 are all quiet
+    counts = np.convolve(quiet.astype(int), np.ones(run, dtype=int), mode="valid")
+    quiet_run = np.concatenate([counts == run, np.zeros(run - 1, dtype=bool)])
+    lo = max(0, r - int(0.2 * fs))
+    before = np.flatnonzero(quiet_run[lo:r])
+    qrs_on = lo + int(before[-1]) + run - 1 if len(before) else lo
+    hi = min(len(velocity), r + int(0.25 * fs))
+    after = np.flatnonzero(quiet_run[r:hi])
+    qrs_off = r + int(after[0]) if len(after) else hi - 1
+    return qrs_on, qrs_off
+
+
+def _t_end(out: Delineation, corrected: np.ndarray, r: int, rr: float, fs: float) -> None:
+    """Tangent method on the spatial magnitude: steepest descent after the T peak, extended
+    to the level the magnitude settles at."""
+    magnitude = uniform_filter1d(np.sqrt((corrected**2).sum(axis=0)), max(1, int(0.02 * fs)))
+    lo = out.qrs_off + int(0.06 * fs)
+    hi = min(len(magnitude) - 1, r + int(min(0.6 * fs, rr - 0.08 * fs)))
+    if hi - lo < int(0.08 * fs):
+        out.reasons["t_end"] = "T wave not separable from the next beat"
+        return
+    peak = lo + int(np.argmax(magnitude[lo:hi]))
+    tail = min(hi, peak + int(T_DESCENT_S * fs))
+    level = float(magnitude[peak:tail + 1].min())
+    out.t_amplitude = float(magnitude[peak] - level)
+    if out.t_amplitude < T_MIN_MV:
+        out.reasons["t_end"] = "no measurable T wave"
+        return
+    slope = np.gradient(magnitude)
+    steep = peak + int(np.argmin(slope[peak:tail + 1]))
+    if slope[steep] >= 0:
+        out.reasons["t_end"] = "T wave end not found"
+        return
+    end = steep + (level - magnitude[steep]) / slope[steep]
+    out.t_end = int(round(min(max(end, steep), tail)))
+
+
+def _p_onset(out: Delineation, median: np.ndarray, beats: np.ndarray, r: int, rr: float,
+             fs: float, min_agreement: float) -> None:
+    """P onset from the spatial P magnitude against the PR-segment level: the most prominent
+    bump before the QRS, its onset where it rises out of the baseline before its steepest
+    upstroke. Absent when too
+    small or when the beats disagree on it (fibrillation, noise)."""
+    hi = out.qrs_on - int(0.02 * fs)
+    previous_t = (out.t_end if out.t_end is not None else r + int(0.45 * rr)) - int(rr)
+    lo = max(0, out.qrs_on - int(P_SEARCH_S * fs), previous_t - int(P_OVERLAP_S * fs))
+    if hi - lo < int(0.08 * fs):
+        out.reasons["p_on"] = "P wave not separable from the preceding T wave"
+        return
+    level = median[:, hi - int(0.012 * fs):hi + 1].mean(axis=1, keepdims=True)
+    segment = median[:, lo:hi + 1] - level
+    magnitude = uniform_filter1d(np.sqrt((segment**2).sum(axis=0)), max(1, int(0.02 * fs)))
+    peaks, props = find_peaks(magnitude, prominence=0.0, wlen=int(P_BASE_S * 2 * fs) | 1)
+    out.p_agreement = _segment_agreement(beats[:, :, lo:hi + 1], segment)
+    if len(peaks) == 0:
+        out.reasons["p_on"] = "no P waves found (possible AF)"
+        return
+    best = int(np.argmax(props["prominences"]))
+    peak, base = int(peaks[best]), int(props["left_bases"][best])
+    out.p_amplitude = float(props["prominences"][best])
+    if out.p_amplitude < P_MIN_MV or out.p_agreement < min_agreement:
+        out.reasons["p_on"] = "no P waves found (possible AF)"
+        return
+    # the P wave leaves the baseline where it last sits within a small share of its height
+    # above the lowest point just before its steepest upstroke
+    steep = base + int(np.argmax(np.gradient(magnitude)[base:peak + 1]))
+    first = max(base, steep - int(P_UPSTROKE_S * fs))
+    foot = first + int(np.argmin(magnitude[first:steep + 1]))
+    rise = magnitude[foot:steep + 1] - magnitude[foot]
+    below = np.flatnonzero(rise < P_ONSET_SHARE * (magnitude[peak] - magnitude[foot]))
+    out.p_on = lo + foot + int(below[-1])
+
+
+def _segment_agreement(beats: np.ndarray, template: np.ndarray) -> float:
+    """Median over beats of the correlation of one window (all leads together) with the
+    median beat's window."""
+    b = beats - beats.mean(axis=-1, keepdims=True)
+    t = template - template.mean(axis=-1, keepdims=True)
+    num = np.einsum("lbs,ls->b", b, t)
+    den = np.sqrt(np.einsum("lbs,lbs->b", b, b) * float((t**2).sum()))
+    corr = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    return float(np.median(corr))

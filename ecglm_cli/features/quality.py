@@ -1,0 +1,39 @@
+"""Signal-quality index: which leads carry an ECG, and how alike their beats are.
+
+A lead is unusable when it is missing (mostly NaN) or flat. For usable leads the index is the
+median correlation of each beat's QRS region with the lead's median beat: a clean lead scores
+near 1, noise that merely triggered the detector scores low.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+FLAT_MV = 0.01  # a lead whose robust spread is below this (in mV) carries no ECG
+MAX_NAN_FRACTION = 0.2
+
+
+def usable_leads(x: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+    """Boolean mask of leads worth analysing, and the reason for each one left out."""
+    reasons: dict[int, str] = {}
+    nan_frac = np.isnan(x).mean(axis=1) if x.shape[1] else np.ones(x.shape[0])
+    filled = np.nan_to_num(x[:, ::4])  # a subsample is enough to tell a flat lead
+    spread = np.percentile(filled, 95, axis=1) - np.percentile(filled, 5, axis=1)
+    for i in range(x.shape[0]):
+        if nan_frac[i] > MAX_NAN_FRACTION:
+            reasons[i] = f"{nan_frac[i]:.0%} of samples missing"
+        elif spread[i] < FLAT_MV:
+            reasons[i] = "flat line"
+    mask = np.ones(x.shape[0], dtype=bool)
+    mask[list(reasons)] = False
+    return mask, reasons
+
+
+def beat_agreement(beats: np.ndarray) -> np.ndarray:
+    """Per-lead median correlation of beats [leads, beats, samples] with their median beat."""
+    centred = beats - beats.mean(axis=-1, keepdims=True)
+    template = np.median(centred, axis=1, keepdims=True)
+    num = (centred * template).sum(axis=-1)
+    den = np.sqrt((centred**2).sum(axis=-1) * (template**2).sum(axis=-1))
+    corr = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
+    return np.clip(np.median(corr, axis=1), 0.0, 1.0)

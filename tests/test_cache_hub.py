@@ -126,8 +126,8 @@ def test_hub_offline_uses_cache_only(tiny_model, tmp_path, monkeypatch):
     state = HubState.from_folder(REPO_ID, tiny_model)
     store = Store(tmp_path)
     with hub_server(state) as server:
-        entry = fetch_repo(REPO_ID, None, store, endpoint=server.url)
-    assert verify(entry) == []
+        entry, downloaded = fetch_repo(REPO_ID, None, store, endpoint=server.url)
+    assert downloaded and verify(entry) == []
     offline = {"HF_HUB_OFFLINE": "1"}
     cached = _cli("download", REPO_ID, "--cache-dir", str(tmp_path), "--endpoint",
                   "http://127.0.0.1:9", env_extra=offline)

@@ -70,7 +70,7 @@ def _zip_members(archive: zipfile.ZipFile) -> Iterator[Member]:
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
             raise DownloadError(f"refusing archive member {info.filename!r}: links are not allowed")
-        if mode and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        if stat.S_IFMT(mode) not in (0, stat.S_IFREG, stat.S_IFDIR):  # 0: type not recorded
             raise DownloadError(f"refusing archive member {info.filename!r}: not a file or folder")
         yield Member(
             info.filename, info.is_dir(), info.file_size, lambda info=info: archive.open(info)

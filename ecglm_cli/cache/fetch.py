@@ -50,12 +50,14 @@ def fetch(
             )
         from ecglm_cli.cache.http import fetch_bundle
 
-        entry = fetch_bundle(spec.url, spec.sha256 or "", store)
+        entry, downloaded = fetch_bundle(spec.url, spec.sha256 or "", store)
     else:
         from ecglm_cli.cache.hub import fetch_repo
 
-        entry = fetch_repo(spec.cache_name, spec.revision, store, endpoint, spec.kind or "llm")
-    return Fetched(use_name, entry.path, cached is not None and cached.folder == entry.folder)
+        entry, downloaded = fetch_repo(
+            spec.cache_name, spec.revision, store, endpoint, spec.kind or "llm"
+        )
+    return Fetched(use_name, entry.path, not downloaded)
 
 
 def _pinned(revision: str | None) -> bool:

@@ -60,15 +60,18 @@ def check_sha256(value: str | None, url: str) -> str:
     return value
 
 
-def fetch_bundle(url: str, sha256: str, store: Store, kind: str = "ecg-bundle") -> CachedModel:
-    """Download, check and unpack the archive at `url` into the cache (or find it there)."""
+def fetch_bundle(
+    url: str, sha256: str, store: Store, kind: str = "ecg-bundle"
+) -> tuple[CachedModel, bool]:
+    """Download, check and unpack the archive at `url` into the cache, or find it there
+    (perhaps put there by a concurrent download we waited for); True when downloaded now."""
     sha256 = check_sha256(sha256, url)
     name = bundle_name(url)
     revision = f"sha256-{sha256[:16]}"
     with store.lock(name):
         cached = store.find(name, revision)
         if cached is not None:
-            return cached
+            return cached, False
         store.tmp_dir.mkdir(parents=True, exist_ok=True)
         part = store.tmp_dir / f"{slug(name)}-{sha256[:16]}.part"
         _download(url, part, sha256, name)
@@ -78,7 +81,7 @@ def fetch_bundle(url: str, sha256: str, store: Store, kind: str = "ecg-bundle") 
             root = safe_extract(part, staging / FILES)
             info = {"kind": kind, "source": "url", "url": url, "archive_sha256": sha256,
                     "root": root}
-            return store.install(staging, name, revision, info)
+            return store.install(staging, name, revision, info), True
         finally:
             part.unlink(missing_ok=True)
             shutil.rmtree(staging, ignore_errors=True)
@@ -101,32 +104,40 @@ def _open(url: str, offset: int) -> http.client.HTTPResponse:
         raise DownloadError(f"cannot reach {url}: {reason}") from exc
 
 
+def _hash_into(digest: hashlib._Hash, path: Path) -> int:
+    """Feed the file to `digest`; return its size."""
+    size = 0
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+            size += len(chunk)
+    return size
+
+
 class _RangeRefused(Exception):
     """The server answered 416 to our resume request."""
 
 
 def _download(url: str, part: Path, sha256: str, label: str) -> None:
     """Fill `part` with the archive, resuming what an earlier run left; check its sha256."""
-    offset = part.stat().st_size if part.exists() else 0
+    digest = hashlib.sha256()
+    offset = _hash_into(digest, part) if part.exists() else 0
+    if offset and digest.hexdigest() == sha256:
+        return  # an earlier run got every byte but stopped before unpacking
     try:
         response = _open(url, offset)
     except _RangeRefused:
         part.unlink()
-        offset = 0
+        offset, digest = 0, hashlib.sha256()
         response = _open(url, 0)
     with response:
         content_range = response.headers.get("Content-Range", "")
         if not (offset and response.status == 206 and content_range.startswith(f"bytes {offset}-")):
-            offset = 0  # the server sends the whole file: start again
+            offset, digest = 0, hashlib.sha256()  # the server sends the whole file: start again
         length = response.headers.get("Content-Length")
         total = offset + int(length) if length and length.isdigit() else None
         if total is not None and total > MAX_ARCHIVE_BYTES:
             raise DownloadError(f"{url}: {total} bytes is more than the {MAX_ARCHIVE_BYTES} limit")
-        digest = hashlib.sha256()
-        if offset:
-            with open(part, "rb") as done:
-                for chunk in iter(lambda: done.read(1 << 20), b""):
-                    digest.update(chunk)
         progress = ProgressBar(label, total, offset)
         try:
             with open(part, "ab" if offset else "wb") as out:
@@ -137,6 +148,8 @@ def _download(url: str, part: Path, sha256: str, label: str) -> None:
                     out.write(chunk)
                     digest.update(chunk)
                     progress.update(len(chunk))
+            if total is not None and progress.done < total:  # http.client reports early EOF
+                raise http.client.IncompleteRead(b"", total - progress.done)  # as a short read
         except (http.client.HTTPException, OSError) as exc:
             raise DownloadError(
                 f"connection to {url} lost after {progress.done} of "

@@ -66,8 +66,9 @@ def _hub_errors(repo_id: str, endpoint: str) -> Iterator[None]:
 def fetch_repo(
     repo_id: str, revision: str | None, store: Store, endpoint: str | None = None,
     kind: str = "llm",
-) -> CachedModel:
-    """Download `repo_id` at `revision` (default `main`) into the cache, or find it there."""
+) -> tuple[CachedModel, bool]:
+    """Download `repo_id` at `revision` (default `main`) into the cache, or find it there;
+    True when downloaded now."""
     from huggingface_hub import HfApi, snapshot_download
     from huggingface_hub.hf_api import RepoFile
 
@@ -86,7 +87,7 @@ def fetch_repo(
     with store.lock(repo_id):
         cached = store.find(repo_id, commit)
         if cached is not None:
-            return cached
+            return cached, False
         with _hub_errors(repo_id, endpoint):
             listing = [
                 f for f in api.list_repo_tree(repo_id, revision=commit, recursive=True)
@@ -107,7 +108,7 @@ def fetch_repo(
             _check_files(repo_id, staging / FILES, wanted)
             info = {"kind": kind, "source": "hf", "repo_id": repo_id, "endpoint": endpoint,
                     "ref": ref, "root": ""}
-            return store.install(staging, repo_id, commit, info)
+            return store.install(staging, repo_id, commit, info), True
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             shutil.rmtree(hub_cache / ("models--" + repo_id.replace("/", "--")), ignore_errors=True)

@@ -15,7 +15,7 @@ def human_bytes(n: float | None) -> str:
     if n is None:
         return "?"
     for unit in ("B", "kB", "MB", "GB"):
-        if abs(n) < 1000 or unit == "GB":
+        if round(abs(n), 0 if unit == "B" else 1) < 1000 or unit == "GB":  # no "1000.0 kB"
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1000
     return f"{n:.1f} GB"

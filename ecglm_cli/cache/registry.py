@@ -13,7 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 KINDS = ("ecg-bundle", "llm")
-KIND_LABELS = {"ecg-bundle": "ECG bundle", "llm": "language model"}
+KIND_LABELS = {"ecg-bundle": "an ECG bundle", "llm": "a language model"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ def load_registry() -> dict[str, RegistryEntry]:
     text = resources.files("ecglm_cli.cache").joinpath("registry.json").read_text("utf-8")
     data = json.loads(text)
     entries = [RegistryEntry(**item) for item in data["models"]]
+    for entry in entries:  # a broken registry is a packaging bug: fail loudly in tests
+        if entry.kind not in KINDS or (entry.source == "hf") != (entry.repo_id is not None):
+            raise ValueError(f"registry.json: bad entry {entry.name!r}")
     return {entry.name: entry for entry in entries}
 
 
@@ -52,10 +55,3 @@ def get_entry(name: str) -> RegistryEntry | None:
     """The registry entry called `name` (case-insensitive), or None."""
     return load_registry().get(name.lower())
 
-
-def find_by_repo(repo_id: str, revision: str) -> RegistryEntry | None:
-    """The registry entry that pins this Hub repo at this revision, if any."""
-    for entry in load_registry().values():
-        if entry.repo_id == repo_id and entry.revision == revision:
-            return entry
-    return None

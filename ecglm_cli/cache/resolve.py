@@ -41,7 +41,7 @@ def _looks_like_path(text: str) -> bool:
 def _check_kind(text: str, actual: str | None, wanted: str | None) -> None:
     if wanted and actual and actual != wanted:
         is_a, not_a = KIND_LABELS.get(actual, actual), KIND_LABELS.get(wanted, wanted)
-        raise ModelError(f"{text} is a {is_a}, not a {not_a}")
+        raise ModelError(f"{text} is {is_a}, not {not_a}")
 
 
 def resolve(

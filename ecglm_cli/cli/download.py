@@ -69,6 +69,10 @@ def command(name: str | None, sha256: str | None, revision: str | None, cache_di
     if not name:
         raise click.UsageError("missing NAME (or use --list / --verify)")
     spec = parse_spec(name, revision, sha256)
+    if sha256 and not spec.url:
+        raise click.UsageError("--sha256 is only for a bundle archive URL")
+    if spec.url and (revision or endpoint):
+        raise click.UsageError("--revision and --endpoint are only for Hugging Face models")
     if remove:
         _remove(spec, store)
         return

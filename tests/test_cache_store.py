@@ -1,0 +1,191 @@
+"""The cache store, registry and resolver without a network: layout, verify, remove, bounds."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ecglm_cli.cache import resolve
+from ecglm_cli.cache.archive import safe_extract
+from ecglm_cli.cache.registry import KINDS, get_entry, load_registry
+from ecglm_cli.cache.store import FILES, Store, cache_root, verify
+from ecglm_cli.cli.main import cli
+from ecglm_cli.errors import DownloadError, ModelError
+
+
+@pytest.fixture(autouse=True)
+def _clean_env(monkeypatch):
+    for var in ("ECGLM_OFFLINE", "HF_HUB_OFFLINE", "ECGLM_CACHE_DIR"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def cached_bundle(store: Store, name: str = "mybundle") -> Path:
+    """Install a small bundle the way a download does: staging folder, manifest, rename."""
+    staging = store.staging_dir(name)
+    top = staging / FILES / name
+    top.mkdir(parents=True)
+    (top / "config.json").write_text('{"encoder": "resnet18-1d"}')
+    (top / "encoder.safetensors").write_bytes(os.urandom(1000))
+    with store.lock(name):
+        entry = store.install(staging, name, "sha256-0123456789abcdef",
+                              {"kind": "ecg-bundle", "source": "url", "url": "x", "root": name})
+    return entry.path
+
+
+def test_cache_location_precedence(tmp_path, monkeypatch):
+    import platformdirs
+
+    assert cache_root() == Path(platformdirs.user_cache_dir("ecglm"))
+    monkeypatch.setenv("ECGLM_CACHE_DIR", str(tmp_path / "env"))
+    assert cache_root() == tmp_path / "env"
+    assert cache_root(tmp_path / "option") == tmp_path / "option"
+
+
+def test_registry_entries_are_pinned_and_licensed():
+    registry = load_registry()
+    assert {"ecglm-base", "qwen2.5-0.5b-instruct", "smollm2-360m-instruct",
+            "biomedgpt-lm-7b"} <= set(registry)
+    for entry in registry.values():
+        assert entry.kind in KINDS and entry.licence
+        if entry.source == "hf":
+            assert len(entry.revision) == 40 and int(entry.revision, 16) >= 0
+            assert entry.repo_id and entry.size_bytes
+    assert get_entry("Qwen2.5-0.5B-Instruct").repo_id == "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+def test_resolve_paths_names_and_kinds(tmp_path):
+    folder = tmp_path / "my-bundle"
+    folder.mkdir()
+    assert resolve(folder) == folder
+    assert resolve(str(folder), kind="llm") == folder  # a path is the user's call
+    with pytest.raises(ModelError, match="no such file or folder"):
+        resolve(str(tmp_path / "absent"))
+    with pytest.raises(ModelError, match="no such file or folder"):
+        resolve("./absent-bundle")
+    with pytest.raises(ModelError, match="is an ECG bundle, not a language model"):
+        resolve("ecglm-base", kind="llm")
+    with pytest.raises(ModelError, match="is a language model, not an ECG bundle"):
+        resolve("qwen2.5-0.5b-instruct", kind="ecg-bundle")
+    with pytest.raises(ModelError, match="unknown model"):
+        resolve("not a model!")
+    builtin = get_entry("ecglm-base").builtin_path
+    if builtin.is_dir():
+        assert resolve("ecglm-base", kind="ecg-bundle") == builtin
+    else:
+        with pytest.raises(ModelError, match="missing from this installation"):
+            resolve("ecglm-base")
+
+
+def test_resolve_finds_a_cached_bundle_folder(tmp_path):
+    store = Store(tmp_path)
+    path = cached_bundle(store)
+    assert resolve("mybundle", kind="ecg-bundle", cache_dir=tmp_path) == path
+    assert path.name == "mybundle" and (path / "config.json").is_file()
+
+
+def test_verify_finds_changed_and_extra_files(tmp_path):
+    store = Store(tmp_path)
+    path = cached_bundle(store)
+    (entry,) = store.all()
+    assert verify(entry) == []
+    (path / "encoder.safetensors").write_bytes(os.urandom(1000))
+    (path / "extra.txt").write_text("?")
+    problems = verify(entry)
+    assert any("sha256 does not match" in p for p in problems)
+    assert any("extra.txt: not in the manifest" in p for p in problems)
+    result = CliRunner().invoke(cli, ["download", "--verify", "--cache-dir", str(tmp_path),
+                                      "--format", "json"])
+    assert isinstance(result.exception, ModelError) and "failed verification" in str(
+        result.exception)
+    assert json.loads(result.stdout.splitlines()[0])["status"] == "corrupt"
+
+
+def test_remove_and_list(tmp_path):
+    store = Store(tmp_path)
+    path = cached_bundle(store)
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["download", "--list", "--format", "csv", "--cache-dir",
+                                 str(tmp_path)])
+    assert listed.exit_code == 0
+    row = next(line for line in listed.stdout.splitlines() if line.startswith("mybundle,"))
+    assert ",yes," in row
+    removed = runner.invoke(cli, ["download", "--remove", "mybundle", "--cache-dir",
+                                  str(tmp_path)])
+    assert removed.exit_code == 0, removed.output
+    assert not path.exists() and store.all() == []
+    with pytest.raises(ModelError, match="ecglm download mybundle"):
+        resolve("mybundle", cache_dir=tmp_path)
+    again = runner.invoke(cli, ["download", "--remove", "mybundle", "--cache-dir",
+                                str(tmp_path)])
+    assert isinstance(again.exception, ModelError)
+    builtin = runner.invoke(cli, ["download", "--remove", "ecglm-base"])
+    assert "built into ecglm" in str(builtin.exception)
+
+
+def _tar(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_extraction_is_bounded(tmp_path):
+    archive = tmp_path / "a.tar"
+    archive.write_bytes(_tar({"a/1": b"x" * 10, "a/2": b"y" * 10, "a/3": b"z" * 300}))
+    with pytest.raises(DownloadError, match="more than 2 members"):
+        safe_extract(archive, _empty(tmp_path / "one"), max_members=2)
+    with pytest.raises(DownloadError, match="more than 100 bytes"):
+        safe_extract(archive, _empty(tmp_path / "two"), max_bytes=100)
+    assert not any((tmp_path / "one").iterdir()) and not any((tmp_path / "two").iterdir())
+    assert safe_extract(archive, _empty(tmp_path / "three")) == "a"
+    duplicate = tmp_path / "dup.tar"
+    duplicate.write_bytes(_tar({"a/1": b"x", "a/./1": b"y"}))
+    with pytest.raises(DownloadError, match="duplicate"):
+        safe_extract(duplicate, _empty(tmp_path / "four"))
+    garbage = tmp_path / "garbage.tar.gz"
+    garbage.write_bytes(b"not an archive at all")
+    with pytest.raises(DownloadError, match="cannot unpack"):
+        safe_extract(garbage, _empty(tmp_path / "five"))
+
+
+def _empty(folder: Path) -> Path:
+    folder.mkdir()
+    return folder
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_shows_bytes_rate_and_eta():
+    from ecglm_cli.cache.progress import ProgressBar
+
+    stream = _Terminal()
+    bar = ProgressBar("b", total=4_000_000, done=1_000_000, stream=stream)
+    bar.started, bar.last_draw = time.monotonic() - 1.0, -1.0  # 1 MB in one second so far
+    bar.update(1_000_000)
+    assert stream.getvalue().startswith("\rb  2.0 MB/4.0 MB  50.0%  1.0 MB/s  ETA 0:00:02")
+    bar.close()
+    assert stream.getvalue().endswith("\n")
+
+
+def test_options_that_do_not_fit_the_name_are_usage_errors():
+    runner = CliRunner()
+    result = runner.invoke(cli, ["download", "qwen2.5-0.5b-instruct", "--sha256", "0" * 64])
+    assert result.exit_code == 2 and "--sha256 is only for" in result.output
+    result = runner.invoke(cli, ["download", "https://h/b.tar.gz", "--sha256", "0" * 64,
+                                 "--revision", "main"])
+    assert result.exit_code == 2
+    result = runner.invoke(cli, ["download", "--list", "--verify"])
+    assert result.exit_code == 2

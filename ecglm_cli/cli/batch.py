@@ -10,6 +10,7 @@ import click
 from ecglm_cli.cli.common import (
     fs_option,
     input_leads_option,
+    measurements_option,
     model_leads_option,
     model_option,
     parse_input_leads,
@@ -55,9 +56,11 @@ def _default_workers() -> int:
 @model_leads_option
 @fs_option
 @input_leads_option
+@measurements_option
 def command(source: str, out_path: str, fmt: str | None, workers: int | None, batch_size: int,
             resume: bool, shard: str | None, pattern: str | None, quiet: bool, model: str,
-            leads: str | None, fs: float | None, input_leads: str | None) -> None:
+            leads: str | None, fs: float | None, input_leads: str | None,
+            measurements: bool) -> None:
     """Score every record of INPUT: a directory (walked recursively), a file listing record
     paths, or - to read that list from stdin."""
     from ecglm_cli.pipeline.batch import run_batch
@@ -72,7 +75,7 @@ def command(source: str, out_path: str, fmt: str | None, workers: int | None, ba
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--shard") from None
     options = ReadOptions(fs=fs, input_leads=_tuple(parse_input_leads(input_leads)),
-                          leads=parse_model_leads(leads))
+                          leads=parse_model_leads(leads), measurements=measurements)
     workers = workers or _default_workers()
 
     scorer = Scorer(load_classifier(model), batch_size=batch_size)

@@ -10,6 +10,7 @@ from ecglm_cli.cli.common import (
     format_option,
     fs_option,
     input_leads_option,
+    measurements_option,
     model_leads_option,
     model_option,
     parse_input_leads,
@@ -45,10 +46,11 @@ scored, and the exit code is 1. JSON fields: docs/output-schema.md.
 @model_leads_option
 @fs_option
 @input_leads_option
+@measurements_option
 @format_option
 def command(records: tuple[str, ...], model: str, labels: str | None, top_k: int | None,
             threshold: float | None, leads: str | None, fs: float | None,
-            input_leads: str | None, fmt: str | None) -> None:
+            input_leads: str | None, measurements: bool, fmt: str | None) -> None:
     """Score each RECORD: positive statements with probabilities, findings by label space,
     leads used, quality flags and measurements."""
     from ecglm_cli.output import get_writer, resolve_format
@@ -62,7 +64,7 @@ def command(records: tuple[str, ...], model: str, labels: str | None, top_k: int
 
     options = ReadOptions(
         fs=fs, input_leads=_tuple(parse_input_leads(input_leads)),
-        leads=parse_model_leads(leads),
+        leads=parse_model_leads(leads), measurements=measurements,
     )
     spaces = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
     fmt = resolve_format(fmt)
@@ -109,7 +111,7 @@ def render_table(result: dict[str, Any]) -> str:
     for space, found in result["findings"].items():
         rows += [
             [space, f["code"], f["description"], f"{f['probability']:.3f}",
-             f"{f['threshold']:.2f}", "yes" if f["positive"] else "no"]
+             f"{f['threshold']:.3f}", "yes" if f["positive"] else "no"]
             for f in found
         ] or [[space, "-", "(nothing above its threshold)", "", "", ""]]
     table = tabulate(rows, headers=["space", "code", "description", "p", "threshold", "positive"],
@@ -121,9 +123,14 @@ def render_table(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+TABLE_MEASUREMENTS = ("heart_rate", "pr_interval", "qrs_duration", "qt_interval", "qtc_bazett",
+                      "qrs_axis")
+
+
 def _measurement_text(measurements: dict[str, Any]) -> str:
     parts = []
-    for name, entry in measurements.items():
+    for name in TABLE_MEASUREMENTS:
+        entry = measurements.get(name)
         if isinstance(entry, dict) and isinstance(entry.get("value"), (int, float)):
             unit = entry.get("unit") or ""
             parts.append(f"{name} {entry['value']:g} {unit}".rstrip())

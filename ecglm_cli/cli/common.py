@@ -67,6 +67,11 @@ input_leads_option = click.option(
     help="Comma-separated lead names for .npy/.npz/.csv input without a sidecar or header.",
 )
 
+measurements_option = click.option(
+    "--measurements/--no-measurements", default=True, show_default=True,
+    help="Measure rate, intervals and axis (about as costly as reading the record).",
+)
+
 
 def parse_model_leads(spec: str | None) -> tuple[str, ...] | None:
     """The `--leads` subset for the model, as canonical standard lead names."""

@@ -51,6 +51,7 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(spec: InputSpec, options: ReadOptions) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     _die_with_parent()
     _WORKER["spec"], _WORKER["options"] = spec, options
 

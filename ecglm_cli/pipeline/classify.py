@@ -20,7 +20,6 @@ import numpy as np
 from ecglm_cli.errors import ECGLMError, RecordError
 from ecglm_cli.io import read_record
 from ecglm_cli.io.leads import STANDARD_LEADS
-from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.pipeline.prepare import crop_or_pad, restrict_leads, to_model_array, window_starts
 from ecglm_cli.signal.quality import quality_flags
 
@@ -109,23 +108,14 @@ def _prepare(path: str, rid: str, spec: InputSpec, options: ReadOptions) -> Prep
         "quality": quality,
     }
     if options.measurements:
-        measured = _measure(record)
-        if measured is not None:
-            details["measurements"] = measured
+        from ecglm_cli.features import measure
+
+        details["measurements"] = measure(record)
     return PreparedRecord(rid, str(path), windows, mask, details)
 
 
 def _list(values: tuple[str, ...] | None) -> list[str] | None:
     return list(values) if values is not None else None
-
-
-def _measure(record: ECGRecord) -> dict[str, Any] | None:
-    """Intervals, rate and axis from the features stage, when this ecglm has it."""
-    try:
-        from ecglm_cli.features import measure
-    except ImportError:
-        return None
-    return measure(record)
 
 
 def load_classifier(model: str) -> Any:

@@ -1,0 +1,141 @@
+"""Speed of `ecglm batch` against a naive loop; cold start; memory for 10,000 records.
+
+Prints, from one run on this machine:
+1. records/s of `ecglm batch` on a folder of records (default: PTB-XL `records100`), end to end
+   (process start, model load, reading, inference, writing), with and without measurements;
+2. records/s of a naive loop in one process: `wfdb.rdrecord` + one forward pass per record (the
+   same windows the batch scores), over the first `--naive-limit` records; and the ratio;
+3. wall time of a cold `ecglm classify ONE.hea` next to `python -c "import torch"` (best of 3);
+4. peak resident memory of `ecglm batch` over a list of 10,000 records (the folder's records
+   repeated), summed over the main process and its workers.
+
+    python benchmarks/batch_throughput.py ../shared/data/ptbxl/records100 [--model BUNDLE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+ECGLM = [sys.executable, "-m", "ecglm_cli"]
+
+
+def timed(cmd: list[str], sample_rss: bool = False) -> tuple[float, int]:
+    """Wall seconds of `cmd`, and the peak sum of RSS over it and its workers (sampled every
+    0.1 s; pages shared between them count once per process, so this errs high)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak_tree = 0
+    while proc.poll() is None:
+        if sample_rss:
+            peak_tree = max(peak_tree, tree_rss(proc.pid))
+        time.sleep(0.1)
+    wall = time.perf_counter() - start
+    err = proc.stderr.read().decode(errors="replace")
+    if proc.returncode not in (0, 3):
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
+    return wall, peak_tree
+
+
+def tree_rss(pid: int) -> int:
+    """Sum of RSS over `pid` and its descendants, from /proc (Linux)."""
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as fh:
+                fields = fh.read().rsplit(")", 1)[1].split()
+            parents[int(entry)] = int(fields[1])
+            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    family, grew = {pid}, True
+    while grew:
+        more = {p for p, parent in parents.items() if parent in family} - family
+        family |= more
+        grew = bool(more)
+    return sum(rss.get(p, 0) for p in family)
+
+
+def naive_loop(headers: list[Path], model: str) -> float:
+    """Records/s of rdrecord + one forward pass per record, in this process."""
+    import numpy as np
+    import torch
+    import wfdb
+
+    from ecglm_cli.cache import resolve
+    from ecglm_cli.models.bundle import load_bundle
+
+    bundle = load_bundle(resolve(model, kind="ecg-bundle"))
+    config = bundle.config
+    start = time.perf_counter()
+    with torch.no_grad():
+        for header in headers:
+            rec = wfdb.rdrecord(str(header.with_suffix("")))
+            x = np.nan_to_num(rec.p_signal.T.astype(np.float32))
+            x -= np.median(x, axis=1, keepdims=True)
+            starts = list(range(0, x.shape[1] - config.window + 1, config.stride))
+            if starts[-1] + config.window < x.shape[1]:
+                starts.append(x.shape[1] - config.window)
+            windows = torch.from_numpy(np.stack([x[:, s:s + config.window] for s in starts]))
+            mask = torch.ones(len(starts), 12, dtype=torch.bool)
+            logits = bundle.model(windows, mask)
+            probs = {space: torch.sigmoid(v).mean(0) for space, v in logits.items()}
+    assert probs
+    return len(headers) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("records", type=Path, help="folder of WFDB records (PTB-XL records100)")
+    parser.add_argument("--model", default="ecglm-base")
+    parser.add_argument("--naive-limit", type=int, default=400)
+    parser.add_argument("--rss-records", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=None)
+    args = parser.parse_args()
+    headers = sorted(args.records.rglob("*.hea"))
+    workers = ["--workers", str(args.workers)] if args.workers else []
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "o.jsonl"
+        batch = [*ECGLM, "batch", str(args.records), "--out", str(out), "--quiet",
+                 "--model", args.model, *workers]
+        wall, _ = timed([*batch, "--no-measurements"])
+        batch_rate = len(headers) / wall
+        print(f"ecglm batch --no-measurements: {len(headers)} records in {wall:.1f} s = "
+              f"{batch_rate:.1f} records/s (end to end, including start-up)")
+        wall_m, _ = timed(batch)
+        print(f"ecglm batch (with measurements): {len(headers) / wall_m:.1f} records/s")
+        naive = naive_loop(headers[: args.naive_limit], args.model)
+        print(f"naive loop (wfdb.rdrecord + one forward per record, {args.naive_limit} records): "
+              f"{naive:.1f} records/s")
+        print(f"ratio batch / naive: {batch_rate / naive:.1f}x")
+
+        torch_s = min(timed([sys.executable, "-c", "import torch"])[0] for _ in range(3))
+        one = [*ECGLM, "classify", str(headers[0]), "--model", args.model, "--format", "json"]
+        cold_s = min(timed(one)[0] for _ in range(3))
+        print(f"cold `ecglm classify one.hea`: {cold_s:.2f} s; `python -c 'import torch'`: "
+              f"{torch_s:.2f} s; difference {cold_s - torch_s:.2f} s")
+
+        listing = Path(tmp) / "list.txt"
+        with open(listing, "w") as fh:
+            for i in range(args.rss_records):
+                fh.write(f"{headers[i % len(headers)]}\n")
+        wall, tree = timed(
+            [*ECGLM, "batch", str(listing), "--out", str(out), "--quiet", "--model", args.model,
+             *workers], sample_rss=True)
+        print(f"batch of {args.rss_records} records (with measurements): {wall:.0f} s, "
+              f"peak RSS {tree / 2**20:.0f} MiB (process + workers)")
+
+
+if __name__ == "__main__":
+    main()

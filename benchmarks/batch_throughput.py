@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 ECGLM = [sys.executable, "-m", "ecglm_cli"]
 
@@ -66,12 +67,15 @@ def tree_rss(pid: int) -> int:
     return sum(rss.get(p, 0) for p in family)
 
 
-def naive_loop(headers: list[Path], model: str) -> float:
-    """Records/s of rdrecord + one forward pass per record, in this process."""
+def naive_loop(headers: list[Path], model: str, threads: int | None = None) -> float:
+    """Records/s of rdrecord + one forward pass per record, in this process (torch's default
+    thread count unless `threads` is given)."""
     import numpy as np
     import torch
     import wfdb
 
+    if threads:
+        torch.set_num_threads(threads)
     from ecglm_cli.cache import resolve
     from ecglm_cli.models.bundle import load_bundle
 
@@ -109,16 +113,19 @@ def main() -> None:
         out = Path(tmp) / "o.jsonl"
         batch = [*ECGLM, "batch", str(args.records), "--out", str(out), "--quiet",
                  "--model", args.model, *workers]
+        naive = naive_loop(headers[: args.naive_limit], args.model)
+        print(f"naive loop (wfdb.rdrecord + one forward per record, {args.naive_limit} records, "
+              f"torch default threads): {naive:.1f} records/s")
+        naive_1 = naive_loop(headers[: args.naive_limit], args.model, threads=1)
+        print(f"naive loop, torch.set_num_threads(1): {naive_1:.1f} records/s")
         wall, _ = timed([*batch, "--no-measurements"])
         batch_rate = len(headers) / wall
         print(f"ecglm batch --no-measurements: {len(headers)} records in {wall:.1f} s = "
               f"{batch_rate:.1f} records/s (end to end, including start-up)")
         wall_m, _ = timed(batch)
         print(f"ecglm batch (with measurements): {len(headers) / wall_m:.1f} records/s")
-        naive = naive_loop(headers[: args.naive_limit], args.model)
-        print(f"naive loop (wfdb.rdrecord + one forward per record, {args.naive_limit} records): "
-              f"{naive:.1f} records/s")
-        print(f"ratio batch / naive: {batch_rate / naive:.1f}x")
+        print(f"ratio batch / naive: {batch_rate / naive:.1f}x "
+              f"({batch_rate / naive_1:.1f}x against the single-thread naive loop)")
 
         torch_s = min(timed([sys.executable, "-c", "import torch"])[0] for _ in range(3))
         one = [*ECGLM, "classify", str(headers[0]), "--model", args.model, "--format", "json"]

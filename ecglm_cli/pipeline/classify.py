@@ -58,14 +58,9 @@ class PreparedRecord:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-def record_id(path: str | Path, root: str | Path | None = None) -> str:
-    """A record's id: its path (relative to `root` when given) without the record suffix."""
+def record_id(path: str | Path) -> str:
+    """A record's id: its path as given, without the record suffix (`00000/00001_lr`)."""
     p = Path(path)
-    if root is not None:
-        try:
-            p = p.relative_to(root)
-        except ValueError:
-            pass
     text = p.as_posix()
     if p.suffix.lower() in RECORD_SUFFIXES:
         text = text[: -len(p.suffix)]

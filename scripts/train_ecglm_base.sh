@@ -18,7 +18,7 @@ python -m ecglm_cli train encoder \
   --ptbxl "$DATA_DIR" --out "$OUT" --device "$DEVICE" \
   --train-folds 1,2,3,4,5,6,7,8 --val-folds 9 \
   --epochs 40 --batch-size 64 --lr 3e-3 --weight-decay 0.01 \
-  --width 64 --kernel-size 5 --window 5 --dropout 0.2 --seed 0
+  --width 64 --kernel-size 5 --window 5 --dropout 0.2 --keep best --seed 0
 DEST=ecglm_cli/bundles/ecglm-base
 rm -rf "$DEST"
 mkdir -p "$DEST"

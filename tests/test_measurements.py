@@ -114,7 +114,7 @@ def _record(signal: np.ndarray) -> ECGRecord:
                      original_leads=leads, source="synthetic", format="synthetic")
 
 
-@pytest.mark.parametrize("kind", ["flat", "noise", "short", "nan"])
+@pytest.mark.parametrize("kind", ["flat", "noise", "short", "nan", "inf", "huge"])
 def test_unmeasurable_records_give_nulls_with_reasons(kind):
     rng = np.random.default_rng(3)
     signal = {
@@ -122,6 +122,8 @@ def test_unmeasurable_records_give_nulls_with_reasons(kind):
         "noise": rng.normal(0, 0.3, (12, 5000)),
         "short": synthetic_ecg(seconds=2.0).signal,
         "nan": np.full((12, 5000), np.nan),
+        "inf": np.where(rng.random((12, 5000)) < 0.5, np.inf, np.nan),
+        "huge": rng.normal(0, 1e30, (12, 5000)),
     }[kind]
     m = measure(_record(signal))
     _assert_well_formed(m)
@@ -130,6 +132,23 @@ def test_unmeasurable_records_give_nulls_with_reasons(kind):
         assert m[key]["reason"]
     if kind == "short":
         assert "too short" in m["heart_rate"]["reason"]
+
+
+def test_too_low_sampling_rate_gives_nulls():
+    rec = _record(np.zeros((12, 200)))
+    rec.fs = 10.0
+    m = measure(rec)
+    assert m["heart_rate"]["value"] is None and "sampling rate" in m["heart_rate"]["reason"]
+
+
+def test_a_noisy_lead_does_not_change_the_intervals():
+    rec = synthetic_ecg(seed=4)
+    clean = measure(rec)
+    rec.signal[7] = np.random.default_rng(5).normal(0, 1.0, rec.n_samples)
+    m = measure(rec)
+    assert m["signal_quality"]["per_lead"]["V2"] < 0.5
+    for key in ("qrs_duration", "pr_interval", "qt_interval", "qrs_axis"):
+        assert abs(m[key]["value"] - clean[key]["value"]) <= 8, key
 
 
 def test_flat_lead_is_excluded_and_named():

@@ -56,3 +56,23 @@ def test_subset_with_missing_files_reports_what_was_skipped(shared_data, tmp_pat
 def test_folder_without_tables_is_a_clear_error(tmp_path):
     with pytest.raises(DatasetError, match="scp_statements.csv"):
         PTBXL(tmp_path)
+
+
+def test_unreadable_record_is_skipped_with_its_reason(shared_data, tmp_path):
+    from ecglm_cli.models.encoder import EncoderConfig
+    from ecglm_cli.pipeline.evaluate import load_split
+
+    src = shared_data / "ptbxl"
+    for name in ("ptbxl_database.csv", "scp_statements.csv"):
+        shutil.copy(src / name, tmp_path / name)
+    good, broken = PTBXL(src).select((9,), limit=2)
+    for entry, suffixes in ((good, (".hea", ".dat")), (broken, (".hea",))):
+        target = tmp_path / (entry.filename_lr + ".hea")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        for suffix in suffixes:
+            os.symlink(src / (entry.filename_lr + suffix), target.with_suffix(suffix))
+    ds = PTBXL(tmp_path)
+    split = load_split(ds, [good, broken], EncoderConfig())
+    assert len(split.arrays) == 1 and split.arrays[0].shape == (12, 1000)
+    assert list(ds.skipped) == [broken.ecg_id]
+    assert ".dat" in ds.skipped[broken.ecg_id]

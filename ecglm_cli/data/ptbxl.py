@@ -157,10 +157,11 @@ def read_database(path: Path) -> list[PTBXLEntry]:
 
 
 class PTBXL:
-    """A PTB-XL folder: label spaces, entries per fold, and signals decoded once then cached.
+    """A PTB-XL folder: label spaces, entries per fold, and record reading.
 
     `skipped` maps ecg_id to the reason a listed record could not be used (a missing or
-    unreadable file); such records are left out rather than failing the whole run.
+    unreadable file); such records are left out rather than failing the whole run. Decoded
+    signals are kept in memory by the caller at model rate (`pipeline.evaluate.load_split`).
     """
 
     def __init__(self, root: str | Path, resolution: str = "lr"):
@@ -174,7 +175,6 @@ class PTBXL:
         self.groups = statement_groups(self.root / "scp_statements.csv")
         self.entries = read_database(self.root / "ptbxl_database.csv")
         self.skipped: dict[int, str] = {}
-        self._signals: dict[int, object] = {}
 
     def record_path(self, entry: PTBXLEntry) -> Path:
         name = entry.filename_lr if self.resolution == "lr" else entry.filename_hr
@@ -198,9 +198,7 @@ class PTBXL:
         return encode_labels(entry.codes, self.label_spaces, self.groups)
 
     def record(self, entry: PTBXLEntry):
-        """The decoded `ECGRecord` (cached); raises RecordError for an unreadable file."""
-        if entry.ecg_id not in self._signals:
-            from ecglm_cli.io import read_record
+        """The decoded `ECGRecord`; raises RecordError for an unreadable file."""
+        from ecglm_cli.io import read_record
 
-            self._signals[entry.ecg_id] = read_record(self.record_path(entry))
-        return self._signals[entry.ecg_id]
+        return read_record(self.record_path(entry))

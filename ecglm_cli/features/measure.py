@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.signal import sosfiltfilt
 
-from ecglm_cli.features.delineate import delineate
+from ecglm_cli.features.delineate import delineate, median_beat
 from ecglm_cli.features.intervals import (
     ALL_UNITS,
     interval_entries,
@@ -20,6 +20,7 @@ from ecglm_cli.signal import resample
 
 WORK_FS = 250.0  # every record is analysed at this rate (4 ms resolution)
 MIN_DURATION_S = 4.0
+MIN_FS = 50.0  # below this the QRS itself is not resolved
 MAX_DURATION_S = 1800.0  # longer records: the first 30 minutes are measured
 MIN_QUALITY = 0.5  # below this median beat agreement the "beats" are not trusted
 PRE_S, POST_S = 0.5, 0.65  # beat window around the R fiducial
@@ -45,6 +46,8 @@ def measure(record: ECGRecord) -> dict[str, object]:
                                  "excluded_leads": _named(lead_reasons, leads)}
         return out
 
+    if fs < MIN_FS:
+        return all_missing(f"sampling rate too low ({fs:g} Hz; at least {MIN_FS:g} Hz needed)")
     if duration < MIN_DURATION_S:
         return all_missing(f"record too short ({duration:.1f} s; at least "
                            f"{MIN_DURATION_S:.0f} s needed)")
@@ -52,7 +55,8 @@ def measure(record: ECGRecord) -> dict[str, object]:
         return all_missing("no usable lead (all flat or missing)")
 
     n_keep = min(record.n_samples, int(MAX_DURATION_S * fs))
-    raw = np.nan_to_num(np.asarray(record.signal[usable, :n_keep], dtype=np.float64))
+    raw = np.nan_to_num(np.asarray(record.signal[usable, :n_keep], dtype=np.float64),
+                        posinf=0.0, neginf=0.0)
     x = resample(raw, fs, WORK_FS).astype(np.float64)
     clean = sosfiltfilt(bandpass(0.5, 40.0, WORK_FS), x, axis=-1)
     r = detect_qrs(x, WORK_FS)
@@ -63,7 +67,8 @@ def measure(record: ECGRecord) -> dict[str, object]:
     window = np.arange(-pre, post + 1)
     beats = clean[:, inside[:, None] + window[None, :]]  # [leads, beats, samples]
     qrs_zone = slice(pre - int(QRS_WINDOW_S * WORK_FS), pre + int(QRS_WINDOW_S * WORK_FS) + 1)
-    sqi = beat_agreement(beats[:, :, qrs_zone])
+    median = median_beat(beats)
+    sqi = beat_agreement(beats[:, :, qrs_zone], median[:, qrs_zone])
     quality = float(np.median(sqi))
     used = [lead for lead, keep in zip(leads, usable, strict=True) if keep]
     per_lead.update({lead: round(float(q), 2) for lead, q in zip(used, sqi, strict=True)})
@@ -79,8 +84,10 @@ def measure(record: ECGRecord) -> dict[str, object]:
     result.update(rhythm_entries(r, WORK_FS, beat_conf))
     rr = float(np.median(np.diff(r)))
     irregular = float(np.std(np.diff(r)) / np.mean(np.diff(r))) > IRREGULAR_RR_CV
-    d = delineate(beats, pre, rr, WORK_FS, irregular)
-    result.update(interval_entries(d, WORK_FS, rr / WORK_FS, used, beat_conf))
+    clear = sqi >= MIN_QUALITY  # leads whose beats disagree (noise) would blur the boundaries
+    d = delineate(beats[clear], median[clear], pre, rr, WORK_FS, irregular)
+    clear_leads = [lead for lead, keep in zip(used, clear, strict=True) if keep]
+    result.update(interval_entries(d, WORK_FS, rr / WORK_FS, clear_leads, beat_conf))
     result["beats"] = {"value": int(len(r)), "unit": "beats", "confidence": round(quality, 2)}
     result["signal_quality"] = quality_entry
     if n_keep < record.n_samples:

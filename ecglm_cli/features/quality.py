@@ -10,14 +10,16 @@ from __future__ import annotations
 import numpy as np
 
 FLAT_MV = 0.01  # a lead whose robust spread is below this (in mV) carries no ECG
-MAX_NAN_FRACTION = 0.2
+MAX_NAN_FRACTION = 0.2  # leads with more missing samples than this are left out
 
 
 def usable_leads(x: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
-    """Boolean mask of leads worth analysing, and the reason for each one left out."""
+    """Boolean mask of leads worth analysing, and the reason for each one left out.
+    Non-finite samples count as missing."""
     reasons: dict[int, str] = {}
-    nan_frac = np.isnan(x).mean(axis=1) if x.shape[1] else np.ones(x.shape[0])
-    filled = np.nan_to_num(x[:, ::4])  # a subsample is enough to tell a flat lead
+    nan_frac = (~np.isfinite(x)).mean(axis=1) if x.shape[1] else np.ones(x.shape[0])
+    # a subsample is enough to tell a flat lead
+    filled = np.nan_to_num(x[:, ::10], posinf=0.0, neginf=0.0)
     spread = np.percentile(filled, 95, axis=1) - np.percentile(filled, 5, axis=1)
     for i in range(x.shape[0]):
         if nan_frac[i] > MAX_NAN_FRACTION:
@@ -29,10 +31,11 @@ def usable_leads(x: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
     return mask, reasons
 
 
-def beat_agreement(beats: np.ndarray) -> np.ndarray:
-    """Per-lead median correlation of beats [leads, beats, samples] with their median beat."""
+def beat_agreement(beats: np.ndarray, median: np.ndarray) -> np.ndarray:
+    """Per-lead median correlation of beats [leads, beats, samples] with their median beat
+    [leads, samples]."""
     centred = beats - beats.mean(axis=-1, keepdims=True)
-    template = np.median(centred, axis=1, keepdims=True)
+    template = (median - median.mean(axis=-1, keepdims=True))[:, None, :]
     num = (centred * template).sum(axis=-1)
     den = np.sqrt((centred**2).sum(axis=-1) * (template**2).sum(axis=-1))
     corr = np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)

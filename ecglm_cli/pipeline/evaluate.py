@@ -28,7 +28,8 @@ class Split:
 
 
 def load_split(ds: PTBXL, entries: list[PTBXLEntry], config: EncoderConfig) -> Split:
-    """Decode the records once (cached in memory); unreadable ones go to `ds.skipped`."""
+    """Decode the records once and keep them in memory at model rate (the training cache);
+    unreadable ones go to `ds.skipped`."""
     split = Split(labels={space: [] for space in ds.label_spaces})
     for entry in entries:
         try:

@@ -53,6 +53,7 @@ class TrainOptions:
     kernel_size: int = 5
     window_s: float = 5.0
     dropout: float = 0.2
+    keep: str = "best"  # "best": bundle of the best validation epoch; "last": of the last one
 
     def to_dict(self) -> dict:
         data = asdict(self)
@@ -267,10 +268,11 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
         model.parameters(), lr=options.lr, weight_decay=options.weight_decay
     )
     out = Path(options.out)
-    start_epoch, history = 0, []
+    start_epoch, history, best = 0, [], -1.0
     if options.resume:
         state = _load_checkpoint(out, model, optimizer, options)
         start_epoch, history = int(state["epochs_done"]), list(state.get("history", []))
+        best = float(state.get("best_score", -1.0))
         _log(dist, f"ecglm: resuming after epoch {start_epoch}")
     net: nn.Module = model
     if dist.world > 1:
@@ -313,48 +315,68 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
             bar.render_finish()
         train_time = time.time() - started
         if dist.is_main:
-            last = epoch + 1 == options.epochs
-            record = _finish_epoch(
-                model, train, val, config, device, label_spaces, options, dist,
-                epoch=epoch + 1, loss=loss_sum / max(1, seen), seconds=train_time,
-                with_lead_sets=last,
-            )
+            thresholds, val_report = _validate(model, val, config, device)
+            score = selection_score(val_report)
+            improved = score > best
+            record = {
+                "epoch": epoch + 1, "train_loss": loss_sum / max(1, seen),
+                "seconds": round(train_time, 2),
+                "records_per_s": round(len(train.arrays) / max(train_time, 1e-9), 1),
+                "selection_score": score, "val": val_report,
+            }
+            if options.keep == "last" or improved:
+                best = max(best, score)
+                _write_bundle(model, train, val, config, device, label_spaces, options, dist,
+                              epoch + 1, thresholds, val_report)
+                record["bundle_written"] = True
             history.append(record)
             with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
                 fh.write(json.dumps(record) + "\n")
             _save_checkpoint(out, model, optimizer, {
                 "epochs_done": epoch + 1, "options": options.to_dict(), "history": history,
+                "best_score": best,
             })
-            super_auc = record["val"]["superdiagnostic"]["macro_auc"]
+            super_auc = val_report["superdiagnostic"]["macro_auc"]
             _log(dist, f"ecglm: epoch {epoch + 1}: loss {record['train_loss']:.4f}, "
-                       f"val superdiagnostic AUC {super_auc:.4f}, {train_time:.0f} s")
+                       f"val superdiagnostic AUC {super_auc:.4f}, mean AUC {score:.4f}"
+                       f"{' (bundle written)' if record.get('bundle_written') else ''}, "
+                       f"{train_time:.0f} s")
         dist.barrier()
     return out
 
 
-def _finish_epoch(
-    model: ECGClassifier, train: Split, val: Split, config: EncoderConfig, device: torch.device,
-    label_spaces: dict, options: TrainOptions, dist: Distributed, *, epoch: int, loss: float,
-    seconds: float, with_lead_sets: bool,
-) -> dict:
-    """Validate, choose F1-optimal thresholds on the validation folds and write the bundle."""
+def selection_score(val_report: dict) -> float:
+    """Mean macro AUC over the label spaces: what `--keep best` maximises."""
+    values = [m["macro_auc"] for m in val_report.values() if np.isfinite(m["macro_auc"])]
+    return float(np.mean(values)) if values else 0.0
+
+
+def _validate(model: ECGClassifier, val: Split, config: EncoderConfig, device: torch.device):
+    """F1-optimal thresholds on the validation folds (12 leads) and the figures at them."""
     probs = predict_split(model, val, config, None, device)
-    thresholds = {
-        s: best_thresholds(val.label_matrix(s), probs[s]) for s in probs
-    }
-    val_report = split_report(val, probs, thresholds)
-    metrics = {"epoch": epoch, "folds": list(options.val_folds), "lead_sets": {"12": val_report}}
-    if with_lead_sets:
-        for name, leads in REPORT_LEAD_SETS.items():
-            if name != "12":
-                metrics["lead_sets"][name] = split_report(
-                    val, predict_split(model, val, config, leads, device), thresholds
-                )
+    thresholds = {s: best_thresholds(val.label_matrix(s), probs[s]) for s in probs}
+    return thresholds, split_report(val, probs, thresholds)
+
+
+def _write_bundle(
+    model: ECGClassifier, train: Split, val: Split, config: EncoderConfig, device: torch.device,
+    label_spaces: dict, options: TrainOptions, dist: Distributed, epoch: int,
+    thresholds: dict[str, np.ndarray], val_report: dict,
+) -> None:
+    """Write the bundle of this epoch, with validation figures for every reported lead set."""
+    metrics = {"epoch": epoch, "folds": list(options.val_folds), "keep": options.keep,
+               "lead_sets": {"12": val_report}}
+    for name, leads in REPORT_LEAD_SETS.items():
+        if name != "12":
+            metrics["lead_sets"][name] = split_report(
+                val, predict_split(model, val, config, leads, device), thresholds
+            )
     provenance = {
         "data": str(Path(options.ptbxl).resolve()),
         "train_folds": list(options.train_folds), "val_folds": list(options.val_folds),
         "train_records": len(train.arrays), "val_records": len(val.arrays),
-        "seed": options.seed, "epochs": epoch, "git_commit": git_commit(),
+        "seed": options.seed, "epoch": epoch, "epochs": options.epochs,
+        "git_commit": git_commit(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "device": str(device), "world_size": dist.world, "torch": torch.__version__,
         "options": options.to_dict(),
@@ -363,5 +385,3 @@ def _finish_epoch(
         options.out, model, label_spaces, {s: t.tolist() for s, t in thresholds.items()},
         metrics, provenance,
     )
-    return {"epoch": epoch, "train_loss": loss, "seconds": round(seconds, 2),
-            "records_per_s": round(len(train.arrays) / max(seconds, 1e-9), 1), "val": val_report}

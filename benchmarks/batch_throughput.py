@@ -28,9 +28,13 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 ECGLM = [sys.executable, "-m", "ecglm_cli"]
 
 
-def timed(cmd: list[str], sample_rss: bool = False) -> tuple[float, int]:
-    """Wall seconds of `cmd`, and the peak sum of RSS over it and its workers (sampled every
-    0.1 s; pages shared between them count once per process, so this errs high)."""
+def timed(cmd: list[str], sample_rss: bool = False) -> tuple[float, int, float]:
+    """Wall seconds of `cmd`, the peak sum of RSS over it and its workers (sampled every 0.1 s;
+    pages shared between them count once per process, so this errs high), and its CPU seconds
+    (user + system, workers included: less sensitive than wall time to a busy machine)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     peak_tree = 0
@@ -42,7 +46,9 @@ def timed(cmd: list[str], sample_rss: bool = False) -> tuple[float, int]:
     err = proc.stderr.read().decode(errors="replace")
     if proc.returncode not in (0, 3):
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err[-2000:]}")
-    return wall, peak_tree
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, peak_tree, cpu
 
 
 def tree_rss(pid: int) -> int:
@@ -118,26 +124,31 @@ def main() -> None:
               f"torch default threads): {naive:.1f} records/s")
         naive_1 = naive_loop(headers[: args.naive_limit], args.model, threads=1)
         print(f"naive loop, torch.set_num_threads(1): {naive_1:.1f} records/s")
-        wall, _ = timed([*batch, "--no-measurements"])
+        wall, _, cpu = timed([*batch, "--no-measurements"])
         batch_rate = len(headers) / wall
         print(f"ecglm batch --no-measurements: {len(headers)} records in {wall:.1f} s = "
-              f"{batch_rate:.1f} records/s (end to end, including start-up)")
-        wall_m, _ = timed(batch)
-        print(f"ecglm batch (with measurements): {len(headers) / wall_m:.1f} records/s")
+              f"{batch_rate:.1f} records/s (end to end, including start-up); "
+              f"{1000 * cpu / len(headers):.1f} ms CPU per record")
+        wall_m, _, cpu_m = timed(batch)
+        print(f"ecglm batch (with measurements): {len(headers) / wall_m:.1f} records/s; "
+              f"{1000 * cpu_m / len(headers):.1f} ms CPU per record")
         print(f"ratio batch / naive: {batch_rate / naive:.1f}x "
               f"({batch_rate / naive_1:.1f}x against the single-thread naive loop)")
 
-        torch_s = min(timed([sys.executable, "-c", "import torch"])[0] for _ in range(3))
+        torch_runs = [timed([sys.executable, "-c", "import torch"]) for _ in range(3)]
         one = [*ECGLM, "classify", str(headers[0]), "--model", args.model, "--format", "json"]
-        cold_s = min(timed(one)[0] for _ in range(3))
-        print(f"cold `ecglm classify one.hea`: {cold_s:.2f} s; `python -c 'import torch'`: "
-              f"{torch_s:.2f} s; difference {cold_s - torch_s:.2f} s")
+        cold_runs = [timed(one) for _ in range(3)]
+        torch_s, cold_s = min(r[0] for r in torch_runs), min(r[0] for r in cold_runs)
+        torch_cpu, cold_cpu = min(r[2] for r in torch_runs), min(r[2] for r in cold_runs)
+        print(f"cold `ecglm classify one.hea`: {cold_s:.2f} s wall, {cold_cpu:.2f} s CPU; "
+              f"`python -c 'import torch'`: {torch_s:.2f} s wall, {torch_cpu:.2f} s CPU; "
+              f"difference {cold_s - torch_s:.2f} s wall, {cold_cpu - torch_cpu:.2f} s CPU")
 
         listing = Path(tmp) / "list.txt"
         with open(listing, "w") as fh:
             for i in range(args.rss_records):
                 fh.write(f"{headers[i % len(headers)]}\n")
-        wall, tree = timed(
+        wall, tree, _ = timed(
             [*ECGLM, "batch", str(listing), "--out", str(out), "--quiet", "--model", args.model,
              *workers], sample_rss=True)
         print(f"batch of {args.rss_records} records (with measurements): {wall:.0f} s, "

@@ -163,9 +163,9 @@ def _prepared(pool: Any, jobs: Iterable[Job], max_in_flight: int) -> Iterator[An
 
 
 def _set_torch_threads(workers: int) -> None:
-    """Inference shares the machine with the reader processes; leave them a core when cores
-    are scarce (more threads than free cores only make torch spin)."""
+    """Inference shares the cores with the reader processes: leave them some, but at least two
+    threads (with OMP_WAIT_POLICY=PASSIVE, set by the command, idle threads do not spin)."""
     import torch
 
     cores = os.cpu_count() or 1
-    torch.set_num_threads(max(1, cores - workers // 2) if cores > 1 else 1)
+    torch.set_num_threads(max(min(2, cores), cores - workers // 2))

@@ -36,7 +36,8 @@ def _default_workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-@click.command("batch", epilog=EXAMPLES)
+@click.command("batch", epilog=EXAMPLES,
+               short_help="Score a folder or list of records into one resumable file.")
 @click.argument("source", metavar="INPUT")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Output file (rows are appended as records complete).")

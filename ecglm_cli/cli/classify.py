@@ -33,7 +33,7 @@ scored, and the exit code is 1. JSON fields: docs/output-schema.md.
 """
 
 
-@click.command("classify", epilog=EXAMPLES)
+@click.command("classify", epilog=EXAMPLES, short_help="Score records with the ECG classifier.")
 @click.argument("records", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @model_option
 @click.option("--labels", default=None, metavar="SPACES",

@@ -51,3 +51,42 @@ def report_error(exc: BaseException) -> None:
     if debug_enabled():
         traceback.print_exception(type(exc), exc, exc.__traceback__)
     click.echo(f"ecglm: error: {' '.join(str(exc).split())}", err=True)
+
+
+model_option = click.option(
+    "--model", default="ecglm-base", show_default=True,
+    help="Model bundle: a folder, the built-in 'ecglm-base', or a name from `ecglm download`.",
+)
+model_leads_option = click.option(
+    "--leads", "leads", default=None, metavar="LIST",
+    help="Leads the model may use: 12, limb, precordial, or a list such as I,II,V1 "
+    "(the others are masked out). Default: every standard lead present.",
+)
+input_leads_option = click.option(
+    "--input-leads", "input_leads", default=None, metavar="LIST",
+    help="Comma-separated lead names for .npy/.npz/.csv input without a sidecar or header.",
+)
+
+measurements_option = click.option(
+    "--measurements/--no-measurements", default=True, show_default=True,
+    help="Measure rate, intervals and axis (about as costly as reading the record).",
+)
+
+
+def parse_model_leads(spec: str | None) -> tuple[str, ...] | None:
+    """The `--leads` subset for the model, as canonical standard lead names."""
+    if spec is None:
+        return None
+    from ecglm_cli.io.leads import STANDARD_LEADS
+
+    try:
+        leads = parse_lead_set(spec)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--leads") from None
+    other = [lead for lead in leads if lead not in STANDARD_LEADS]
+    if other:
+        raise click.BadParameter(
+            f"the model reads the 12 standard leads only, not {', '.join(other)}",
+            param_hint="--leads",
+        )
+    return tuple(leads)

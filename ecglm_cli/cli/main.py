@@ -20,16 +20,15 @@ from ecglm_cli.errors import EXIT_ERROR, EXIT_USAGE, ECGLMError
 # name -> module holding a click command called `command`
 COMMANDS: dict[str, str] = {
     "info": "ecglm_cli.cli.info",
+    "classify": "ecglm_cli.cli.classify",
+    "batch": "ecglm_cli.cli.batch",
+    "ask": "ecglm_cli.cli.ask",
     "train": "ecglm_cli.cli.train",
     "evaluate": "ecglm_cli.cli.evaluate",
-    "ask": "ecglm_cli.cli.ask",
     "download": "ecglm_cli.cli.download",
 }
 # name -> what it will do, for subcommands whose issue has not landed yet
-NOT_YET: dict[str, str] = {
-    "classify": "Score records with the ECG classifier.",
-    "batch": "Score a whole tree of records.",
-}
+NOT_YET: dict[str, str] = {}
 
 
 def _not_yet_command(name: str, summary: str) -> click.Command:

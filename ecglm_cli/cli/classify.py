@@ -1,0 +1,137 @@
+"""`ecglm classify`: findings for each record from the classifier bundle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from ecglm_cli.cli.common import (
+    format_option,
+    fs_option,
+    input_leads_option,
+    measurements_option,
+    model_leads_option,
+    model_option,
+    parse_input_leads,
+    parse_model_leads,
+    report_error,
+)
+from ecglm_cli.errors import EXIT_ERROR
+
+EXAMPLES = """\b
+Examples:
+  ecglm classify rec.hea                       findings of the built-in model
+  ecglm classify *.hea --format json           one JSON object per record
+  ecglm classify rec.hea --labels rhythm --top-k 3
+  ecglm classify rec.edf --leads limb          use the limb leads only
+  ecglm classify a.hea b.hea --format csv      one row per record, one column per statement
+  ecglm classify ecg.npy --fs 500 --input-leads 12
+
+A record that cannot be read prints one error line on stderr; the others are still
+scored, and the exit code is 1. JSON fields: docs/output-schema.md.
+"""
+
+
+@click.command("classify", epilog=EXAMPLES, short_help="Score records with the ECG classifier.")
+@click.argument("records", nargs=-1, required=True, type=click.Path(dir_okay=True))
+@model_option
+@click.option("--labels", default=None, metavar="SPACES",
+              help="Label spaces to report, comma-separated: superdiagnostic, diagnostic, "
+              "subdiagnostic, form, rhythm, all. Default: superdiagnostic,diagnostic,form,rhythm.")
+@click.option("--top-k", type=click.IntRange(min=1), default=None, metavar="K",
+              help="List the K most probable statements of each space, positive or not.")
+@click.option("--threshold", type=click.FloatRange(0, 1), default=None, metavar="T",
+              help="One decision threshold for every statement instead of the bundle's own.")
+@model_leads_option
+@fs_option
+@input_leads_option
+@measurements_option
+@format_option
+def command(records: tuple[str, ...], model: str, labels: str | None, top_k: int | None,
+            threshold: float | None, leads: str | None, fs: float | None,
+            input_leads: str | None, measurements: bool, fmt: str | None) -> None:
+    """Score each RECORD: positive statements with probabilities, findings by label space,
+    leads used, quality flags and measurements."""
+    from ecglm_cli.output import get_writer, resolve_format
+    from ecglm_cli.pipeline.classify import (
+        ReadOptions,
+        Scorer,
+        classify_paths,
+        csv_row,
+        load_classifier,
+    )
+
+    options = ReadOptions(
+        fs=fs, input_leads=_tuple(parse_input_leads(input_leads)),
+        leads=parse_model_leads(leads), measurements=measurements,
+    )
+    spaces = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
+    fmt = resolve_format(fmt)
+    scorer = Scorer(load_classifier(model), spaces=spaces, threshold=threshold, top_k=top_k,
+                    batch_size=16)
+    writer = get_writer(fmt, columns=scorer.columns()) if fmt != "table" else None
+    failed = 0
+    try:
+        for result in classify_paths(records, scorer, options):
+            if isinstance(result, Exception):
+                report_error(result)
+                failed += 1
+            elif writer is None:
+                click.echo(render_table(result))
+            else:
+                writer.write(csv_row(result) if fmt == "csv" else result)
+    finally:
+        if writer is not None:
+            writer.close()
+    if failed:
+        raise SystemExit(EXIT_ERROR)
+
+
+def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
+    return tuple(values) if values is not None else None
+
+
+def render_table(result: dict[str, Any]) -> str:
+    """A readable block for one record: header, quality, findings table, measurements."""
+    from tabulate import tabulate
+
+    q = result["quality"]
+    lines = [
+        f"{result['id']}  ({result['path']})",
+        f"  {result['fs']:g} Hz, {result['duration_s']:g} s, {result['windows']} window(s); "
+        f"leads used: {' '.join(result['leads_used'])}",
+        "  quality: " + ("ok" if q["ok"] else "check the flagged leads") + "".join(
+            f"; {name.replace('_leads', '')}: {' '.join(q[name])}"
+            for name in ("missing_leads", "flat_leads", "saturated_leads", "noisy_leads")
+            if q[name]
+        ),
+    ]
+    rows = []
+    for space, found in result["findings"].items():
+        rows += [
+            [space, f["code"], f["description"], f"{f['probability']:.3f}",
+             f"{f['threshold']:.3f}", "yes" if f["positive"] else "no"]
+            for f in found
+        ] or [[space, "-", "(nothing above its threshold)", "", "", ""]]
+    table = tabulate(rows, headers=["space", "code", "description", "p", "threshold", "positive"],
+                     tablefmt="simple")
+    lines += ["  " + line for line in table.splitlines()]
+    measured = _measurement_text(result.get("measurements") or {})
+    if measured:
+        lines.append("  measurements: " + measured)
+    return "\n".join(lines) + "\n"
+
+
+TABLE_MEASUREMENTS = ("heart_rate", "pr_interval", "qrs_duration", "qt_interval", "qtc_bazett",
+                      "qrs_axis")
+
+
+def _measurement_text(measurements: dict[str, Any]) -> str:
+    parts = []
+    for name in TABLE_MEASUREMENTS:
+        entry = measurements.get(name)
+        if isinstance(entry, dict) and isinstance(entry.get("value"), (int, float)):
+            unit = entry.get("unit") or ""
+            parts.append(f"{name} {entry['value']:g} {unit}".rstrip())
+    return ", ".join(parts)

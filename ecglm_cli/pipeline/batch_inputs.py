@@ -1,0 +1,131 @@
+"""What `batch` scores: records found under a directory, listed in a file, or read from stdin,
+each with a stable id; and the deterministic shard each id belongs to.
+
+- Directory: walked recursively in sorted order. One record per WFDB header (`.hea`), except the
+  segment and layout headers that a multi-segment record's master header lists; every `.edf` and
+  `.bdf`; every `.npy`/`.npz` with a JSON sidecar (or all of them when `--fs` is given). CSV files
+  are not collected (a dataset's tables are CSV too); list them explicitly instead. The id is the
+  path relative to the directory without the record suffix, e.g. `00000/00001_lr`.
+- List file or `-` (stdin): one path per line, blank lines and `#` comments ignored, relative paths
+  taken from the current directory. The id is the path as listed without the record suffix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TextIO
+
+from ecglm_cli.errors import ECGLMError
+from ecglm_cli.pipeline.classify import record_id
+
+EDF_SUFFIXES = (".edf", ".bdf")
+ARRAY_SUFFIXES = (".npy", ".npz")
+NOT_A_LIST = (".hea", ".dat", ".mat", ".edf", ".bdf", ".npy", ".npz")
+MAX_HEADER_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    path: str
+
+
+def discover(source: str, pattern: str | None = None, bare_arrays: bool = False,
+             stdin: TextIO | None = None) -> Iterator[Job]:
+    """The records of `source` (a directory, a list file or `-`), in a stable order."""
+    if source == "-":
+        yield from _listed(stdin or sys.stdin, pattern)
+        return
+    path = Path(source)
+    if path.is_dir():
+        for found in _walk(path, bare_arrays):
+            rel = found.relative_to(path).as_posix()
+            if pattern is None or PurePosixPath(rel).match(pattern):
+                yield Job(record_id(rel), str(found))
+        return
+    if not path.exists():
+        raise ECGLMError(f"{source}: no such directory or list file")
+    if path.suffix.lower() in NOT_A_LIST:
+        raise ECGLMError(f"{source}: is a record; give a directory or a list of record paths "
+                         "(or use `ecglm classify`)")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            yield from _listed(fh, pattern)
+    except OSError as exc:
+        raise ECGLMError(f"{source}: cannot read the list ({exc.strerror or exc})") from None
+
+
+def _listed(lines: TextIO, pattern: str | None) -> Iterator[Job]:
+    for line in lines:
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        if pattern is None or PurePosixPath(text).match(pattern):
+            yield Job(record_id(text), text)
+
+
+def _walk(root: Path, bare_arrays: bool) -> Iterator[Path]:
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        here = Path(folder)
+        names = set(files)
+        stems_with_data = {Path(f).stem for f in files if not f.lower().endswith(".hea")}
+        segments: set[str] = set()
+        for name in files:
+            # a multi-segment master header has no signal file of its own: only such headers
+            # (few) are opened, not the one beside every rec.dat
+            if name.lower().endswith(".hea") and Path(name).stem not in stems_with_data:
+                segments |= segment_headers(here / name)
+        for name in sorted(files):
+            lower = name.lower()
+            if lower.endswith(".hea"):
+                if name not in segments:
+                    yield here / name
+            elif lower.endswith(EDF_SUFFIXES):
+                yield here / name
+            elif lower.endswith(ARRAY_SUFFIXES):
+                if bare_arrays or f"{Path(name).stem}.json" in names:
+                    yield here / name
+
+
+def segment_headers(header: Path) -> set[str]:
+    """File names of the segment (and layout) headers a multi-segment master header lists;
+    empty for any other header, including unreadable ones (the reader reports those)."""
+    try:
+        with open(header, encoding="latin-1") as fh:
+            lines = [
+                line.split("#", 1)[0].split()
+                for line in fh.read(MAX_HEADER_BYTES).splitlines()
+            ]
+    except OSError:
+        return set()
+    lines = [tokens for tokens in lines if tokens]
+    if not lines or "/" not in lines[0][0]:
+        return set()
+    try:
+        n_segments = int(lines[0][0].split("/", 1)[1])
+    except ValueError:
+        return set()
+    return {f"{tokens[0]}.hea" for tokens in lines[1:1 + n_segments] if tokens[0] != "~"}
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N` -> (I, N) with 0 <= I < N."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise ValueError(f"expected I/N such as 0/4, got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard {text!r}: need 0 <= I < N")
+    return index, count
+
+
+def shard_of(rid: str, count: int) -> int:
+    """The shard of a record id: a stable hash (the same on every machine and Python run)."""
+    digest = hashlib.blake2b(rid.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count

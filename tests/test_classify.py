@@ -1,0 +1,165 @@
+"""`ecglm classify` through the real CLI, on records written by the test and on PTB-XL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import wfdb
+from click.testing import CliRunner
+from tiny_bundle import LABEL_SPACES, make_tiny_bundle
+
+from ecglm_cli.cli.main import cli
+from ecglm_cli.io.leads import STANDARD_LEADS
+from ecglm_cli.io.record import ECGRecord
+from ecglm_cli.signal.quality import quality_flags
+from ecglm_cli.signal.synthetic import synthetic_ecg
+
+
+@pytest.fixture(scope="session")
+def bundle(tmp_path_factory) -> Path:
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundle") / "tiny")
+
+
+def write_wfdb(folder: Path, name: str, signal: np.ndarray, fs: float,
+               leads: list[str] | None = None) -> Path:
+    """A WFDB record (16-bit) of `signal` [leads, samples] in mV; returns the .hea path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    leads = leads or list(STANDARD_LEADS)
+    wfdb.wrsamp(name, fs=fs, units=["mV"] * len(leads), sig_name=leads,
+                p_signal=signal.T.astype(np.float64), fmt=["16"] * len(leads),
+                adc_gain=[1000.0] * len(leads), baseline=[0] * len(leads),
+                write_dir=str(folder))
+    return folder / f"{name}.hea"
+
+
+def classify(*args: str):
+    return CliRunner().invoke(cli, ["classify", *args], catch_exceptions=False)
+
+
+def test_json_schema_on_synthetic_record(tmp_path, bundle):
+    rec = write_wfdb(tmp_path, "syn", synthetic_ecg(fs=500, seconds=10, seed=1), 500)
+    result = classify(str(rec), "--model", str(bundle), "--format", "json")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    row = json.loads(lines[0])
+    assert row["id"] == "syn" and row["path"] == str(rec)
+    assert row["model"] == "tiny" and row["fs"] == 500.0 and row["duration_s"] == 10.0
+    assert row["windows"] == 4  # 10 s in the tiny bundle's 2.5 s windows
+    assert row["leads_used"] == list(STANDARD_LEADS)
+    assert row["quality"] == {"missing_leads": [], "flat_leads": [], "saturated_leads": [],
+                              "noisy_leads": [], "ok": True}
+    assert set(row["findings"]) == {"superdiagnostic", "diagnostic", "form", "rhythm"}
+    for space, found in row["findings"].items():
+        probs = row["probabilities"][space]
+        assert list(probs) == LABEL_SPACES[space]["labels"]
+        assert all(0.0 <= p <= 1.0 for p in probs.values())
+        positives = [code for code, p in probs.items() if p >= 0.5]
+        assert sorted(f["code"] for f in found) == sorted(positives)
+        for f in found:
+            assert f["positive"] and f["threshold"] == 0.5
+            assert f["description"] == LABEL_SPACES[space]["descriptions"][f["code"]]
+
+
+def test_top_k_threshold_and_labels(tmp_path, bundle):
+    rec = write_wfdb(tmp_path, "syn", synthetic_ecg(fs=100, seconds=10, seed=2), 100)
+    result = classify(str(rec), "--model", str(bundle), "--format", "json",
+                      "--labels", "superdiagnostic,rhythm", "--top-k", "2", "--threshold", "0")
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.stdout)
+    assert set(row["findings"]) == {"superdiagnostic", "rhythm"}
+    for found in row["findings"].values():
+        assert len(found) == 2 and all(f["positive"] and f["threshold"] == 0 for f in found)
+        assert found[0]["probability"] >= found[1]["probability"]
+
+
+def test_leads_option_masks_the_other_leads(tmp_path, bundle):
+    rec = write_wfdb(tmp_path, "syn", synthetic_ecg(fs=100, seconds=10, seed=3), 100)
+    rows = {}
+    for leads in ("12", "I", "limb"):
+        result = classify(str(rec), "--model", str(bundle), "--format", "json", "--leads", leads)
+        assert result.exit_code == 0, result.output
+        rows[leads] = json.loads(result.stdout)
+    assert rows["I"]["leads_used"] == ["I"]
+    assert rows["limb"]["leads_used"] == ["I", "II", "III", "aVR", "aVL", "aVF"]
+    assert rows["I"]["probabilities"] != rows["12"]["probabilities"]
+
+
+def test_csv_has_one_row_per_record_and_a_column_per_statement(tmp_path, bundle):
+    recs = [write_wfdb(tmp_path, f"r{i}", synthetic_ecg(fs=100, seed=i), 100) for i in range(3)]
+    result = classify(*map(str, recs), "--model", str(bundle), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert [r["id"] for r in rows] == ["r0", "r1", "r2"]
+    for space in ("superdiagnostic", "diagnostic", "form", "rhythm"):
+        for code in LABEL_SPACES[space]["labels"]:
+            assert 0.0 <= float(rows[0][f"{space}.{code}"]) <= 1.0
+
+
+def test_table_is_readable(tmp_path, bundle):
+    rec = write_wfdb(tmp_path, "syn", synthetic_ecg(fs=100, seed=4), 100)
+    result = classify(str(rec), "--model", str(bundle), "--format", "table", "--top-k", "1")
+    assert result.exit_code == 0, result.output
+    assert "leads used: I II III aVR aVL aVF V1 V2 V3 V4 V5 V6" in result.stdout
+    assert "quality: ok" in result.stdout
+    assert "sinus rhythm" in result.stdout or "atrial fibrillation" in result.stdout
+
+
+def test_bad_record_is_one_stderr_line_and_others_still_scored(tmp_path, bundle):
+    good = write_wfdb(tmp_path, "good", synthetic_ecg(fs=100, seed=5), 100)
+    broken = tmp_path / "broken.hea"
+    broken.write_text("this is not a header\n")
+    result = classify(str(broken), str(good), str(tmp_path / "absent.edf"),
+                      "--model", str(bundle), "--format", "jsonl")
+    assert result.exit_code == 1
+    assert [json.loads(line)["id"] for line in result.stdout.splitlines()] == ["good"]
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 2 and "broken.hea" in errors[0] and "absent.edf" in errors[1]
+    assert "Traceback" not in result.stderr
+
+
+def test_flat_lead_is_flagged_and_left_out(tmp_path, bundle):
+    signal = synthetic_ecg(fs=100, seed=6)
+    signal[STANDARD_LEADS.index("V3")] = 0.0
+    rec = write_wfdb(tmp_path, "flat", signal, 100)
+    row = json.loads(classify(str(rec), "--model", str(bundle), "--format", "json").stdout)
+    assert row["quality"]["flat_leads"] == ["V3"] and not row["quality"]["ok"]
+    assert "V3" not in row["leads_used"] and len(row["leads_used"]) == 11
+
+
+def test_quality_flags_saturation_noise_and_missing_leads():
+    fs = 500.0
+    signal = synthetic_ecg(fs=fs, seed=7)[:3]
+    clipped = signal.copy()
+    clipped[0] = np.clip(signal[0] * 4, -10, 1.0)  # the amplifier's rail at +1 mV
+    noisy = signal[1] + 0.3 * np.random.default_rng(0).standard_normal(signal.shape[1])
+    record = ECGRecord(
+        signal=np.stack([clipped[0], noisy, signal[2]]).astype(np.float32), fs=fs,
+        leads=["I", "II", "V1"], original_leads=["I", "II", "V1"], source="x", format="test",
+    )
+    flags = quality_flags(record)
+    assert flags["saturated_leads"] == ["I"]
+    assert flags["noisy_leads"] == ["II"]
+    assert flags["missing_leads"] == ["III", "aVR", "aVL", "aVF", "V2", "V3", "V4", "V5", "V6"]
+    assert not flags["ok"]
+
+
+def test_ptbxl_records_at_both_rates(shared_data, bundle):
+    ptbxl = shared_data / "ptbxl"
+    lr = sorted((ptbxl / "records100").glob("*/*_lr.hea"))[:3]
+    hr = [ptbxl / "records500" / p.parent.name / p.name.replace("_lr", "_hr") for p in lr]
+    hr = [p for p in hr if p.exists()]
+    result = classify(*map(str, lr + hr), "--model", str(bundle), "--format", "jsonl",
+                      "--labels", "superdiagnostic")
+    assert result.exit_code == 0, result.output
+    rows = {r["id"]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert len(rows) == len(lr) + len(hr)
+    for p in hr:  # the same ECG at 500 Hz and at 100 Hz gives nearly the same probabilities
+        a = rows[p.stem]["probabilities"]["superdiagnostic"]
+        b = rows[p.stem.replace("_hr", "_lr")]["probabilities"]["superdiagnostic"]
+        assert max(abs(a[k] - b[k]) for k in a) < 0.1

@@ -163,3 +163,21 @@ def test_ptbxl_records_at_both_rates(shared_data, bundle):
         a = rows[p.stem]["probabilities"]["superdiagnostic"]
         b = rows[p.stem.replace("_hr", "_lr")]["probabilities"]["superdiagnostic"]
         assert max(abs(a[k] - b[k]) for k in a) < 0.1
+
+
+def test_classify_via_lm_reports_yes_probabilities_from_the_shipped_lm():
+    import json
+
+    from click.testing import CliRunner
+
+    from ecglm_cli.cli.main import cli
+    from ecglm_cli.examples import example_record_path
+
+    result = CliRunner().invoke(cli, ["classify", str(example_record_path()), "--via", "lm",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    row = json.loads(result.output)
+    assert row["via"] == "lm" and set(row["probabilities"]) == {"diagnostic", "rhythm", "form"}
+    p_sr = row["probabilities"]["rhythm"]["SR"]
+    assert 0.0 <= p_sr <= 1.0
+    assert all(f["p_yes"] >= 0.5 for found in row["findings"].values() for f in found)

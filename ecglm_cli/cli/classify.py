@@ -27,6 +27,7 @@ Examples:
   ecglm classify rec.edf --leads limb          use the limb leads only
   ecglm classify a.hea b.hea --format csv      one row per record, one column per statement
   ecglm classify ecg.npy --fs 500 --input-leads 12
+  ecglm classify rec.hea --via lm              the language model's yes/no per statement
 
 A record that cannot be read prints one error line on stderr; the others are still
 scored, and the exit code is 1. JSON fields: docs/output-schema.md.
@@ -47,12 +48,19 @@ scored, and the exit code is 1. JSON fields: docs/output-schema.md.
 @fs_option
 @input_leads_option
 @measurements_option
+@click.option("--via", type=click.Choice(["heads", "lm"]), default="heads", show_default=True,
+              help="heads: the classifier heads. lm: ask the ECG language model a yes/no "
+              "question per diagnostic, form and rhythm statement (the paper's zero-shot use).")
 @format_option
 def command(records: tuple[str, ...], model: str, labels: str | None, top_k: int | None,
             threshold: float | None, leads: str | None, fs: float | None,
-            input_leads: str | None, measurements: bool, fmt: str | None) -> None:
+            input_leads: str | None, measurements: bool, via: str, fmt: str | None) -> None:
     """Score each RECORD: positive statements with probabilities, findings by label space,
     leads used, quality flags and measurements."""
+    if via == "lm":
+        _classify_via_lm(records, model, parse_model_leads(leads), fs,
+                         parse_input_leads(input_leads), fmt)
+        return
     from ecglm_cli.output import get_writer, resolve_format
     from ecglm_cli.pipeline.classify import (
         ReadOptions,
@@ -84,6 +92,33 @@ def command(records: tuple[str, ...], model: str, labels: str | None, top_k: int
     finally:
         if writer is not None:
             writer.close()
+    if failed:
+        raise SystemExit(EXIT_ERROR)
+
+
+def _classify_via_lm(records: tuple[str, ...], model: str, leads: list[str] | None,
+                     fs: float | None, input_leads: list[str] | None, fmt: str | None) -> None:
+    from ecglm_cli.errors import ECGLMError
+    from ecglm_cli.io import read_record
+    from ecglm_cli.output import get_writer, resolve_format
+    from ecglm_cli.pipeline.ask import Asker
+    from ecglm_cli.pipeline.classify import record_id
+    from ecglm_cli.pipeline.lm_detect import lm_findings
+
+    asker = Asker(model)
+    writer = get_writer(resolve_format(fmt))
+    failed = 0
+    try:
+        for path in records:
+            try:
+                found = lm_findings(asker, read_record(path, fs=fs, leads=input_leads), leads)
+            except ECGLMError as exc:
+                report_error(exc)
+                failed += 1
+                continue
+            writer.write({"id": record_id(path), "path": path, "model": model, **found})
+    finally:
+        writer.close()
     if failed:
         raise SystemExit(EXIT_ERROR)
 

@@ -98,3 +98,26 @@ def evaluate_lm_detection(
         rows.append({"space": s, "via": "lm",
                      **space_report(y, score, np.full(y.shape[1], 0.5))})
     return EvaluationResult(rows, [], dict(ds.skipped))
+
+
+def lm_findings(asker, record, leads: list[str] | None = None,
+                spaces: tuple[str, ...] = LM_SPACES) -> dict:
+    """`classify --via lm`: P(yes) of the LM's verify answer for every statement of `spaces`,
+    with the decision at P(yes) >= 0.5 (the LM's own answer), grouped like the head findings."""
+    feats = asker.features(record, leads)
+    label_spaces = asker.bundle.label_spaces
+    spaces = tuple(s for s in spaces if s in label_spaces)
+    every = sorted({c for s in spaces for c in label_spaces[s]["labels"]})
+    p_yes = dict(zip(every, yes_probabilities(asker, feats, every), strict=True))
+    findings, probabilities = {}, {}
+    for space in spaces:
+        described = label_spaces[space].get("descriptions", {})
+        codes = label_spaces[space]["labels"]
+        probabilities[space] = {c: round(float(p_yes[c]), 4) for c in codes}
+        findings[space] = [
+            {"code": c, "description": described.get(c, c), "p_yes": round(float(p_yes[c]), 4),
+             "positive": True}
+            for c in sorted(codes, key=lambda c: -p_yes[c]) if p_yes[c] >= 0.5
+        ]
+    return {"via": "lm", "llm": asker.llm_name, "leads_used": feats.leads,
+            "findings": findings, "probabilities": probabilities}

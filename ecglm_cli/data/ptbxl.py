@@ -9,7 +9,6 @@ whatever its likelihood (0 included).
 
 from __future__ import annotations
 
-import ast
 import csv
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -131,29 +130,22 @@ def encode_labels(
 
 
 def read_database(path: Path) -> list[PTBXLEntry]:
-    """Parse `ptbxl_database.csv` with the csv module; `scp_codes` via `ast.literal_eval`."""
+    """The classification view of `ptbxl_database.csv` (parsed once, in `ptbxl_table`)."""
+    from ecglm_cli.data.ptbxl_table import read_label_rows
+
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise DatasetError(path, f"cannot read: {exc.strerror or exc}") from None
-    need = {"ecg_id", "scp_codes", "strat_fold", "filename_lr", "filename_hr"}
-    if not rows or not need <= set(rows[0]):
+        rows = read_label_rows(path)
+    except RecordError as exc:
+        raise DatasetError(path, exc.problem) from None
+    need = {"filename_lr", "filename_hr"}
+    first = next(iter(rows.values()), None)
+    if first is None or not need <= set(first):
         raise DatasetError(path, f"not a PTB-XL database table (needs {', '.join(sorted(need))})")
-    entries = []
-    for line, r in enumerate(rows, start=2):
-        try:
-            codes = ast.literal_eval(r["scp_codes"])
-            if not isinstance(codes, dict):
-                raise ValueError("scp_codes is not a dict")
-            entries.append(PTBXLEntry(
-                ecg_id=int(float(r["ecg_id"])), fold=int(float(r["strat_fold"])),
-                codes={str(k): float(v) for k, v in codes.items()},
-                filename_lr=r["filename_lr"], filename_hr=r["filename_hr"],
-            ))
-        except (ValueError, SyntaxError, TypeError) as exc:
-            raise DatasetError(path, f"line {line}: bad row ({exc})") from None
-    return entries
+    return [
+        PTBXLEntry(ecg_id=ecg_id, fold=row["strat_fold"], codes=row["scp_codes"],
+                   filename_lr=row["filename_lr"], filename_hr=row["filename_hr"])
+        for ecg_id, row in rows.items()
+    ]
 
 
 class PTBXL:

@@ -250,10 +250,13 @@ def _read_format16(path: Path, base: Path, text: str) -> ECGRecord | None:
         per_file.setdefault(m["file_name"], []).append(i)
     for name, channels in per_file.items():
         offsets = {int(signals[i]["byte_offset"] or 0) for i in channels}
-        if name.startswith("~") or len(offsets) != 1:
+        if not name or name.startswith("~") or len(offsets) != 1:
             return None
         count = sig_len * len(channels)
-        data = np.fromfile(base.parent / name, dtype="<i2", count=count, offset=offsets.pop())
+        try:
+            data = np.fromfile(base.parent / name, dtype="<i2", count=count, offset=offsets.pop())
+        except (OSError, ValueError):  # wfdb then reports the problem its usual way
+            return None
         if data.size != count:
             return None
         digital[:, channels] = data.reshape(sig_len, len(channels))

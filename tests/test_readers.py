@@ -255,3 +255,79 @@ def test_inverted_lead_is_not_mapped_to_the_lead_itself():
 
     assert canonical_lead("-aVR") == ("-aVR", False)
     assert canonical_lead("aVR") == ("aVR", True)
+
+
+def _without_fast_path(monkeypatch: pytest.MonkeyPatch, path: Path):
+    """The record as wfdb.rdrecord reads it (the numpy format-16 path switched off)."""
+    from ecglm_cli.io import wfdb_reader
+
+    with monkeypatch.context() as patched:
+        patched.setattr(wfdb_reader, "_read_format16", lambda *args: None)
+        return read_record(path)
+
+
+def _assert_same_record(a, b) -> None:
+    assert a.signal.shape == b.signal.shape
+    np.testing.assert_allclose(a.signal, b.signal, atol=1e-6, equal_nan=True)
+    assert (a.fs, a.leads, a.original_leads, a.units, a.nonstandard, a.dropped, a.meta) == (
+        b.fs, b.leads, b.original_leads, b.units, b.nonstandard, b.dropped, b.meta)
+
+
+def _digital_record(ecg12: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
+    gains = np.linspace(200.0, 1000.0, 12)
+    baselines = np.arange(-6, 6) * 7
+    digital = np.round(ecg12.T * gains + baselines).astype(np.int64).clip(-32000, 32000)
+    digital[100:110, 3] = -32768  # missing samples
+    units = ["mV"] * 11 + ["uV"]
+    return digital, gains, units
+
+
+def test_format16_fast_path_matches_wfdb(tmp_path, ecg12, monkeypatch):
+    """Numpy read of a format-16 record == wfdb.rdrecord: gains, baselines, NaN samples, units,
+    comments; and the fast path really ran (wfdb.rdrecord not called)."""
+    import wfdb
+
+    digital, gains, units = _digital_record(ecg12)
+    wfdb.wrsamp("r16", fs=250, units=units, sig_name=LEADS, d_signal=digital.astype(np.int16),
+                fmt=["16"] * 12, adc_gain=list(gains), baseline=list(np.arange(-6, 6) * 7),
+                comments=["age: 63", "sex: F"], write_dir=str(tmp_path))
+    slow = _without_fast_path(monkeypatch, tmp_path / "r16.hea")
+    with monkeypatch.context() as patched:
+        patched.setattr(wfdb, "rdrecord", lambda *a, **k: pytest.fail("wfdb.rdrecord called"))
+        fast = read_record(tmp_path / "r16.hea")
+    _assert_same_record(fast, slow)
+    assert np.isnan(fast.signal[3, 100:110]).all() and fast.meta["age"] == 63
+
+
+def test_format16_fast_path_with_two_files_offsets_and_adc_zero(tmp_path, ecg12, monkeypatch):
+    """Signals split over two files, one with a byte offset; baseline taken from ADC zero."""
+    digital, gains, _ = _digital_record(ecg12)
+    n = digital.shape[0]
+    (tmp_path / "a.dat").write_bytes(digital[:, :6].astype("<i2").tobytes())
+    (tmp_path / "b.dat").write_bytes(b"\0" * 24 + digital[:, 6:].astype("<i2").tobytes())
+    lines = [f"split 12 500 {n}"]
+    for i, lead in enumerate(LEADS):
+        file, offset = ("a.dat", "") if i < 6 else ("b.dat", "+24")
+        lines.append(f"{file} 16{offset} {gains[i]}/mV 16 {(i - 6) * 7} 0 0 0 {lead}")
+    (tmp_path / "split.hea").write_text("\n".join(lines) + "\n# age: 50\n")
+    fast = read_record(tmp_path / "split.hea")
+    _assert_same_record(fast, _without_fast_path(monkeypatch, tmp_path / "split.hea"))
+
+
+@pytest.mark.parametrize("fmt", ["212", "80"])
+def test_other_formats_still_read_by_wfdb(record_files, monkeypatch, fmt):
+    """Formats the numpy path does not handle give the same record either way (wfdb reads)."""
+    key = f"wfdb_{fmt}"
+    if key not in record_files:
+        pytest.skip(f"no {key} fixture")
+    _assert_same_record(read_record(record_files[key]),
+                        _without_fast_path(monkeypatch, record_files[key]))
+
+
+@pytest.mark.parametrize("headers", _ptbxl_chunks(), ids=lambda chunk: f"{len(chunk)}records")
+def test_ptbxl_fast_path_matches_wfdb(shared_data, headers, monkeypatch):
+    """Every shared PTB-XL record: the numpy format-16 read equals wfdb.rdrecord's to 1e-6."""
+    if not headers:
+        pytest.skip("no PTB-XL records under shared data")
+    for path in headers:
+        _assert_same_record(read_record(path), _without_fast_path(monkeypatch, path))

@@ -39,3 +39,16 @@ def test_not_yet_available_command_exits_2(monkeypatch, capsys):
     assert exited.value.code == 2
     assert "not yet available" in capsys.readouterr().err
     assert "not yet available" in CliRunner().invoke(cli, ["--help"]).output
+
+
+def test_openmp_threads_wait_passively_unless_the_user_says_otherwise(monkeypatch):
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    import os
+
+    assert os.environ["OMP_WAIT_POLICY"] == "PASSIVE"
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"

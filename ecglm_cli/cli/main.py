@@ -83,6 +83,10 @@ def _debug_requested(argv: list[str]) -> bool:
 
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; every failure ends as one line on stderr and a documented exit code."""
+    # Before torch loads: OpenMP threads that wait by spinning steal a busy laptop's cores.
+    # Measured here: a 20-token answer took 4 s instead of 0.17 s with another process busy,
+    # and batch used a third more CPU per record. A user's own setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
     try:

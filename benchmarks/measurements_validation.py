@@ -27,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ecglm_cli.features import detect_qrs, measure  # noqa: E402
 from ecglm_cli.io import read_record  # noqa: E402
-from ecglm_cli.signal import resample  # noqa: E402
+from ecglm_cli.signal.resample import resample  # noqa: E402
 
 BEAT_SYMBOLS = set("NLRBAaJSVrFejnE/fQ?")
 TOLERANCE_S = 0.15

@@ -11,7 +11,7 @@ from conftest import SHARED_DATA, WFDB_HAND_FORMATS, WFDB_WRITTEN_FORMATS, write
 from ecglm_cli.errors import RecordError
 from ecglm_cli.io import read_record
 from ecglm_cli.io.leads import STANDARD_LEADS
-from ecglm_cli.signal import resample
+from ecglm_cli.signal.resample import resample
 
 LEADS = list(STANDARD_LEADS)
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ecglm_cli.signal import bandpass, fill_gaps, pad_or_crop, remove_baseline, resample, windows
+from ecglm_cli.signal.filters import bandpass, remove_baseline
+from ecglm_cli.signal.gaps import fill_gaps
+from ecglm_cli.signal.resample import resample
 from ecglm_cli.signal.synthetic import synthetic_ecg
-from ecglm_cli.signal.windows import window_starts
+from ecglm_cli.signal.windows import pad_or_crop, window_starts, windows
 
 
 def _sine(freq: float, fs: float, seconds: float = 4.0) -> np.ndarray:

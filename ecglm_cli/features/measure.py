@@ -16,7 +16,7 @@ from ecglm_cli.features.intervals import (
 from ecglm_cli.features.qrs_detect import bandpass, detect_qrs
 from ecglm_cli.features.quality import beat_agreement, usable_leads
 from ecglm_cli.io.record import ECGRecord
-from ecglm_cli.signal import resample
+from ecglm_cli.signal.resample import resample
 
 WORK_FS = 250.0  # every record is analysed at this rate (4 ms resolution)
 MIN_DURATION_S = 4.0

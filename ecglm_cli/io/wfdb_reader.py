@@ -49,8 +49,6 @@ class _Layout:
 
 def read_wfdb(path: Path) -> ECGRecord:
     """Read a WFDB record; `path` may be the header, a signal file, or the bare record name."""
-    import wfdb
-
     base = record_base(path)
     layout = _layout(path, base)
     if layout.segments is not None:
@@ -63,6 +61,8 @@ def read_wfdb(path: Path) -> ECGRecord:
             fast = _read_format16(path, base, layout.text)
             if fast is not None:
                 return fast
+    import wfdb  # imported late: it pulls in pandas, which plain format-16 records never need
+
     try:
         rec = wfdb.rdrecord(str(base), physical=True, smooth_frames=not multi_frequency)
     except FileNotFoundError as exc:

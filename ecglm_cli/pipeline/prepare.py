@@ -15,7 +15,7 @@ import numpy as np
 from ecglm_cli.errors import RecordError
 from ecglm_cli.io.leads import STANDARD_LEADS
 from ecglm_cli.io.record import ECGRecord
-from ecglm_cli.signal import resample
+from ecglm_cli.signal.resample import resample
 
 CLIP_MV = 10.0
 

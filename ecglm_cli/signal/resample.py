@@ -5,7 +5,6 @@ from __future__ import annotations
 from fractions import Fraction
 
 import numpy as np
-from scipy.signal import resample_poly
 
 
 def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
@@ -14,6 +13,8 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
         raise ValueError(f"sampling rates must be positive (got {fs_in} -> {fs_out})")
     if abs(fs_in - fs_out) < 1e-9:
         return x.astype(np.float32, copy=False)
+    from scipy.signal import resample_poly  # late: scipy.signal costs ~1 s to import
+
     ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
     y = resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator, axis=-1)
     return y.astype(np.float32)

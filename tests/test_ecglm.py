@@ -110,3 +110,20 @@ def test_lm_from_a_local_directory(tmp_path, records):
                                       "--max-new-tokens", "4"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["llm"] == str(tmp_path / "qwen-dir")
+
+
+def test_ask_reads_a_bare_array_named_with_input_leads(tmp_path):
+    import numpy as np
+    from click.testing import CliRunner
+
+    from ecglm_cli.cli.main import cli
+    from ecglm_cli.examples import example_record_path
+    from ecglm_cli.io import read_record
+
+    record = read_record(example_record_path())
+    np.save(tmp_path / "ecg.npy", record.signal)
+    result = CliRunner().invoke(cli, ["ask", str(tmp_path / "ecg.npy"), "What rhythm is this?",
+                                      "--fs", str(record.fs), "--input-leads", "12",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert '"leads":["I","II","III"' in result.output.replace(" ", "")

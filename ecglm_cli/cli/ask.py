@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ecglm_cli.cli.common import fs_option
+from ecglm_cli.cli.common import fs_option, input_leads_option, parse_input_leads
 
 EPILOG = """\b
 Examples:
@@ -33,8 +33,10 @@ the model and the leads used. Not for clinical decisions.
 @click.option("--leads", "use_leads", default=None,
               help="Read only these leads: 12, limb, precordial, or a list like I,II,V1.")
 @fs_option
+@input_leads_option
 def command(record: str, question: str, model: str, llm: str | None, max_new_tokens: int,
-            fmt: str, stream: bool, use_leads: str | None, fs: float | None) -> None:
+            fmt: str, stream: bool, use_leads: str | None, fs: float | None,
+            input_leads: str | None) -> None:
     """Answer QUESTION about the ECG in RECORD."""
     from ecglm_cli.io import read_record
     from ecglm_cli.io.leads import parse_lead_set
@@ -47,7 +49,7 @@ def command(record: str, question: str, model: str, llm: str | None, max_new_tok
         leads = parse_lead_set(use_leads) if use_leads else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--leads") from None
-    ecg = read_record(record, fs=fs)
+    ecg = read_record(record, fs=fs, leads=parse_input_leads(input_leads))
     asker = Asker(model, llm)
     streaming = stream and fmt == "text"
     on_text = (lambda piece: click.echo(piece, nl=False)) if streaming else None

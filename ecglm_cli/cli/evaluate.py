@@ -48,18 +48,12 @@ def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str,
         return
     if ptbxl is None:
         raise click.UsageError("--ptbxl is required (the PTB-XL folder to evaluate on)")
+    from ecglm_cli.cli.common import parse_model_leads
     from ecglm_cli.cli.train import parse_folds
-    from ecglm_cli.io.leads import STANDARD_LEADS, parse_lead_set
     from ecglm_cli.output import get_writer, resolve_format
     from ecglm_cli.pipeline.evaluate import evaluate_ptbxl
 
-    try:
-        lead_list = parse_lead_set(leads)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--leads") from None
-    unknown = [lead for lead in lead_list if lead not in STANDARD_LEADS]
-    if unknown:
-        raise click.BadParameter(f"not standard leads: {', '.join(unknown)}", param_hint="--leads")
+    lead_list = list(parse_model_leads(leads))
     if via == "lm":
         from ecglm_cli.pipeline.lm_detect import evaluate_lm_detection
 

@@ -331,3 +331,32 @@ def test_ptbxl_fast_path_matches_wfdb(shared_data, headers, monkeypatch):
         pytest.skip("no PTB-XL records under shared data")
     for path in headers:
         _assert_same_record(read_record(path), _without_fast_path(monkeypatch, path))
+
+
+def test_fast_reader_header_grammar_is_wfdbs_own():
+    import wfdb.io.header as wfdb_header
+
+    from ecglm_cli.io.wfdb_reader import RX_RECORD, RX_SIGNAL
+
+    assert (RX_RECORD.pattern, RX_RECORD.flags) == (
+        wfdb_header.rx_record.pattern, wfdb_header.rx_record.flags)
+    assert (RX_SIGNAL.pattern, RX_SIGNAL.flags) == (
+        wfdb_header.rx_signal.pattern, wfdb_header.rx_signal.flags)
+
+
+def test_reading_a_ptbxl_style_record_does_not_import_wfdb(tmp_path):
+    import subprocess
+    import sys
+
+    import numpy as np
+    import wfdb
+
+    wfdb.wrsamp("rec", fs=100, units=["mV"] * 2, sig_name=["I", "II"],
+                p_signal=np.random.default_rng(0).normal(size=(1000, 2)), fmt=["16", "16"],
+                write_dir=str(tmp_path))
+    header = str(tmp_path / "rec.hea")
+    code = (f"import sys; from ecglm_cli.io import read_record; read_record({header!r}); "
+            "print('wfdb' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=str(Path(__file__).resolve().parents[1]), check=True).stdout.strip()
+    assert out == "False"

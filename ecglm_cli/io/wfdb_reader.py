@@ -27,6 +27,36 @@ BYTES_PER_SAMPLE = {
     "310": 4 / 3, "311": 4 / 3, "508": 0, "516": 0, "524": 0,
 }
 SIGNAL_SUFFIXES = (".hea", ".dat", ".mat")
+# The record and signal line grammar of wfdb.io.header (wfdb 4.x), repeated for the same reason:
+# importing wfdb.io.header imports wfdb and pandas (~0.4 s of a cold start).
+# tests/test_readers.py checks that they still equal wfdb's own.
+RX_RECORD = re.compile(r"""
+    [ \t]* (?P<record_name>[-\w]+)
+           /?(?P<n_seg>\d*)
+    [ \t]+ (?P<n_sig>\d+)
+    [ \t]* (?P<fs>\d*\.?\d*)
+           /*(?P<counter_freq>-?\d*\.?\d*)
+           \(?(?P<base_counter>-?\d*\.?\d*)\)?
+    [ \t]* (?P<sig_len>\d*)
+    [ \t]* (?P<base_time>\d{,2}:?\d{,2}:?\d{,2}\.?\d{,6})
+    [ \t]* (?P<base_date>\d{,2}/?\d{,2}/?\d{,4})
+    """, re.VERBOSE)
+RX_SIGNAL = re.compile(r"""
+    [ \t]* (?P<file_name>~?[-\w]*\.?[\w]*)
+    [ \t]+ (?P<fmt>\d+)
+           x?(?P<samps_per_frame>\d*)
+           :?(?P<skew>\d*)
+           \+?(?P<byte_offset>\d*)
+    [ \t]* (?P<adc_gain>-?\d*\.?\d*e?[\+-]?\d*)
+           \(?(?P<baseline>-?\d*)\)?
+           /?(?P<units>[\w\^\-\?%\/]*)
+    [ \t]* (?P<adc_res>\d*)
+    [ \t]* (?P<adc_zero>-?\d*)
+    [ \t]* (?P<init_value>-?\d*)
+    [ \t]* (?P<checksum>-?\d*)
+    [ \t]* (?P<block_size>\d*)
+    [ \t]* (?P<sig_name>[\S]?[^\t\n\r\f\v]*)
+    """, re.VERBOSE)
 
 
 def record_base(path: Path) -> Path:
@@ -215,8 +245,6 @@ def _read_format16(path: Path, base: Path, text: str) -> ECGRecord | None:
     per frame, no skew, explicit gain, baseline, units and name. Physical values are computed as
     `wfdb.rdrecord` computes them ((adc - baseline) / gain in float64, -32768 as NaN). None for
     anything else, which wfdb then reads; the header and signal files are already checked."""
-    from wfdb.io.header import rx_record, rx_signal  # the grammar wfdb itself parses with
-
     if not text.isascii():  # wfdb decodes headers as ASCII, dropping other bytes
         return None
     lines, comments = [], []
@@ -226,13 +254,13 @@ def _read_format16(path: Path, base: Path, text: str) -> ECGRecord | None:
             comments.append(line.strip(" \t#"))
         elif line:
             lines.append(line)
-    record = rx_record.match(lines[0]) if lines else None
+    record = RX_RECORD.match(lines[0]) if lines else None
     if record is None or record["n_seg"] or not record["fs"] or not record["sig_len"]:
         return None
     n_sig, sig_len = int(record["n_sig"]), int(record["sig_len"])
     if n_sig == 0 or len(lines) != n_sig + 1:
         return None
-    signals = [rx_signal.match(line) for line in lines[1:]]
+    signals = [RX_SIGNAL.match(line) for line in lines[1:]]
     if any(not _plain_format16(m) for m in signals):
         return None
     try:

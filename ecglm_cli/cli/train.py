@@ -17,7 +17,17 @@ def parse_folds(text: str) -> tuple[int, ...]:
     return folds
 
 
-@click.group("train", context_settings={"help_option_names": ["-h", "--help"]})
+TRAIN_EXAMPLES = """\b
+Examples (the order the shipped ecglm-base was made in):
+  ecglm train encoder --ptbxl ptb-xl/ --out runs/enc --epochs 60
+  ecglm train align --ptbxl ptb-xl/ --bundle runs/enc --out runs/ecglm --epochs 2
+  ecglm train instruct --ptbxl ptb-xl/ --bundle runs/ecglm --epochs 8
+Exact settings: scripts/train_ecglm_base.sh and scripts/train_ecglm_lm.sh.
+"""
+
+
+@click.group("train", epilog=TRAIN_EXAMPLES,
+             context_settings={"help_option_names": ["-h", "--help"]})
 def command() -> None:
     """Train the encoder or the ECG language model."""
 

@@ -169,10 +169,10 @@ class _Terminal(io.StringIO):
 
 
 def test_progress_bar_shows_bytes_rate_and_eta():
-    from ecglm_cli.cache.progress import ProgressBar
+    from ecglm_cli.progress import Progress
 
     stream = _Terminal()
-    bar = ProgressBar("b", total=4_000_000, done=1_000_000, stream=stream)
+    bar = Progress(4_000_000, "b", unit="bytes", done=1_000_000, stream=stream)
     bar.started, bar.last_draw = time.monotonic() - 1.0, -1.0  # 1 MB in one second so far
     bar.update(1_000_000)
     assert stream.getvalue().startswith("\rb  2.0 MB/4.0 MB  50.0%  1.0 MB/s  ETA 0:00:02")

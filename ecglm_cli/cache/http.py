@@ -19,9 +19,9 @@ from pathlib import Path
 
 from ecglm_cli import __version__
 from ecglm_cli.cache.archive import safe_extract, strip_archive_suffix
-from ecglm_cli.cache.progress import ProgressBar
 from ecglm_cli.cache.store import FILES, LOCAL_NAME, CachedModel, Store, slug
 from ecglm_cli.errors import DownloadError
+from ecglm_cli.progress import Progress
 
 MAX_ARCHIVE_BYTES = 16 * 1024**3
 SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -138,7 +138,7 @@ def _download(url: str, part: Path, sha256: str, label: str) -> None:
         total = offset + int(length) if length and length.isdigit() else None
         if total is not None and total > MAX_ARCHIVE_BYTES:
             raise DownloadError(f"{url}: {total} bytes is more than the {MAX_ARCHIVE_BYTES} limit")
-        progress = ProgressBar(label, total, offset)
+        progress = Progress(total, label, unit="bytes", done=offset)
         try:
             with open(part, "ab" if offset else "wb") as out:
                 for chunk in iter(lambda: response.read(CHUNK), b""):

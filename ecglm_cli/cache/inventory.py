@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ecglm_cli.cache.progress import human_bytes
 from ecglm_cli.cache.registry import load_registry
 from ecglm_cli.cache.spec import ModelSpec
 from ecglm_cli.cache.store import CachedModel, Store, verify
 from ecglm_cli.errors import ModelError
+from ecglm_cli.progress import human_bytes
 
 
 def _folder_size(entry_path: Any) -> int | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-FLAT_MV = 0.01  # a lead whose robust spread is below this (in mV) carries no ECG
+from ecglm_cli.signal.quality import FLAT_MV  # one definition of a flat lead
+
 MAX_NAN_FRACTION = 0.2  # leads with more missing samples than this are left out
 
 

@@ -20,11 +20,10 @@ import numpy as np
 from ecglm_cli.errors import ECGLMError, RecordError
 from ecglm_cli.io import read_record
 from ecglm_cli.io.leads import STANDARD_LEADS
-from ecglm_cli.pipeline.prepare import crop_or_pad, restrict_leads, to_model_array, window_starts
+from ecglm_cli.pipeline.prepare import array_windows, restrict_leads, to_model_array
 from ecglm_cli.signal.quality import quality_flags
 
 DEFAULT_SPACES: tuple[str, ...] = ("superdiagnostic", "diagnostic", "form", "rhythm")
-MAX_WINDOWS = 64  # a longer recording is scored on this many evenly spaced windows
 RECORD_SUFFIXES = (".hea", ".dat", ".mat", ".edf", ".bdf", ".npy", ".npz", ".csv")
 
 
@@ -90,15 +89,11 @@ def _prepare(path: str, rid: str, spec: InputSpec, options: ReadOptions) -> Prep
     if not mask.any():
         wanted = ", ".join(options.leads) if options.leads else "the 12 standard leads"
         raise RecordError(path, f"no usable lead among {wanted} (absent or flat)")
-    starts = window_starts(x.shape[1], spec.window, spec.stride)
-    if len(starts) > MAX_WINDOWS:
-        picks = np.linspace(0, len(starts) - 1, MAX_WINDOWS).round().astype(int)
-        starts = [starts[i] for i in picks]
-    windows = np.stack([crop_or_pad(x, spec.window, s) for s in starts])
+    windows = array_windows(x, spec)
     details: dict[str, Any] = {
         "fs": float(record.fs),
         "duration_s": round(record.duration, 3),
-        "windows": len(starts),
+        "windows": len(windows),
         "leads_used": [lead for lead, used in zip(STANDARD_LEADS, mask, strict=True) if used],
         "quality": quality,
     }

@@ -16,8 +16,11 @@ from ecglm_cli.errors import RecordError
 from ecglm_cli.io.leads import STANDARD_LEADS
 from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.signal.resample import resample
+from ecglm_cli.signal.windows import pad_or_crop, window_starts
 
 CLIP_MV = 10.0
+
+MAX_WINDOWS = 64  # bounds the work and memory one long recording can take
 
 
 class ModelInputSpec(Protocol):
@@ -55,25 +58,16 @@ def to_model_array(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarra
 
 def crop_or_pad(x: np.ndarray, length: int, start: int = 0) -> np.ndarray:
     """`x[:, start:start+length]`, zero-padded at the end when the record is shorter."""
-    out = x[:, start:start + length]
-    if out.shape[1] < length:
-        out = np.pad(out, ((0, 0), (0, length - out.shape[1])))
-    return np.ascontiguousarray(out, dtype=np.float32)
-
-
-def window_starts(n_samples: int, window: int, stride: int) -> list[int]:
-    """Window starts covering the record, the last one flush with its end."""
-    if n_samples <= window:
-        return [0]
-    starts = list(range(0, n_samples - window + 1, stride))
-    if starts[-1] != n_samples - window:
-        starts.append(n_samples - window)
-    return starts
+    return np.ascontiguousarray(pad_or_crop(x[:, start:], length), dtype=np.float32)
 
 
 def array_windows(x: np.ndarray, config: ModelInputSpec) -> np.ndarray:
-    """All inference windows of a model-rate array: `[W, 12, window]`."""
+    """The inference windows of a model-rate array: `[W, 12, window]` (signal.windows policy).
+    A recording longer than `MAX_WINDOWS` windows is scored on that many, evenly spaced."""
     starts = window_starts(x.shape[1], config.window, config.stride)
+    if len(starts) > MAX_WINDOWS:
+        picks = np.linspace(0, len(starts) - 1, MAX_WINDOWS).round().astype(int)
+        starts = [starts[i] for i in picks]
     return np.stack([crop_or_pad(x, config.window, s) for s in starts])
 
 

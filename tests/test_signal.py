@@ -125,3 +125,21 @@ def test_synthetic_ecg_obeys_einthoven_and_is_plausible():
     assert 10 <= len(peaks) <= 13  # ~70 bpm over 10 s
     assert x[6].min() < -0.3 and x[11].max() > 0.6  # deep S in V1, tall R in V6
     assert not np.array_equal(synthetic_ecg(seed=1), synthetic_ecg(seed=2))
+
+
+def test_model_input_interpolates_a_short_gap_instead_of_smearing_it():
+    from ecglm_cli.examples import example_record_path
+    from ecglm_cli.io import read_record
+    from ecglm_cli.pipeline.prepare import to_model_array
+
+    class Spec:
+        fs, window, stride = 100.0, 500, 250
+
+    record = read_record(example_record_path())  # 500 Hz
+    clean, _ = to_model_array(record, Spec)
+    record.signal[:, 2000:2025] = np.nan  # a 50 ms gap in every lead
+    gapped, mask = to_model_array(record, Spec)
+    assert mask.all() and np.isfinite(gapped).all()
+    # no sample around the gap is blanked to 0 mV: the gap was interpolated, not smeared
+    assert ((gapped == 0) & (clean != 0)).sum() == 0
+    assert np.abs(gapped - clean).max() < 0.5

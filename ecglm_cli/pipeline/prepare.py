@@ -15,6 +15,7 @@ import numpy as np
 from ecglm_cli.errors import RecordError
 from ecglm_cli.io.leads import STANDARD_LEADS
 from ecglm_cli.io.record import ECGRecord
+from ecglm_cli.signal.gaps import fill_gaps
 from ecglm_cli.signal.resample import resample
 from ecglm_cli.signal.windows import pad_or_crop, window_starts
 
@@ -39,14 +40,20 @@ def to_model_array(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarra
     rows = [i for i, lead in enumerate(record.leads) if lead in STANDARD_LEADS]
     if not rows:
         raise RecordError(record.source, "none of the 12 standard leads is present")
-    signal = resample(record.signal[rows], record.fs, config.fs)
+    raw = record.signal[rows]
+    empty = ~np.isfinite(raw).any(axis=1)
+    try:  # before resampling: a NaN would smear over the whole filter length
+        raw = fill_gaps(raw, record.fs)
+    except ValueError as exc:
+        raise RecordError(record.source, str(exc)) from None
+    signal = resample(raw, record.fs, config.fs)
     x = np.zeros((len(STANDARD_LEADS), signal.shape[1]), dtype=np.float32)
     mask = np.zeros(len(STANDARD_LEADS), dtype=bool)
     for row, i in enumerate(rows):
         slot = STANDARD_LEADS.index(record.leads[i])
         lead = signal[row]
         finite = np.isfinite(lead)
-        if mask[slot] or not finite.any():
+        if mask[slot] or empty[row] or not finite.any():
             continue  # keep the first copy of a duplicated lead; skip an empty one
         centred = np.where(finite, lead - np.median(lead[finite]), 0.0)
         x[slot] = np.clip(centred, -CLIP_MV, CLIP_MV)

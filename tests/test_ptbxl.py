@@ -19,6 +19,25 @@ def test_label_space_sizes_match_the_benchmark(shared_data):
     assert spaces["superdiagnostic"].descriptions["NORM"] == "normal ECG"
 
 
+def test_diagnostic_classes_have_readable_names(shared_data):
+    spaces = load_label_spaces(shared_data / "ptbxl" / "scp_statements.csv")
+    assert spaces["superdiagnostic"].descriptions == {
+        "CD": "conduction disturbance", "HYP": "hypertrophy", "MI": "myocardial infarction",
+        "NORM": "normal ECG", "STTC": "ST/T change"}
+    sub = spaces["subdiagnostic"].descriptions
+    assert sub["_AVB"] == "AV block"
+    assert not [code for code, text in sub.items() if text.startswith("any of")]
+
+
+def test_shipped_bundle_describes_labels_as_the_dataset_does(shared_data):
+    from ecglm_cli.models.bundle import load_bundle
+
+    spaces = load_label_spaces(shared_data / "ptbxl" / "scp_statements.csv")
+    bundle = load_bundle("ecglm-base")
+    for name, info in bundle.label_spaces.items():
+        assert info["descriptions"] == spaces[name].descriptions, name
+
+
 def test_record_labels_count_codes_of_any_likelihood(shared_data):
     ds = PTBXL(shared_data / "ptbxl")
     first = next(e for e in ds.entries if e.ecg_id == 1)

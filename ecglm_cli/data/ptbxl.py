@@ -58,11 +58,27 @@ def _flag(value: str | None) -> bool:
         return False
 
 
+# Names of PTB-XL's diagnostic classes and subclasses that are not statements themselves
+# (Wagner et al., Scientific Data 2020, Table 2), so that results read "myocardial infarction"
+# rather than a list of codes.
+CLASS_NAMES: dict[str, str] = {
+    "MI": "myocardial infarction",
+    "STTC": "ST/T change",
+    "CD": "conduction disturbance",
+    "HYP": "hypertrophy",
+    "_AVB": "AV block",
+    "LAFB/LPFB": "left anterior or left posterior fascicular block",
+    "ISCA": "ischemic in anterior or lateral leads",
+    "ISCI": "ischemic in inferior leads",
+}
+
+
 def load_label_spaces(scp_statements: Path) -> dict[str, LabelSpace]:
     """Build the six label spaces from `scp_statements.csv`, labels sorted as in the benchmark.
 
     A sub/superdiagnostic class that is itself a statement (NORM, LVH) takes that statement's
-    description; other classes are described by the statements they group.
+    description, a known class its PTB-XL name (`CLASS_NAMES`); any other class is described
+    by the statements it groups.
     """
     try:
         with open(scp_statements, newline="", encoding="utf-8") as fh:
@@ -92,7 +108,8 @@ def load_label_spaces(scp_statements: Path) -> dict[str, LabelSpace]:
     result = {}
     for name, labels in spaces.items():
         desc = {
-            lab: described.get(lab) or "any of " + ", ".join(members.get(lab, []))
+            lab: described.get(lab) or CLASS_NAMES.get(lab)
+            or "any of " + ", ".join(members.get(lab, []))
             for lab in labels
         }
         result[name] = LabelSpace(name, sorted(labels), {lab: desc[lab] for lab in sorted(labels)})

@@ -72,6 +72,17 @@ def test_resume_continues_from_the_last_epoch(shared_data, tiny_bundle, tmp_path
     assert epochs == [1, 2]
 
 
+def test_stride_sets_the_bundles_inference_windows(shared_data, tiny_bundle, tmp_path):
+    assert load_bundle(tiny_bundle).config.stride_s == 1.25  # default: half the 2.5 s window
+    out = tmp_path / "stride"
+    result = _train(shared_data / "ptbxl", out, "--epochs", "1", "--stride", "2.5")
+    assert result.exit_code == 0, result.output
+    assert load_bundle(out).config.stride_s == 2.5
+    again = _train(shared_data / "ptbxl", out, "--epochs", "2", "--resume")  # default stride
+    assert again.exit_code != 0
+    assert "cannot resume with a different --stride" in str(again.exception)
+
+
 def test_evaluate_prints_all_six_label_spaces(shared_data, tiny_bundle):
     result = CliRunner().invoke(cli, [
         "evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--fold", "9", "--model",

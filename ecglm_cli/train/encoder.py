@@ -52,6 +52,7 @@ class TrainOptions:
     width: int = 64
     kernel_size: int = 5
     window_s: float = 5.0
+    stride_s: float | None = None  # hop between inference windows; None: half the window
     dropout: float = 0.2
     keep: str = "best"  # "best": bundle of the best validation epoch; "last": of the last one
 
@@ -206,9 +207,11 @@ def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptio
     except Exception as exc:  # any damage to the checkpoint is one clear error
         raise ModelError(f"{ckpt}: cannot resume ({exc})") from None
     saved = state.get("options", {})
-    for key in ("width", "kernel_size", "window_s", "seed", "train_folds", "val_folds", "limit"):
+    for key in ("width", "kernel_size", "window_s", "stride_s", "seed", "train_folds", "val_folds",
+                "limit"):
         if saved.get(key) != options.to_dict()[key]:
-            raise ModelError(f"{ckpt}: cannot resume with a different --{key.replace('_', '-')}")
+            raise ModelError(f"{ckpt}: cannot resume with a different "
+                             f"--{key.removesuffix('_s').replace('_', '-')}")
     opt_state = optimizer.state_dict()
     for key, value in flat.items():
         i, name = key.split(".", 1)
@@ -242,7 +245,7 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
     spaces = list(ds.label_spaces)
     config = EncoderConfig(
         width=options.width, kernel_size=options.kernel_size, window_s=options.window_s,
-        stride_s=options.window_s / 2, dropout=options.dropout,
+        stride_s=options.stride_s or options.window_s / 2, dropout=options.dropout,
         label_counts={s: len(ds.label_spaces[s].labels) for s in spaces},
     )
     train_entries = ds.select(options.train_folds, options.limit)

@@ -37,7 +37,10 @@ def _clean(value: Any) -> Any:
 
 
 def to_json_line(row: dict[str, Any]) -> str:
-    return json.dumps(_clean(row), ensure_ascii=False, separators=(",", ":"))
+    try:  # fast path: rows of plain finite Python values (every scored record) need no walk
+        return json.dumps(row, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return json.dumps(_clean(row), ensure_ascii=False, separators=(",", ":"))
 
 
 def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:

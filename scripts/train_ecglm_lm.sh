@@ -46,10 +46,13 @@ json.dump(questions, open(dest, "w"))
 PY
 python -m ecglm_cli evaluate qa --ecgqa "$OUT/fold9-qa.json" --ptbxl "$DATA_DIR" \
   --model "$OUT" --device "$DEVICE" --format json | tee "$OUT/qa-fold9.jsonl"
+# per-statement P(yes) thresholds of LM detection, chosen on fold 9 (classify/evaluate --via lm)
+python -m ecglm_cli train lm-thresholds --ptbxl "$DATA_DIR" --bundle "$OUT" --val-folds 9 \
+  "${LIMIT_ARGS[@]}"
 DEST=ecglm_cli/bundles/ecglm-base
 mkdir -p "$DEST"
 rm -rf "$DEST/lm"
 cp -r "$OUT/lm" "$DEST/lm"
 cp "$OUT/ecglm.json" "$OUT/projector.safetensors" "$OUT/lm-metrics.jsonl" \
-   "$OUT/qa-fold9.jsonl" "$DEST/"
+   "$OUT/qa-fold9.jsonl" "$OUT/lm-thresholds.json" "$DEST/"
 echo "LM parts written to $DEST ($(du -sh "$DEST" | cut -f1) in all)"

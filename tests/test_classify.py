@@ -180,4 +180,11 @@ def test_classify_via_lm_reports_yes_probabilities_from_the_shipped_lm():
     assert row["via"] == "lm" and set(row["probabilities"]) == {"diagnostic", "rhythm", "form"}
     p_sr = row["probabilities"]["rhythm"]["SR"]
     assert 0.0 <= p_sr <= 1.0
-    assert all(f["p_yes"] >= 0.5 for found in row["findings"].values() for f in found)
+    from ecglm_cli.models.bundle import load_bundle
+    from ecglm_cli.models.ecglm import read_lm_thresholds
+
+    cuts = read_lm_thresholds(load_bundle("ecglm-base").path)  # chosen on fold 9
+    for found in row["findings"].values():
+        for f in found:
+            assert f["threshold"] == round(cuts.get(f["code"], 0.5), 4)
+            assert f["p_yes"] >= f["threshold"]

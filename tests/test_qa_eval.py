@@ -1,12 +1,14 @@
-"""`evaluate qa` on real ECG-QA files: a label-answering test double scores 1.0; the CLI runs."""
+"""`evaluate qa` on real ECG-QA files: a label-answering test double scores 1.0; the CLI runs.
+LM detection (`evaluate --via lm`, `train lm-thresholds`, `classify --via lm`) on real records."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
-from lm_fixtures import add_language_model, make_encoder_bundle
+from lm_fixtures import add_language_model, make_encoder_bundle, write_record
 
 from ecglm_cli.cli.main import cli
 from ecglm_cli.data.ptbxl import load_label_spaces
@@ -75,3 +77,53 @@ def test_evaluate_via_lm_reports_three_spaces(shared_data, tmp_path):
     rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     assert [r["space"] for r in rows] == ["diagnostic", "rhythm", "form"]
     assert all(r["via"] == "lm" and r["records"] == 2 and 0 <= r["macro_f1"] <= 1 for r in rows)
+
+
+def test_lm_thresholds_are_chosen_saved_used_and_dropped_with_a_new_lm(shared_data, tmp_path):
+    table = shared_data / "ptbxl" / "scp_statements.csv"
+    spaces = {name: space.labels for name, space in load_label_spaces(table).items()}
+    bundle = add_language_model(make_encoder_bundle(tmp_path / "b", spaces), "llama")
+    chosen = CliRunner().invoke(cli, ["train", "lm-thresholds", "--ptbxl",
+                                      str(shared_data / "ptbxl"), "--bundle", str(bundle),
+                                      "--limit", "3"])
+    assert chosen.exit_code == 0, chosen.output
+    saved = json.loads((bundle / "lm-thresholds.json").read_text())
+    assert saved["chosen_on"] == {"val_folds": [9], "limit": 3, "records": 3}
+    codes = {c for s in ("diagnostic", "rhythm", "form") for c in spaces[s]}
+    assert set(saved["thresholds"]) == codes
+    assert all(0.0 <= cut <= 1.0 for cut in saved["thresholds"].values())
+
+    result = CliRunner().invoke(cli, [
+        "evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--fold", "9", "--limit", "2",
+        "--model", str(bundle), "--via", "lm", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
+    assert [(r["space"], r["via"]) for r in rows] == [
+        (s, via) for s in ("diagnostic", "rhythm", "form") for via in ("lm", "lm-thresholds")]
+
+    # classify --via lm decides at the bundle's thresholds: at 0 every statement is positive
+    saved["thresholds"] = dict.fromkeys(codes, 0.0)
+    (bundle / "lm-thresholds.json").write_text(json.dumps(saved))
+    record = write_record(tmp_path / "rec", "r1", seed=1)
+    found = CliRunner().invoke(cli, ["classify", str(record), "--model", str(bundle),
+                                     "--via", "lm", "--format", "json"])
+    assert found.exit_code == 0, found.output
+    findings = json.loads(found.output)["findings"]
+    assert {f["code"] for f in findings["rhythm"]} == set(spaces["rhythm"])
+    assert all(f["threshold"] == 0.0 for f in findings["rhythm"])
+
+    add_language_model(bundle, "llama")  # a new LM: thresholds chosen for the old one go
+    assert not (bundle / "lm-thresholds.json").exists()
+
+
+def test_a_damaged_lm_thresholds_file_is_one_clear_error(tmp_path):
+    from ecglm_cli.errors import ModelError
+    from ecglm_cli.models.ecglm import read_lm_thresholds
+
+    (tmp_path / "lm-thresholds.json").write_text('{"thresholds": {"AFIB": 7}}')
+    with pytest.raises(ModelError, match="between 0 and 1"):
+        read_lm_thresholds(tmp_path)
+    (tmp_path / "lm-thresholds.json").write_text("not json")
+    with pytest.raises(ModelError, match="not a valid lm-thresholds.json"):
+        read_lm_thresholds(tmp_path)
+    assert read_lm_thresholds(tmp_path / "absent") == {}

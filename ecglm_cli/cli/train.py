@@ -22,6 +22,7 @@ Examples (the order the shipped ecglm-base was made in):
   ecglm train encoder --ptbxl ptb-xl/ --out runs/enc --epochs 60
   ecglm train align --ptbxl ptb-xl/ --bundle runs/enc --out runs/ecglm --epochs 2
   ecglm train instruct --ptbxl ptb-xl/ --bundle runs/ecglm --epochs 8
+  ecglm train lm-thresholds --ptbxl ptb-xl/ --bundle runs/ecglm
 Exact settings: scripts/train_ecglm_base.sh and scripts/train_ecglm_lm.sh.
 """
 
@@ -180,3 +181,42 @@ Examples:
 def instruct(**kwargs) -> None:
     """Fine-tune on question-answer pairs (ECG-QA's single-ECG types, reports, unanswerables)."""
     _run("instruct", **kwargs)
+
+
+@command.command("lm-thresholds", epilog="""\b
+Examples:
+  ecglm train lm-thresholds --ptbxl ptb-xl/ --bundle runs/ecglm
+  ecglm train lm-thresholds --ptbxl ptb-xl/ --bundle runs/ecglm --val-folds 9 --limit 50
+\b
+Run after `train instruct` (which removes thresholds chosen for an earlier LM). Writes
+BUNDLE/lm-thresholds.json; `classify --via lm` then decides at these thresholds and
+`evaluate --via lm` reports F1 at them next to F1 at the LM's own answer.
+""")
+@click.option("--ptbxl", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="PTB-XL folder (ptbxl_database.csv, scp_statements.csv, records100/).")
+@click.option("--bundle", default="ecglm-base", show_default=True,
+              help="Bundle with a language model; the thresholds are written into it.")
+@click.option("--val-folds", default="9", show_default=True,
+              help="Validation folds to choose on (never the test fold).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Use at most N records (quick tests).")
+@click.option("--llm", default=None, help="The LM the bundle's projector was trained for.")
+def lm_thresholds(ptbxl: Path, bundle: str, val_folds: str, limit: int | None,
+                  llm: str | None) -> None:
+    """Choose, per statement, the P(yes) threshold of LM detection that maximises F1 on the
+    validation folds (as the classifier heads' thresholds are chosen)."""
+    from ecglm_cli.models.bundle import resolve_bundle_dir
+    from ecglm_cli.models.ecglm import save_lm_thresholds
+    from ecglm_cli.pipeline.lm_detect import choose_lm_thresholds
+    from ecglm_cli.progress import Progress
+
+    folds = parse_folds(val_folds)
+    bundle_dir = resolve_bundle_dir(bundle)
+    progress = Progress(None, label="ecglm train lm-thresholds: ")
+    try:
+        chosen = choose_lm_thresholds(str(bundle_dir), ptbxl, folds, limit, llm, progress.update)
+    finally:
+        progress.close()
+    path = save_lm_thresholds(bundle_dir, chosen, {"val_folds": list(folds), "limit": limit,
+                                                   "records": progress.done})
+    click.echo(str(path))

@@ -27,6 +27,7 @@ LM_PARTS_VERSION = 1
 LM_PARTS_FILE = "ecglm.json"
 PROJECTOR_FILE = "projector.safetensors"
 BUNDLED_LM_DIR = "lm"
+LM_THRESHOLDS_FILE = "lm-thresholds.json"  # per statement P(yes) cut for LM detection
 
 
 @dataclass
@@ -248,6 +249,34 @@ def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str
     save_file(state, str(bundle_dir / PROJECTOR_FILE))
     parts = LMParts(lm=lm_ref, projector=asdict(model.projector.config), trained=trained)
     (bundle_dir / LM_PARTS_FILE).write_text(json.dumps(asdict(parts), indent=2) + "\n")
+    (bundle_dir / LM_THRESHOLDS_FILE).unlink(missing_ok=True)  # chosen for the previous LM
+
+
+def save_lm_thresholds(bundle_dir: Path, thresholds: dict[str, float],
+                       chosen_on: dict[str, Any]) -> Path:
+    """Write the P(yes) thresholds of LM detection (statement code -> cut) into a bundle."""
+    path = Path(bundle_dir) / LM_THRESHOLDS_FILE
+    data = {"chosen_on": chosen_on, "thresholds": {k: round(float(v), 6)
+                                                   for k, v in sorted(thresholds.items())}}
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+    return path
+
+
+def read_lm_thresholds(bundle_dir: Path) -> dict[str, float]:
+    """The bundle's LM-detection thresholds; empty when it has none (decide at P(yes) 0.5)."""
+    path = Path(bundle_dir) / LM_THRESHOLDS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        raw = json.loads(path.read_text())["thresholds"]
+        thresholds = {str(code): float(cut) for code, cut in raw.items()}
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise ModelError(f"{path}: not a valid {LM_THRESHOLDS_FILE} ({exc})") from exc
+    if not all(0.0 <= cut <= 1.0 for cut in thresholds.values()):
+        raise ModelError(f"{path}: thresholds must lie between 0 and 1")
+    return thresholds
 
 
 def read_lm_parts(bundle_dir: Path) -> LMParts:

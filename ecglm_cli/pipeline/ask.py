@@ -17,6 +17,7 @@ import torch
 from ecglm_cli.features.measure import measure
 from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.models.bundle import DEFAULT_BUNDLE, load_bundle
+from ecglm_cli.models.ecglm import read_lm_thresholds
 from ecglm_cli.pipeline.ecg_features import RecordFeatures, feature_statements, record_features
 
 
@@ -56,6 +57,7 @@ class Asker:
                  device: str = "cpu"):
         self.bundle = load_bundle(model)
         self.lm = self.bundle.language_model(llm)
+        self.lm_thresholds = read_lm_thresholds(self.bundle.path)  # LM detection cuts, if any
         self.bundle.model.to(device)
         self.lm.to(device)
         self.statements = feature_statements(self.bundle)

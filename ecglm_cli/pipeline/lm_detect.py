@@ -57,22 +57,15 @@ def yes_probabilities(asker, features, codes: list[str], batch_size: int = 64) -
 
 
 LM_SPACES = ("diagnostic", "rhythm", "form")
+ANSWER_CUT = 0.5  # the LM's own answer: yes when P(yes) >= P(no)
 
 
-def evaluate_lm_detection(
-    model: str, root, folds: tuple[int, ...], leads: list[str], limit: int | None = None,
-    llm: str | None = None, progress=None,
-):
-    """`evaluate --via lm`: macro F1 (P(yes) >= 0.5), AUC and Fmax of LM detection per space."""
-    from ecglm_cli.data.ptbxl import PTBXL
+def detection_scores(asker, ds, folds: tuple[int, ...], leads: list[str], limit: int | None,
+                     spaces: list[str], progress=None):
+    """P(yes) and the labels of every statement of `spaces` for the records of `folds`:
+    `(scores, truth)`, each space -> `[records, labels]`. Unreadable records are skipped."""
     from ecglm_cli.errors import RecordError
-    from ecglm_cli.models.metrics import space_report
-    from ecglm_cli.pipeline.ask import Asker
-    from ecglm_cli.pipeline.evaluate import EvaluationResult
 
-    asker = Asker(model, llm)
-    ds = PTBXL(root)
-    spaces = [s for s in LM_SPACES if s in ds.label_spaces]
     codes = {s: ds.label_spaces[s].labels for s in spaces}
     every = sorted({c for s in spaces for c in codes[s]})
     scores: dict[str, list[np.ndarray]] = {s: [] for s in spaces}
@@ -91,24 +84,74 @@ def evaluate_lm_detection(
         if progress:
             progress(1)
     if not any(truth.values()):
-        raise RecordError(root, f"no readable records in fold(s) {', '.join(map(str, folds))}")
+        raise RecordError(ds.root, f"no readable records in fold(s) {', '.join(map(str, folds))}")
+    return ({s: np.stack(v) for s, v in scores.items()},
+            {s: np.stack(v) for s, v in truth.items()})
+
+
+def detection_setup(model: str, root, llm: str | None):
+    from ecglm_cli.data.ptbxl import PTBXL
+    from ecglm_cli.pipeline.ask import Asker
+
+    asker = Asker(model, llm)
+    ds = PTBXL(root)
+    return asker, ds, [s for s in LM_SPACES if s in ds.label_spaces]
+
+
+def evaluate_lm_detection(
+    model: str, root, folds: tuple[int, ...], leads: list[str], limit: int | None = None,
+    llm: str | None = None, progress=None,
+):
+    """`evaluate --via lm`: AUC, Fmax and macro F1 of LM detection per space, with the LM's own
+    answer (`via: lm`) and, when the bundle has them, at its chosen thresholds (`lm-thresholds`)."""
+    from ecglm_cli.models.metrics import space_report
+    from ecglm_cli.pipeline.evaluate import EvaluationResult
+
+    asker, ds, spaces = detection_setup(model, root, llm)
+    scores, truth = detection_scores(asker, ds, folds, leads, limit, spaces, progress)
     rows = []
     for s in spaces:
-        y, score = np.stack(truth[s]), np.stack(scores[s])
+        codes = ds.label_spaces[s].labels
         rows.append({"space": s, "via": "lm",
-                     **space_report(y, score, np.full(y.shape[1], 0.5))})
+                     **space_report(truth[s], scores[s], np.full(len(codes), ANSWER_CUT))})
+        if asker.lm_thresholds:
+            cuts = np.array([asker.lm_thresholds.get(c, ANSWER_CUT) for c in codes])
+            rows.append({"space": s, "via": "lm-thresholds",
+                         **space_report(truth[s], scores[s], cuts)})
     return EvaluationResult(rows, [], dict(ds.skipped))
+
+
+def choose_lm_thresholds(
+    model: str, root, folds: tuple[int, ...], limit: int | None = None, llm: str | None = None,
+    progress=None,
+) -> dict[str, float]:
+    """Per statement, the P(yes) cut that maximises F1 on the records of `folds` (validation
+    folds, never test ones), as the classifier heads' thresholds are chosen."""
+    from ecglm_cli.io.leads import STANDARD_LEADS
+    from ecglm_cli.models.metrics import best_thresholds
+
+    asker, ds, spaces = detection_setup(model, root, llm)
+    scores, truth = detection_scores(asker, ds, folds, list(STANDARD_LEADS), limit, spaces,
+                                     progress)
+    chosen: dict[str, float] = {}
+    for s in spaces:  # a statement in two spaces has the same scores and labels in both
+        cuts = best_thresholds(truth[s], scores[s])
+        for code, cut in zip(ds.label_spaces[s].labels, cuts, strict=True):
+            chosen.setdefault(code, float(cut))
+    return chosen
 
 
 def lm_findings(asker, record, leads: list[str] | None = None,
                 spaces: tuple[str, ...] = LM_SPACES) -> dict:
     """`classify --via lm`: P(yes) of the LM's verify answer for every statement of `spaces`,
-    with the decision at P(yes) >= 0.5 (the LM's own answer), grouped like the head findings."""
+    positive at the bundle's LM-detection threshold for that statement (chosen on the
+    validation fold by `ecglm train lm-thresholds`), else at the LM's own answer, P(yes) 0.5."""
     feats = asker.features(record, leads)
     label_spaces = asker.bundle.label_spaces
     spaces = tuple(s for s in spaces if s in label_spaces)
     every = sorted({c for s in spaces for c in label_spaces[s]["labels"]})
     p_yes = dict(zip(every, yes_probabilities(asker, feats, every), strict=True))
+    cut = {c: asker.lm_thresholds.get(c, ANSWER_CUT) for c in every}
     findings, probabilities = {}, {}
     for space in spaces:
         described = label_spaces[space].get("descriptions", {})
@@ -116,8 +159,8 @@ def lm_findings(asker, record, leads: list[str] | None = None,
         probabilities[space] = {c: round(float(p_yes[c]), 4) for c in codes}
         findings[space] = [
             {"code": c, "description": described.get(c, c), "p_yes": round(float(p_yes[c]), 4),
-             "positive": True}
-            for c in sorted(codes, key=lambda c: -p_yes[c]) if p_yes[c] >= 0.5
+             "threshold": round(cut[c], 4), "positive": True}
+            for c in sorted(codes, key=lambda c: -p_yes[c]) if p_yes[c] >= cut[c]
         ]
     return {"via": "lm", "llm": asker.llm_name, "leads_used": feats.leads,
             "findings": findings, "probabilities": probabilities}

@@ -214,9 +214,10 @@ def lm_thresholds(ptbxl: Path, bundle: str, val_folds: str, limit: int | None,
     bundle_dir = resolve_bundle_dir(bundle)
     progress = Progress(None, label="ecglm train lm-thresholds: ")
     try:
-        chosen = choose_lm_thresholds(str(bundle_dir), ptbxl, folds, limit, llm, progress.update)
+        chosen, records = choose_lm_thresholds(str(bundle_dir), ptbxl, folds, limit, llm,
+                                               progress.update)
     finally:
         progress.close()
     path = save_lm_thresholds(bundle_dir, chosen, {"val_folds": list(folds), "limit": limit,
-                                                   "records": progress.done})
+                                                   "records": records})
     click.echo(str(path))

@@ -65,7 +65,8 @@ def resolve_bundle_dir(name: str | os.PathLike) -> Path:
     return path
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
+    """Write one bundle file atomically (a reader never sees half of it)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
@@ -106,10 +107,10 @@ def save_bundle(
     tmp = out / (WEIGHTS + ".tmp")
     save_file(state, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
     os.replace(tmp, out / WEIGHTS)
-    _write_json(out / "config.json", bundle_config(model.config, label_spaces))
-    _write_json(out / "thresholds.json", thresholds)
-    _write_json(out / "metrics.json", metrics)
-    _write_json(out / "provenance.json", provenance)
+    write_json(out / "config.json", bundle_config(model.config, label_spaces))
+    write_json(out / "thresholds.json", thresholds)
+    write_json(out / "metrics.json", metrics)
+    write_json(out / "provenance.json", provenance)
     return out
 
 

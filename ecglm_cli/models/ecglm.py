@@ -255,12 +255,11 @@ def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str
 def save_lm_thresholds(bundle_dir: Path, thresholds: dict[str, float],
                        chosen_on: dict[str, Any]) -> Path:
     """Write the P(yes) thresholds of LM detection (statement code -> cut) into a bundle."""
+    from ecglm_cli.models.bundle import write_json
+
     path = Path(bundle_dir) / LM_THRESHOLDS_FILE
-    data = {"chosen_on": chosen_on, "thresholds": {k: round(float(v), 6)
-                                                   for k, v in sorted(thresholds.items())}}
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    write_json(path, {"chosen_on": chosen_on,
+                      "thresholds": {k: round(float(v), 6) for k, v in sorted(thresholds.items())}})
     return path
 
 

@@ -90,6 +90,7 @@ def detection_scores(asker, ds, folds: tuple[int, ...], leads: list[str], limit:
 
 
 def detection_setup(model: str, root, llm: str | None):
+    """The loaded bundle and LM, the PTB-XL folder, and the LM-detection spaces it has."""
     from ecglm_cli.data.ptbxl import PTBXL
     from ecglm_cli.pipeline.ask import Asker
 
@@ -124,9 +125,10 @@ def evaluate_lm_detection(
 def choose_lm_thresholds(
     model: str, root, folds: tuple[int, ...], limit: int | None = None, llm: str | None = None,
     progress=None,
-) -> dict[str, float]:
+) -> tuple[dict[str, float], int]:
     """Per statement, the P(yes) cut that maximises F1 on the records of `folds` (validation
-    folds, never test ones), as the classifier heads' thresholds are chosen."""
+    folds, never test ones), as the classifier heads' thresholds are chosen; and how many
+    records it was chosen on."""
     from ecglm_cli.io.leads import STANDARD_LEADS
     from ecglm_cli.models.metrics import best_thresholds
 
@@ -138,7 +140,7 @@ def choose_lm_thresholds(
         cuts = best_thresholds(truth[s], scores[s])
         for code, cut in zip(ds.label_spaces[s].labels, cuts, strict=True):
             chosen.setdefault(code, float(cut))
-    return chosen
+    return chosen, len(next(iter(truth.values())))
 
 
 def lm_findings(asker, record, leads: list[str] | None = None,

@@ -56,6 +56,10 @@ class TrainOptions:
     dropout: float = 0.2
     keep: str = "best"  # "best": bundle of the best validation epoch; "last": of the last one
 
+    def __post_init__(self) -> None:
+        if self.stride_s is None:
+            self.stride_s = self.window_s / 2
+
     def to_dict(self) -> dict:
         data = asdict(self)
         data["ptbxl"], data["out"] = str(self.ptbxl), str(self.out)
@@ -206,7 +210,8 @@ def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptio
         flat = load_file(str(ckpt / "optimizer.safetensors"))
     except Exception as exc:  # any damage to the checkpoint is one clear error
         raise ModelError(f"{ckpt}: cannot resume ({exc})") from None
-    saved = state.get("options", {})
+    saved = {"stride_s": options.window_s / 2,  # checkpoints from before --stride used this
+             **state.get("options", {})}
     for key in ("width", "kernel_size", "window_s", "stride_s", "seed", "train_folds", "val_folds",
                 "limit"):
         if saved.get(key) != options.to_dict()[key]:
@@ -245,7 +250,7 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
     spaces = list(ds.label_spaces)
     config = EncoderConfig(
         width=options.width, kernel_size=options.kernel_size, window_s=options.window_s,
-        stride_s=options.stride_s or options.window_s / 2, dropout=options.dropout,
+        stride_s=options.stride_s, dropout=options.dropout,
         label_counts={s: len(ds.label_spaces[s].labels) for s in spaces},
     )
     train_entries = ds.select(options.train_folds, options.limit)

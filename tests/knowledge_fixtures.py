@@ -11,7 +11,7 @@ import wfdb
 COLUMNS = (
     "ecg_id", "patient_id", "scp_codes", "heart_axis", "infarction_stadium1",
     "infarction_stadium2", "baseline_drift", "static_noise", "burst_noise",
-    "electrodes_problems", "extra_beats", "pacemaker", "strat_fold", "filename_lr",
+    "electrodes_problems", "extra_beats", "pacemaker", "strat_fold", "filename_lr", "filename_hr",
 )
 
 
@@ -32,7 +32,8 @@ def write_ptbxl(root: Path, rows: list[dict], with_signal: set[int] | None = Non
         for r in rows:
             writer.writerow({**{c: r.get(c, "") for c in COLUMNS},
                              "scp_codes": repr(r["scp_codes"]),
-                             "filename_lr": f"records100/00000/{r['ecg_id']:05d}_lr"})
+                             "filename_lr": f"records100/00000/{r['ecg_id']:05d}_lr",
+                             "filename_hr": f"records500/00000/{r['ecg_id']:05d}_hr"})
     wanted = with_signal if with_signal is not None else {r["ecg_id"] for r in rows}
     t = np.arange(200) / 100.0
     signal = np.stack([np.sin(2 * np.pi * 1.2 * t) * (0.5 + 0.05 * k) for k in range(12)], 1)

@@ -110,6 +110,10 @@ def test_lm_from_a_local_directory(tmp_path, records):
                                       "--max-new-tokens", "4"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["llm"] == str(tmp_path / "qwen-dir")
+    # without --llm the row still names the LM the bundle was trained for, not "compact"
+    result = CliRunner().invoke(cli, ["ask", str(records[1]), QUESTION, "--model", str(bundle),
+                                      "--format", "json", "--max-new-tokens", "4"])
+    assert json.loads(result.output)["llm"] == str(tmp_path / "qwen-dir")
 
 
 def test_ask_reads_a_bare_array_named_with_input_leads(tmp_path):

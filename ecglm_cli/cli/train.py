@@ -136,7 +136,7 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
          device: str, seed: int, resume: bool, batch_size: int, lr: float, views: int,
          train_folds: str, val_folds: str, limit: int | None, draws: int,
          val_questions: int, vocab_size: int, hidden: int, layers: int, heads: int,
-         ecgqa: tuple[Path, ...] = ()) -> None:
+         ecgqa: tuple[Path, ...] = (), lora_rank: int = 0) -> None:
     from ecglm_cli.models.bundle import resolve_bundle_dir
     from ecglm_cli.models.compact_lm import CompactLMConfig
     from ecglm_cli.train.lm import LMTrainOptions, train_lm
@@ -150,6 +150,7 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
         val_questions=val_questions, ecgqa=tuple(ecgqa),
         compact=CompactLMConfig(vocab_size=vocab_size, hidden=hidden, layers=layers, heads=heads,
                                 intermediate=hidden * 11 // 4),
+        lora_rank=lora_rank,
     )
     texts = build_texts(options, draws)
     click.echo(str(train_lm(options, texts.train, texts.val, texts.corpus)))
@@ -174,10 +175,16 @@ def align(**kwargs) -> None:
 Examples:
   ecglm train instruct --ptbxl ptb-xl/ --bundle runs/ecglm --epochs 6
   ecglm train instruct --ptbxl ptb-xl/ --bundle runs/ecglm --ecgqa ecgqa/ptbxl/paraphrased/train
+  ecglm train instruct --ptbxl ptb-xl/ --bundle runs/qwen --llm Qwen/Qwen2.5-0.5B-Instruct \
+      --lora-rank 16 --device cuda
 """)
 @_shared_options
 @click.option("--ecgqa", type=click.Path(exists=True, path_type=Path), multiple=True,
               help="Also train on official ECG-QA JSON (file or folder; local records only).")
+@click.option("--lora-rank", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Pretrained --llm only: also train LoRA adapters of this rank on all its "
+                   "linear layers (alpha = 2 x rank; needs pip install 'ecglm[lora]'). "
+                   "0: the LM stays frozen.")
 def instruct(**kwargs) -> None:
     """Fine-tune on question-answer pairs (ECG-QA's single-ECG types, reports, unanswerables)."""
     _run("instruct", **kwargs)

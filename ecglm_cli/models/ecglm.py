@@ -11,6 +11,7 @@ lookup, so the LM's vocabulary and weights need no change.
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -230,11 +231,15 @@ class LMParts:
     projector: dict[str, Any]
     format_version: int = LM_PARTS_VERSION
     trained: dict[str, Any] = field(default_factory=dict)
+    lora_rank: int = 0  # > 0: a LoRA adapter for the (pretrained) LM is in `lora/`
 
 
 def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str, Any]) -> None:
-    """Write the projector (and the compact LM, when it is the bundle's own) into a bundle."""
+    """Write the projector (and the compact LM, when it is the bundle's own, or the LM's LoRA
+    adapter, when it has one) into a bundle."""
     from safetensors.torch import save_file
+
+    from ecglm_cli.models.lora import LORA_DIR, lora_rank, save_lora
 
     bundle_dir = Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
@@ -245,9 +250,15 @@ def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str
         lm_dir = bundle_dir / BUNDLED_LM_DIR
         model.lm.save_pretrained(lm_dir, safe_serialization=True)
         model.tokenizer.save_pretrained(lm_dir)
+    rank = lora_rank(model.lm)
+    if rank:
+        save_lora(model.lm, bundle_dir / LORA_DIR)
+    else:
+        shutil.rmtree(bundle_dir / LORA_DIR, ignore_errors=True)  # from an earlier LM
     state = {k: v.detach().cpu().contiguous() for k, v in model.projector.state_dict().items()}
     save_file(state, str(bundle_dir / PROJECTOR_FILE))
-    parts = LMParts(lm=lm_ref, projector=asdict(model.projector.config), trained=trained)
+    parts = LMParts(lm=lm_ref, projector=asdict(model.projector.config), trained=trained,
+                    lora_rank=rank)
     (bundle_dir / LM_PARTS_FILE).write_text(json.dumps(asdict(parts), indent=2) + "\n")
     (bundle_dir / LM_THRESHOLDS_FILE).unlink(missing_ok=True)  # chosen for the previous LM
 
@@ -290,6 +301,8 @@ def read_lm_parts(bundle_dir: Path) -> LMParts:
         parts = LMParts(**raw)
     except (ValueError, TypeError) as exc:
         raise ModelError(f"{path}: not a valid {LM_PARTS_FILE} ({exc})") from exc
+    if not isinstance(parts.lora_rank, int) or parts.lora_rank < 0:
+        raise ModelError(f"{path}: lora_rank must be a whole number >= 0")
     if parts.format_version != LM_PARTS_VERSION:
         raise ModelError(
             f"{path}: format version {parts.format_version}, this ecglm reads {LM_PARTS_VERSION}"
@@ -297,9 +310,13 @@ def read_lm_parts(bundle_dir: Path) -> LMParts:
     return parts
 
 
-def load_lm_parts(bundle_dir: Path, llm: str | None = None) -> ECGLM:
-    """Load the LM and projector stored with a bundle; `llm` must match what it was trained for."""
+def load_lm_parts(bundle_dir: Path, llm: str | None = None, trainable: bool = False) -> ECGLM:
+    """Load the LM and projector stored with a bundle; `llm` must match what it was trained for.
+
+    A LoRA adapter is merged into the LM for inference, or kept apart when `trainable`.
+    """
     from ecglm_cli.models.lm_loader import load_causal_lm
+    from ecglm_cli.models.lora import LORA_DIR, load_lora
 
     bundle_dir = Path(bundle_dir)
     parts = read_lm_parts(bundle_dir)
@@ -312,6 +329,8 @@ def load_lm_parts(bundle_dir: Path, llm: str | None = None) -> ECGLM:
         )
     source = str(bundle_dir / BUNDLED_LM_DIR) if parts.lm == BUNDLED_LM_DIR else parts.lm
     lm, tokenizer = load_causal_lm(source)
+    if parts.lora_rank:
+        lm = load_lora(lm, bundle_dir / LORA_DIR, trainable)
     try:
         config = ProjectorConfig(**parts.projector)
     except TypeError as exc:

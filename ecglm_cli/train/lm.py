@@ -1,10 +1,11 @@
 """`ecglm train align` and `ecglm train instruct`: teach an LM to read the frozen encoder.
 
 Both stages train the projector. The compact LM is trained with it (it starts from nothing);
-a pretrained LM stays frozen. `align` creates the compact LM and its tokenizer (trained on the
-stage's own corpus) and teaches it reports and descriptions; `instruct` fine-tunes on
-question-answer pairs. Encoder features are computed once per record and view before the first
-step, so an epoch costs only LM forward and backward passes.
+a pretrained LM stays frozen, or learns through LoRA adapters (`instruct --lora-rank N`).
+`align` creates the compact LM and its tokenizer (trained on the stage's own corpus) and teaches
+it reports and descriptions; `instruct` fine-tunes on question-answer pairs. Encoder features
+are computed once per record and view before the first step, so an epoch costs only LM forward
+and backward passes.
 
 After every epoch the LM parts are written into the bundle and a checkpoint (optimizer, epoch,
 random state) into `OUT/checkpoint/`, so `--resume` continues where a run stopped.
@@ -39,6 +40,7 @@ from ecglm_cli.models.ecglm import (
     save_lm_parts,
 )
 from ecglm_cli.models.lm_loader import load_causal_lm
+from ecglm_cli.models.lora import LORA_DIR, add_lora, is_lora
 from ecglm_cli.pipeline.ecg_features import feature_statements
 from ecglm_cli.train.encoder import CHECKPOINT_DIR, cosine_lr, git_commit, resolve_device
 from ecglm_cli.train.lm_data import (
@@ -75,6 +77,7 @@ class LMTrainOptions:
     val_questions: int = 400
     ecgqa: tuple[Path, ...] = ()
     compact: CompactLMConfig = field(default_factory=CompactLMConfig)
+    lora_rank: int = 0  # > 0: train LoRA adapters of a pretrained LM as well
 
 
 def _log(text: str) -> None:
@@ -93,7 +96,7 @@ def _prepare_out(options: LMTrainOptions) -> Path:
                 continue
             if item.is_file():
                 shutil.copy2(item, target)
-            elif item.name == BUNDLED_LM_DIR:  # a bundle that already has its compact LM
+            elif item.name in (BUNDLED_LM_DIR, LORA_DIR):  # its compact LM or LoRA adapter
                 shutil.copytree(item, target)
     return out
 
@@ -104,6 +107,8 @@ def _new_model(options: LMTrainOptions, bundle, corpus: list[str]) -> ECGLM:
         lm = build_compact_lm(tokenizer, options.compact)
     else:
         lm, tokenizer = load_causal_lm(options.llm)
+        if options.lora_rank:
+            lm = add_lora(lm, options.lora_rank)
     config = ProjectorConfig(
         encoder_dim=bundle.config.embed_dim, n_encoder_tokens=bundle.config.n_tokens,
         statements=feature_statements(bundle),
@@ -118,11 +123,20 @@ def _lm_ref(options: LMTrainOptions) -> str:
 
 def _model_for_stage(options: LMTrainOptions, out: Path, bundle, corpus: list[str]) -> ECGLM:
     """Resume or instruct: the bundle's LM; align (fresh): a new compact LM or a new projector."""
+    if options.lora_rank and options.llm == COMPACT:
+        raise ModelError("--lora-rank adapts a pretrained --llm; the compact LM is trained whole")
     has_lm = (out / LM_PARTS_FILE).exists()
     if has_lm and (options.resume or options.stage == "instruct"):
-        if read_lm_parts(out).lm != _lm_ref(options):
+        parts = read_lm_parts(out)
+        if parts.lm != _lm_ref(options):
             raise ModelError(f"{out}: its LM parts were trained for another LM than {options.llm}")
-        return load_lm_parts(out)
+        if options.lora_rank and parts.lora_rank not in (0, options.lora_rank):
+            raise ModelError(f"{out}: its LoRA adapter has rank {parts.lora_rank}, not "
+                             f"{options.lora_rank}")
+        model = load_lm_parts(out, trainable=True)
+        if options.lora_rank and not is_lora(model.lm):
+            model.lm = add_lora(model.lm, options.lora_rank)
+        return model
     if options.resume:
         raise ModelError(f"{out}: nothing to resume (no {LM_PARTS_FILE})")
     return _new_model(options, bundle, corpus)
@@ -130,6 +144,9 @@ def _model_for_stage(options: LMTrainOptions, out: Path, bundle, corpus: list[st
 
 def _trainable(model: ECGLM, options: LMTrainOptions) -> list[torch.nn.Parameter]:
     model.lm.requires_grad_(options.llm == COMPACT)
+    if is_lora(model.lm):  # a pretrained LM learns through its adapter only
+        for name, param in model.lm.named_parameters():
+            param.requires_grad_("lora_" in name)
     return [p for p in model.parameters() if p.requires_grad]
 
 
@@ -158,7 +175,7 @@ def _load_checkpoint(out: Path, options: LMTrainOptions, optimizer) -> dict:
         torch.set_rng_state(saved["rng"])
     except Exception as exc:  # any damage to the checkpoint is one clear error
         raise ModelError(f"{weights}: cannot resume ({exc})") from None
-    for key in ("seed", "llm", "train_folds", "limit", "views"):
+    for key in ("seed", "llm", "train_folds", "limit", "views", "lora_rank"):
         if state["options"].get(key) != _options_record(options).get(key):
             raise ModelError(f"{info}: cannot resume with a different --{key.replace('_', '-')}")
     return state

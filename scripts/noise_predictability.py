@@ -8,12 +8,19 @@ would carry the information, before anyone spends GPU time feeding them to the L
 seven log-scaled amplitude features per lead (baseline wander, high-frequency residual, slopes),
 a small MLP trained on folds 1-8, AUC on fold 9 per lead and per record.
 
+With --ecgqa it also answers ECG-QA's own single-ECG noise questions (templates 26-28) from the
+MLP: a yes/no cut per template is chosen on the questions about fold 1-8 records and scored on
+fold 9 next to always answering "no". That is roughly the best an LM fed these features could do.
+
     python scripts/noise_predictability.py ../shared/data/ptbxl
+    python scripts/noise_predictability.py ../shared/data/ptbxl \
+        --ecgqa ../shared/data/ecgqa/ptbxl/template
 """
 
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +30,7 @@ from tabulate import tabulate
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from ecglm_cli.data.ecgqa import load_ecgqa  # noqa: E402
 from ecglm_cli.data.ptbxl_table import read_label_rows  # noqa: E402
 from ecglm_cli.errors import RecordError  # noqa: E402
 from ecglm_cli.io import read_record  # noqa: E402
@@ -51,9 +59,11 @@ def lead_features(x: np.ndarray, fs: float) -> np.ndarray:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("ptbxl", type=Path, help="PTB-XL folder (ptbxl_database.csv, records100/)")
+    parser.add_argument("--ecgqa", type=Path, help="ECG-QA JSON file or folder: also answer its "
+                        "single-ECG noise questions (templates 26-28)")
     args = parser.parse_args()
     rows = read_label_rows(args.ptbxl)
-    feats, truth, folds = [], [], []
+    feats, truth, folds, ids = [], [], [], []
     for row in rows.values():
         if row["strat_fold"] > 9:
             continue  # fold 10 is withheld
@@ -67,6 +77,7 @@ def main() -> None:
         truth.append([[lead in parse_leads(row.get(column) or "") for column in
                        NOISE_COLUMNS.values()] for lead in STANDARD_LEADS])
         folds.append(row["strat_fold"])
+        ids.append(row["ecg_id"])
     x, y, fold = np.array(feats), np.array(truth, dtype=np.float32), np.array(folds)
     train, val = fold <= 8, fold == 9
     mean, std = x[train].mean(axis=(0, 1)), x[train].std(axis=(0, 1)) + 1e-6
@@ -89,7 +100,8 @@ def main() -> None:
         loss.backward()
         optimizer.step()
     with torch.no_grad():
-        p = torch.sigmoid(net(inputs(x[val]))).numpy()
+        p_all = torch.sigmoid(net(inputs(x))).numpy().reshape(len(x), 12, len(NOISE_COLUMNS))
+    p = p_all[val].reshape(-1, len(NOISE_COLUMNS))
     y_val = y[val].reshape(-1, len(NOISE_COLUMNS))
     lead_auc = auc_per_label(y_val, p)
     record_y = y[val].any(axis=1).astype(np.float32)
@@ -99,6 +111,53 @@ def main() -> None:
     print(f"trained on folds 1-8 ({int(train.sum())} records), fold 9: {int(val.sum())} records")
     print(tabulate(table, headers=["noise kind", "lead positives", "AUC per lead",
                                    "record positives", "AUC per record"], tablefmt="github"))
+    if args.ecgqa:
+        by_id = {ecg_id: (p_all[i], fold[i]) for i, ecg_id in enumerate(ids)}
+        print()
+        print(tabulate(answer_noise_questions(args.ecgqa, by_id),
+                       headers=["template", "questions, folds 1-8", "cut", "questions, fold 9",
+                                "accuracy, fold 9", "always no, fold 9"], tablefmt="github"))
+
+
+def noise_score(question: dict, p: np.ndarray) -> float | None:
+    """P(yes) of one noise question from the per-lead probabilities `p [12, kinds]`."""
+    kinds = list(NOISE_COLUMNS)
+    lead = re.search(r"in lead (\w+)\?", question["question"])
+    lead_index = STANDARD_LEADS.index(lead.group(1)) if lead else None
+    template = question["template_id"]
+    if template == 26 and lead_index is not None:
+        return float(p[lead_index, kinds.index(question["attribute"][0])])
+    if template == 27:
+        return float(p[:, kinds.index(question["attribute"][0])].max())
+    if template == 28 and lead_index is not None:
+        return float(1 - np.prod(1 - p[lead_index]))
+    return None
+
+
+def answer_noise_questions(path: Path, by_id: dict[int, tuple[np.ndarray, int]]) -> list[list]:
+    """Per template: a cut chosen on folds 1-8, accuracy on fold 9 against always "no"."""
+    scored: dict[tuple[int, bool], list[tuple[float, bool]]] = {}
+    for question in load_ecgqa(path, single_only=True).questions:
+        found = by_id.get(question["ecg_id"][0])
+        if found is None or question["template_id"] not in (26, 27, 28):
+            continue
+        value = noise_score(question, found[0])
+        if value is not None:
+            key = (question["template_id"], found[1] == 9)
+            scored.setdefault(key, []).append((value, question["answer"] == ["yes"]))
+    table = []
+    for template in (26, 27, 28):
+        fit, held = scored.get((template, False), []), scored.get((template, True), [])
+        if not fit or not held:
+            continue
+        s, a = (np.array(v) for v in zip(*fit, strict=True))
+        cuts = np.unique(np.r_[s, np.inf])
+        cut = cuts[int(np.argmax([((s >= c) == a).mean() for c in cuts]))]
+        s, a = (np.array(v) for v in zip(*held, strict=True))
+        accuracy = ((s >= cut) == a).mean()
+        table.append([template, len(fit), f"{cut:.3f}", len(held), f"{accuracy:.3f}",
+                      f"{(~a).mean():.3f}"])
+    return table
 
 
 if __name__ == "__main__":

@@ -94,6 +94,13 @@ def test_ask_reads_the_adapter(setup, tmp_path, capsys):
     code, err = _main_error(["ask", str(record), question, "--model", str(broken)], capsys)
     assert code == 1 and "cannot read the LoRA adapter" in err and "\n" not in err
 
+    config = json.loads((root / "tuned" / "lora" / "adapter_config.json").read_text())
+    shutil.copy(root / "tuned" / "lora" / "adapter_model.safetensors", broken / "lora")
+    (broken / "lora" / "adapter_config.json").write_text(
+        json.dumps({**config, "target_modules": ["no_such_layer"]}))
+    code, err = _main_error(["ask", str(record), question, "--model", str(broken)], capsys)
+    assert code == 1 and "the LoRA adapter does not fit this LM" in err and "\n" not in err
+
 
 def test_instruct_again_continues_the_adapter(setup, tmp_path, capsys):
     root, ptbxl = setup

@@ -86,9 +86,12 @@ def load_lora(lm: nn.Module, directory: Path, trainable: bool) -> nn.Module:
     except (OSError, ValueError, TypeError, SafetensorError) as exc:
         raise ModelError(f"{directory}: cannot read the LoRA adapter ({exc})") from None
     config.inference_mode = not trainable
-    with _quiet():
-        model = peft.get_peft_model(lm, config)
-        result = peft.set_peft_model_state_dict(model, state)
+    try:
+        with _quiet():
+            model = peft.get_peft_model(lm, config)
+            result = peft.set_peft_model_state_dict(model, state)
+    except (ValueError, TypeError, RuntimeError, KeyError) as exc:
+        raise ModelError(f"{directory}: the LoRA adapter does not fit this LM ({exc})") from None
     missing = [k for k in result.missing_keys if "lora_" in k]
     if missing or result.unexpected_keys:
         raise ModelError(

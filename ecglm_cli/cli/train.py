@@ -175,8 +175,9 @@ def align(**kwargs) -> None:
 Examples:
   ecglm train instruct --ptbxl ptb-xl/ --bundle runs/ecglm --epochs 6
   ecglm train instruct --ptbxl ptb-xl/ --bundle runs/ecglm --ecgqa ecgqa/ptbxl/paraphrased/train
-  ecglm train instruct --ptbxl ptb-xl/ --bundle runs/qwen --llm Qwen/Qwen2.5-0.5B-Instruct \
-      --lora-rank 16 --device cuda
+  ecglm train instruct --ptbxl ptb-xl/ --bundle runs/qwen --llm qwen-dir/ --lora-rank 16
+\b
+The last needs a bundle aligned for that LM first (`ecglm train align --llm qwen-dir/ ...`).
 """)
 @_shared_options
 @click.option("--ecgqa", type=click.Path(exists=True, path_type=Path), multiple=True,

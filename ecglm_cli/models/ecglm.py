@@ -124,9 +124,11 @@ class _CallbackStreamer:
 class ECGLM(nn.Module):
     """A projector and a causal LM; the LM is frozen or trained by the caller, never altered."""
 
-    def __init__(self, lm: nn.Module, tokenizer: Any, projector: ECGProjector):
+    def __init__(self, lm: nn.Module, tokenizer: Any, projector: ECGProjector,
+                 lm_ref: str = BUNDLED_LM_DIR):
         super().__init__()
         self.lm = lm
+        self.lm_ref = lm_ref  # as in ecglm.json: "lm" (the bundle's compact LM), a dir or a name
         self.tokenizer = tokenizer
         self.projector = projector
         self.ecg_token_id = ensure_ecg_token(tokenizer)
@@ -342,7 +344,7 @@ def load_lm_parts(bundle_dir: Path, llm: str | None = None, trainable: bool = Fa
         )
     projector = ECGProjector(config)
     _load_projector_weights(projector, bundle_dir / PROJECTOR_FILE)
-    model = ECGLM(lm, tokenizer, projector)
+    model = ECGLM(lm, tokenizer, projector, parts.lm)
     model.eval()
     return model
 

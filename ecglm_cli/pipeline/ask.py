@@ -17,7 +17,7 @@ import torch
 from ecglm_cli.features.measure import measure
 from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.models.bundle import DEFAULT_BUNDLE, load_bundle
-from ecglm_cli.models.ecglm import BUNDLED_LM_DIR, read_lm_parts, read_lm_thresholds
+from ecglm_cli.models.ecglm import BUNDLED_LM_DIR, read_lm_thresholds
 from ecglm_cli.pipeline.ecg_features import RecordFeatures, feature_statements, record_features
 
 
@@ -62,8 +62,7 @@ class Asker:
         self.lm.to(device)
         self.statements = feature_statements(self.bundle)
         self.model_name = str(model)
-        trained_for = read_lm_parts(self.bundle.path).lm
-        self.llm_name = "compact" if trained_for == BUNDLED_LM_DIR else trained_for
+        self.llm_name = "compact" if self.lm.lm_ref == BUNDLED_LM_DIR else self.lm.lm_ref
 
     def features(self, record: ECGRecord, leads: list[str] | None = None) -> RecordFeatures:
         return record_features(self.bundle, record, leads)

@@ -114,7 +114,7 @@ def _new_model(options: LMTrainOptions, bundle, corpus: list[str]) -> ECGLM:
         statements=feature_statements(bundle),
         lm_hidden=lm.get_input_embeddings().embedding_dim,
     )
-    return ECGLM(lm, tokenizer, ECGProjector(config))
+    return ECGLM(lm, tokenizer, ECGProjector(config), _lm_ref(options))
 
 
 def _lm_ref(options: LMTrainOptions) -> str:

@@ -26,6 +26,12 @@ class ModelError(ECGLMError):
     """A model bundle or language model is missing, corrupt or does not match."""
 
 
+class QuestionError(ECGLMError):
+    """A question the language model cannot take, such as one longer than its context."""
+
+    exit_code = EXIT_USAGE
+
+
 class DownloadError(ECGLMError):
     """A download failed or did not verify."""
 

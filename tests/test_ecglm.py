@@ -86,6 +86,36 @@ def test_ask_cli_text_json_and_stream(bundle, records):
     assert data["model"] == str(bundle)
 
 
+def test_ecg_placeholder_typed_in_the_question_is_plain_text(bundle, records):
+    asker = Asker(bundle)
+    ids = asker.lm.encode_prompts([f"Is {ECG_TOKEN} normal?"])["input_ids"]
+    assert int((ids == asker.lm.ecg_token_id).sum()) == asker.lm.n_features
+    result = CliRunner().invoke(cli, ["ask", str(records[0]), f"Is {ECG_TOKEN}{ECG_TOKEN} normal?",
+                                      "--model", str(bundle), "--max-new-tokens", "4"])
+    assert result.exit_code == 0, result.output
+
+
+def test_question_longer_than_the_lm_reads_is_refused(bundle, records, capsys):
+    """Past its trained positions an LM writes nonsense: refuse rather than answer it."""
+    limit = Asker(bundle).lm.context_length
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ask", str(records[0]), "is this normal? " * limit, "--model", str(bundle)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert "the question is too long" in err and f"at most {limit - 1}" in err
+    assert "\n" not in err
+
+
+def test_answer_is_cut_to_the_positions_left(bundle, records):
+    asker = Asker(bundle)
+    feats = asker.features(asker_record(records[0]))
+    prompt_len = asker.lm.encode_prompts([QUESTION])["input_ids"].shape[1]
+    room = asker.lm.context_length - prompt_len
+    generated: list[int] = []
+    asker.answer_batch([QUESTION], [feats], max_new_tokens=room + 50, on_token=generated.append)
+    assert 0 < len(generated) <= room
+
+
 def test_llm_other_than_trained_is_a_clear_error(bundle, records, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["ask", str(records[0]), QUESTION, "--model", str(bundle), "--llm", "other-lm"])

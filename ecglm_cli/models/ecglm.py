@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ecglm_cli.errors import ModelError
+from ecglm_cli.errors import ModelError, QuestionError
 
 ECG_TOKEN = "<ecg>"
 ANSWER_SEPARATOR = "; "  # ECG-QA answers may contain ", " themselves
@@ -86,8 +86,12 @@ class ECGProjector(nn.Module):
 
 
 def build_prompt(tokenizer: Any, question: str, n_features: int) -> str:
-    """The text fed to the LM: ECG placeholders then the question, in the chat template if any."""
-    content = ECG_TOKEN * n_features + "\n" + question.strip()
+    """The text fed to the LM: ECG placeholders then the question, in the chat template if any.
+
+    A literal `<ecg>` typed in the question becomes plain "ECG", so only the placeholders that
+    this function writes can take ECG features.
+    """
+    content = ECG_TOKEN * n_features + "\n" + question.replace(ECG_TOKEN, "ECG").strip()
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(
             [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
@@ -146,6 +150,28 @@ class ECGLM(nn.Module):
     def device(self) -> torch.device:
         return next(self.lm.parameters()).device
 
+    @property
+    def context_length(self) -> int | None:
+        """How many positions the LM reads (None when its config does not say)."""
+        return getattr(self.lm.config, "max_position_embeddings", None)
+
+    def _room_to_answer(self, prompt_len: int, max_new_tokens: int) -> int:
+        """New tokens that fit after a prompt; a prompt that leaves no room is refused.
+
+        Past its trained positions a small LM writes fluent-looking nonsense, so a question
+        that does not fit is an error rather than a silently wrong answer.
+        """
+        limit = self.context_length
+        if limit is None:
+            return max_new_tokens
+        if prompt_len >= limit:
+            raise QuestionError(
+                f"the question is too long for this language model: the prompt is {prompt_len} "
+                f"tokens ({self.n_features} of them the ECG), and it reads at most {limit - 1} "
+                "before answering"
+            )
+        return min(max_new_tokens, limit - prompt_len)
+
     def embed(
         self, input_ids: torch.Tensor, tokens: torch.Tensor, logits: torch.Tensor | None
     ) -> torch.Tensor:
@@ -199,6 +225,7 @@ class ECGLM(nn.Module):
     ) -> list[str]:
         """Greedy answers, one per (question, ECG) row."""
         batch = self.encode_prompts(questions)
+        max_new_tokens = self._room_to_answer(batch["input_ids"].shape[1], max_new_tokens)
         embeds = self.embed(batch["input_ids"], tokens.to(self.device),
                             None if logits is None else logits.to(self.device))
         out = self.lm.generate(
@@ -219,6 +246,7 @@ class ECGLM(nn.Module):
     ) -> torch.Tensor:
         """Logits of the first answer token, [B, vocab] (for yes-probabilities)."""
         batch = self.encode_prompts(questions)
+        self._room_to_answer(batch["input_ids"].shape[1], 1)
         out = self.forward(batch["input_ids"], batch["attention_mask"],
                            tokens.to(self.device),
                            None if logits is None else logits.to(self.device))

@@ -87,3 +87,13 @@ def test_score_exact_set_match_per_type(ecgqa_dir):
     assert always_yes["accuracy"] < 1.0
     by_id = score({q["sample_id"]: q["answer"] for q in questions[:2]}, questions)
     assert by_id["correct"] == 2
+
+
+def test_folder_without_json_is_an_error_not_zero_questions(tmp_path):
+    (tmp_path / "notes.txt").write_text("not a question file")
+    with pytest.raises(RecordError, match="no ECG-QA .json files"):
+        load_ecgqa(tmp_path)
+
+
+def test_score_of_no_questions_has_no_accuracy():
+    assert score([], [])["accuracy"] is None

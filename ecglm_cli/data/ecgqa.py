@@ -66,7 +66,10 @@ def json_files(path: str | Path) -> list[Path]:
     if path.is_file():
         return [path]
     if path.is_dir():
-        return sorted(p for p in path.rglob("*.json") if p.is_file())
+        files = sorted(p for p in path.rglob("*.json") if p.is_file())
+        if not files:
+            raise RecordError(path, "no ECG-QA .json files in this folder")
+        return files
     raise RecordError(path, "no such ECG-QA file or folder")
 
 
@@ -168,6 +171,6 @@ def score(
     return {
         "n": len(questions),
         "correct": correct_total,
-        "accuracy": correct_total / len(questions) if questions else 0.0,
+        "accuracy": correct_total / len(questions) if questions else None,  # none answered
         "per_type": dict(sorted(per_type.items())),
     }

@@ -26,7 +26,8 @@ the model and the leads used. Not for clinical decisions.
               help="Model bundle directory or name.")
 @click.option("--llm", default=None,
               help="Language model the bundle's projector was trained for (default: the bundle's).")
-@click.option("--max-new-tokens", type=click.IntRange(1, 1024), default=96, show_default=True)
+@click.option("--max-new-tokens", type=click.IntRange(1, 1024), default=96, show_default=True,
+              help="Longest answer in tokens; cut to the room the LM's context leaves.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Answer alone, or a JSON object with evidence.")
 @click.option("--stream", is_flag=True, help="Print the answer as it is generated (text format).")

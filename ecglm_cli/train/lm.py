@@ -121,8 +121,13 @@ def _lm_ref(options: LMTrainOptions) -> str:
     return BUNDLED_LM_DIR if options.llm == COMPACT else options.llm
 
 
-def _model_for_stage(options: LMTrainOptions, out: Path, bundle, corpus: list[str]) -> ECGLM:
-    """Resume or instruct: the bundle's LM; align (fresh): a new compact LM or a new projector."""
+def _model_for_stage(
+    options: LMTrainOptions, out: Path, bundle, corpus: list[str]
+) -> tuple[ECGLM, dict]:
+    """The model to train and the stages it has had (`trained` of ecglm.json).
+
+    Resume or instruct: the bundle's LM; align (fresh): a new compact LM or a new projector.
+    """
     if options.lora_rank and options.llm == COMPACT:
         raise ModelError("--lora-rank adapts a pretrained --llm; the compact LM is trained whole")
     has_lm = (out / LM_PARTS_FILE).exists()
@@ -136,10 +141,10 @@ def _model_for_stage(options: LMTrainOptions, out: Path, bundle, corpus: list[st
         model = load_lm_parts(out, trainable=True)
         if options.lora_rank and not is_lora(model.lm):
             model.lm = add_lora(model.lm, options.lora_rank)
-        return model
+        return model, parts.trained
     if options.resume:
         raise ModelError(f"{out}: nothing to resume (no {LM_PARTS_FILE})")
-    return _new_model(options, bundle, corpus)
+    return _new_model(options, bundle, corpus), {}
 
 
 def _trainable(model: ECGLM, options: LMTrainOptions) -> list[torch.nn.Parameter]:
@@ -257,10 +262,7 @@ def train_lm(
     wanted = {e.ecg_id for e in train_examples} | {e.ecg_id for e in val_examples}
     entries = [e for e in ptbxl.select(options.train_folds + options.val_folds)
                if e.ecg_id in wanted]
-    model = _model_for_stage(options, out, bundle, corpus)
-    trained = read_lm_parts(out).trained if (out / LM_PARTS_FILE).exists() else {}
-    if options.stage == "align" and not options.resume:
-        trained = {}
+    model, trained = _model_for_stage(options, out, bundle, corpus)
     model.to(device)
     params = _trainable(model, options)
 

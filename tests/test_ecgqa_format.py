@@ -83,6 +83,8 @@ def test_score_exact_set_match_per_type(ecgqa_dir):
     result = score(partial, questions)
     assert result["per_type"]["single-query"]["accuracy"] == 0.0
     assert result["per_type"]["single-verify"]["accuracy"] == 1.0
+    assert result["per_template"][27]["n"] == len(questions)  # the fixture's one template
+    assert result["per_template"][27]["correct"] == result["correct"]
     always_yes = score(["yes"] * len(questions), questions)
     assert always_yes["accuracy"] < 1.0
     by_id = score({q["sample_id"]: q["answer"] for q in questions[:2]}, questions)

@@ -65,6 +65,29 @@ def test_evaluate_qa_cli_with_a_tiny_model(shared_data, tmp_path):
     assert 0.0 <= overall["accuracy"] <= 1.0 and overall["skipped_absent"] > 0
 
 
+def test_evaluate_qa_per_template_and_predictions_file(shared_data, tmp_path):
+    table = shared_data / "ptbxl" / "scp_statements.csv"
+    spaces = {name: space.labels for name, space in load_label_spaces(table).items()}
+    bundle = add_language_model(make_encoder_bundle(tmp_path / "b", spaces), "llama")
+    answers = tmp_path / "answers.jsonl"
+    result = CliRunner().invoke(cli, [
+        "evaluate", "qa", "--ecgqa", str(shared_data / ECGQA_FILE), "--ptbxl",
+        str(shared_data / "ptbxl"), "--model", str(bundle), "--limit", "6", "--format", "csv",
+        "--by-template", "--predictions", str(answers),
+    ])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.stdout.splitlines() if "," in line]
+    assert lines[0] == "template_id,question_type,questions,correct,accuracy,skipped_absent"
+    assert lines[1].split(",")[0].isdigit()  # a template row first
+    assert lines[-1].startswith(",all,6,") and not lines[-1].endswith(",")  # skipped kept
+    given = [json.loads(line) for line in answers.read_text().splitlines()]
+    assert len(given) == 6
+    loaded = load_questions(shared_data / ECGQA_FILE, shared_data / "ptbxl", limit=6)
+    assert sorted(g["sample_id"] for g in given) == sorted(q["sample_id"] for q in loaded.questions)
+    correct = sum(g["correct"] for g in given)
+    assert lines[-1] == f",all,6,{correct},{correct / 6},{lines[-1].split(',')[-1]}"
+
+
 def test_evaluate_via_lm_reports_three_spaces(shared_data, tmp_path):
     table = shared_data / "ptbxl" / "scp_statements.csv"
     spaces = {name: space.labels for name, space in load_label_spaces(table).items()}

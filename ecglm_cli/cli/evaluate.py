@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -82,6 +84,7 @@ def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str,
 Examples:
   ecglm evaluate qa --ecgqa ecgqa/ptbxl/paraphrased/test --ptbxl ptb-xl/
   ecglm evaluate qa --ecgqa questions.json --ptbxl ptb-xl/ --model runs/ecglm --limit 500
+  ecglm evaluate qa --ecgqa test/ --ptbxl ptb-xl/ --by-template --predictions answers.jsonl
 \b
 Single-ECG questions are answered by the bundle's language model (greedy); the answer set is
 compared with ECG-QA's by exact match, per question type. Questions whose ECG is not in --ptbxl
@@ -98,9 +101,13 @@ and comparison questions (two ECGs) are counted as skipped.
               help="Answer at most N questions.")
 @click.option("--device", default="cpu", show_default=True,
               type=click.Choice(["auto", "cpu", "cuda"]), help="Where the models run.")
+@click.option("--by-template", is_flag=True,
+              help="Also report accuracy per ECG-QA template_id.")
+@click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write every answer to this JSON-lines file as it is given.")
 @format_option
 def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | None,
-       device: str, fmt: str | None) -> None:
+       device: str, by_template: bool, predictions: Path | None, fmt: str | None) -> None:
     """Accuracy of the ECG language model on ECG-QA questions, per question type."""
     from ecglm_cli.output import get_writer, resolve_format
     from ecglm_cli.pipeline.ask import Asker
@@ -108,19 +115,54 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
     from ecglm_cli.train.encoder import resolve_device
 
     loaded = load_questions(ecgqa, ptbxl, limit)
-    asker = Asker(model_name, llm, str(resolve_device(device)))
-    with click.progressbar(length=len(loaded.questions), file=sys.stderr, label="questions",
-                           show_pos=True) as bar:
-        result = evaluate_qa(asker, loaded, ptbxl, progress=bar.update)
+    with _answer_log(predictions) as on_answer:  # opened first: a bad path fails at once
+        asker = Asker(model_name, llm, str(resolve_device(device)))
+        with click.progressbar(length=len(loaded.questions), file=sys.stderr,
+                               label="questions", show_pos=True) as bar:
+            result = evaluate_qa(asker, loaded, ptbxl, progress=bar.update, on_answer=on_answer)
     click.echo(
         f"ecglm: skipped {result['skipped_absent']} questions whose ECG is absent from {ptbxl}, "
         f"{result['skipped_comparison']} comparison questions, "
         f"{result['skipped_unreadable']} with an unreadable record", err=True,
     )
-    writer = get_writer(resolve_format(fmt))
+    columns = ["question_type", "questions", "correct", "accuracy", "skipped_absent"]
+    writer = get_writer(resolve_format(fmt), columns=(
+        ["template_id", *columns] if by_template else columns))
+    if by_template:
+        for template_id, figures in result["per_template"].items():
+            writer.write({"template_id": template_id, "question_type": figures["question_type"],
+                          "questions": figures["n"], "correct": figures["correct"],
+                          "accuracy": figures["accuracy"]})
     for kind, figures in result["per_type"].items():
         writer.write({"question_type": kind, "questions": figures["n"],
                       "correct": figures["correct"], "accuracy": figures["accuracy"]})
     writer.write({"question_type": "all", "questions": result["n"], "correct": result["correct"],
                   "accuracy": result["accuracy"], "skipped_absent": result["skipped_absent"]})
     writer.close()
+
+
+@contextmanager
+def _answer_log(path: Path | None) -> Iterator[Callable[[dict, list[str]], None] | None]:
+    """A callback writing each answer as one JSON line to `path` (line-buffered), or None."""
+    from ecglm_cli.data.ecgqa import is_correct
+    from ecglm_cli.output import to_json_line
+
+    if path is None:
+        yield None
+        return
+    try:
+        stream = path.open("w", encoding="utf-8", buffering=1)
+    except OSError as exc:
+        raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="--predictions") from None
+
+    def on_answer(question: dict, predicted: list[str]) -> None:
+        stream.write(to_json_line({
+            "sample_id": question.get("sample_id"), "template_id": question["template_id"],
+            "question_type": question["question_type"], "ecg_id": question["ecg_id"],
+            "question": question["question"], "answer": question["answer"],
+            "predicted": predicted,
+            "correct": is_correct(predicted, question["answer"]),
+        }) + "\n")
+
+    with stream:
+        yield on_answer

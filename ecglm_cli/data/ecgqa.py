@@ -141,11 +141,17 @@ def normalise_answer(answer: str | Iterable[str]) -> frozenset[str]:
     return frozenset(str(a).strip().lower() for a in items if str(a).strip())
 
 
+def is_correct(predicted: str | Iterable[str], answer: str | Iterable[str]) -> bool:
+    """ECG-QA's exact match: the same answer set, ignoring case, spacing and order."""
+    return normalise_answer(predicted) == normalise_answer(answer)
+
+
 def score(
     predictions: Sequence[str | Iterable[str]] | Mapping[int, str | Iterable[str]],
     questions: Sequence[dict],
 ) -> dict:
-    """ECG-QA's metric: exact match of the answer set, overall and per ``question_type``.
+    """ECG-QA's metric: exact match of the answer set, overall, per ``question_type`` and per
+    ``template_id``.
 
     ``predictions`` is aligned with ``questions`` (a sequence) or keyed by ``sample_id`` (a
     mapping); a question without a prediction counts as wrong.
@@ -153,24 +159,28 @@ def score(
     if not isinstance(predictions, Mapping) and len(predictions) != len(questions):
         raise ValueError(f"{len(predictions)} predictions for {len(questions)} questions")
     per_type: dict[str, dict[str, float]] = {}
+    per_template: dict[int, dict[str, float]] = {}
     correct_total = 0
     for index, question in enumerate(questions):
         if isinstance(predictions, Mapping):
             predicted = predictions.get(question.get("sample_id"))
         else:
             predicted = predictions[index]
-        hit = predicted is not None and normalise_answer(predicted) == normalise_answer(
-            question["answer"]
-        )
-        bucket = per_type.setdefault(question["question_type"], {"n": 0, "correct": 0})
-        bucket["n"] += 1
-        bucket["correct"] += int(hit)
+        hit = predicted is not None and is_correct(predicted, question["answer"])
+        for bucket in (
+            per_type.setdefault(question["question_type"], {"n": 0, "correct": 0}),
+            per_template.setdefault(question["template_id"], {
+                "n": 0, "correct": 0, "question_type": question["question_type"]}),
+        ):
+            bucket["n"] += 1
+            bucket["correct"] += int(hit)
         correct_total += int(hit)
-    for bucket in per_type.values():
+    for bucket in [*per_type.values(), *per_template.values()]:
         bucket["accuracy"] = bucket["correct"] / bucket["n"]
     return {
         "n": len(questions),
         "correct": correct_total,
         "accuracy": correct_total / len(questions) if questions else None,  # none answered
         "per_type": dict(sorted(per_type.items())),
+        "per_template": dict(sorted(per_template.items())),
     }

@@ -42,8 +42,13 @@ def evaluate_qa(
     ptbxl_dir: str | Path,
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
+    on_answer: Callable[[dict, list[str]], None] | None = None,
 ) -> dict[str, Any]:
-    """Score `answerer` on loaded questions; each record's features are computed once."""
+    """Score `answerer` on loaded questions; each record's features are computed once.
+
+    `on_answer(question, predicted_set)` sees every answer as it comes, so a caller can keep
+    them (`evaluate qa --predictions`) even if the run is cut short.
+    """
     questions = loaded.questions
     ptbxl = PTBXL(ptbxl_dir)
     entries = {entry.ecg_id: entry for entry in ptbxl.entries}
@@ -66,6 +71,8 @@ def evaluate_qa(
                                           [feats] * len(chunk))
             for i, text in zip(chunk, texts, strict=True):
                 predictions[i] = parse_answer(text)
+                if on_answer:
+                    on_answer(questions[i], predictions[i])
         if progress:
             progress(len(indices))
     answered = [i for i, p in enumerate(predictions) if p is not None]

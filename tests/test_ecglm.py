@@ -116,6 +116,22 @@ def test_answer_is_cut_to_the_positions_left(bundle, records):
     assert 0 < len(generated) <= room
 
 
+def test_text_answer_does_not_measure(bundle, records, monkeypatch):
+    """Measuring costs a scipy.signal import; only `--format json` shows its result."""
+    import importlib
+
+    measure_module = importlib.import_module("ecglm_cli.features.measure")
+
+    def no_measuring(record):
+        raise AssertionError("measured for a text answer")
+
+    monkeypatch.setattr(measure_module, "measure", no_measuring)
+    base = ["ask", str(records[0]), QUESTION, "--model", str(bundle), "--max-new-tokens", "4"]
+    assert CliRunner().invoke(cli, base).exit_code == 0
+    as_json = CliRunner().invoke(cli, [*base, "--format", "json"])
+    assert as_json.exit_code != 0 and "measured for a text answer" in repr(as_json.exception)
+
+
 def test_llm_other_than_trained_is_a_clear_error(bundle, records, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["ask", str(records[0]), QUESTION, "--model", str(bundle), "--llm", "other-lm"])

@@ -54,7 +54,7 @@ def command(record: str, question: str, model: str, llm: str | None, max_new_tok
     asker = Asker(model, llm)
     streaming = stream and fmt == "text"
     on_text = (lambda piece: click.echo(piece, nl=False)) if streaming else None
-    answer = asker.ask(ecg, question, leads, max_new_tokens, on_text)
+    answer = asker.ask(ecg, question, leads, max_new_tokens, on_text, evidence=fmt == "json")
     if streaming:
         click.echo()
     elif fmt == "json":

@@ -3,7 +3,8 @@
 The answer is whatever the LM generates (greedy, so the same input gives the same text). The
 evidence added for `--format json` is read off afterwards: the classifier-head probabilities of
 the statements that the question or the answer names, and the measured values
-(`features.measure`). It never changes the answer.
+(`features.measure`). It never changes the answer, so a text answer skips it: measuring needs
+scipy.signal, about a second to import.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from typing import Any
 
 import torch
 
-from ecglm_cli.features.measure import measure
 from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.models.bundle import DEFAULT_BUNDLE, load_bundle
 from ecglm_cli.models.ecglm import BUNDLED_LM_DIR, read_lm_thresholds
@@ -78,21 +78,32 @@ class Asker:
     def ask(
         self, record: ECGRecord, question: str, leads: list[str] | None = None,
         max_new_tokens: int = 64, on_text: Callable[[str], None] | None = None,
+        evidence: bool = True,
     ) -> Answer:
-        """Answer one question; `on_text` receives the answer piece by piece as it is generated."""
+        """Answer one question; `on_text` receives the answer piece by piece as it is generated.
+
+        With `evidence` false the answer comes alone (its `evidence` stays empty).
+        """
         feats = self.features(record, leads)
         on_token = _text_stream(self.lm.tokenizer, on_text) if on_text else None
         text = self.answer_batch([question], [feats], max_new_tokens, on_token)[0]
+        answer = Answer(question, text, self.model_name, self.llm_name, feats.leads)
+        if evidence:
+            answer.evidence = self._evidence(record, feats, question + " " + text)
+        return answer
+
+    def _evidence(self, record: ECGRecord, feats: RecordFeatures, text: str) -> dict[str, Any]:
+        """Head probabilities of the statements `text` names, and the measured values."""
+        from ecglm_cli.features.measure import measure
+
         probabilities = feats.probabilities(self.statements)
-        named = named_statements(question + " " + text)
-        evidence: dict[str, Any] = {
+        return {
             "statements": {
                 code: round(probabilities[f"all:{code}"], 4)
-                for code in named if f"all:{code}" in probabilities
+                for code in named_statements(text) if f"all:{code}" in probabilities
             },
+            "measurements": measure(record),
         }
-        evidence["measurements"] = measure(record)
-        return Answer(question, text, self.model_name, self.llm_name, feats.leads, evidence)
 
 
 def _text_stream(tokenizer, on_text: Callable[[str], None]) -> Callable[[int], None]:

@@ -177,3 +177,11 @@ def test_ask_reads_a_bare_array_named_with_input_leads(tmp_path):
                                       "--format", "json"])
     assert result.exit_code == 0, result.output
     assert '"leads":["I","II","III"' in result.output.replace(" ", "")
+
+
+def test_folder_that_is_not_a_language_model(tmp_path):
+    from ecglm_cli.models.lm_loader import load_causal_lm
+
+    (tmp_path / "notes.txt").write_text("no model here")
+    with pytest.raises(ModelError, match="not a language model folder"):
+        load_causal_lm(str(tmp_path))

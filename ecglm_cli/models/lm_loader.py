@@ -8,6 +8,7 @@ transformers itself implements load.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ecglm_cli.cache import resolve
@@ -20,6 +21,8 @@ def load_causal_lm(name: str) -> tuple[Any, Any]:
     from transformers.utils import logging as hf_logging
 
     directory = resolve(name, "llm")
+    if not (Path(directory) / "config.json").is_file():
+        raise ModelError(f"{directory}: not a language model folder (it has no config.json)")
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # stderr is ours: no "Loading weights" bars
     try:

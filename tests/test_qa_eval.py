@@ -150,3 +150,21 @@ def test_a_damaged_lm_thresholds_file_is_one_clear_error(tmp_path):
     with pytest.raises(ModelError, match="not a valid lm-thresholds.json"):
         read_lm_thresholds(tmp_path)
     assert read_lm_thresholds(tmp_path / "absent") == {}
+
+
+def test_a_question_too_long_for_the_lm_is_skipped_not_fatal(shared_data, tmp_path):
+    table = shared_data / "ptbxl" / "scp_statements.csv"
+    spaces = {name: space.labels for name, space in load_label_spaces(table).items()}
+    bundle = add_language_model(make_encoder_bundle(tmp_path / "b", spaces), "llama")
+    questions = load_questions(shared_data / ECGQA_FILE, shared_data / "ptbxl", limit=3).questions
+    questions[1]["question"] = "is there noise? " * 400
+    file = tmp_path / "questions.json"
+    file.write_text(json.dumps(questions))
+    result = CliRunner().invoke(cli, [
+        "evaluate", "qa", "--ecgqa", str(file), "--ptbxl", str(shared_data / "ptbxl"),
+        "--model", str(bundle), "--format", "json",
+    ])
+    assert result.exit_code == 0, result.output
+    overall = json.loads(result.stdout.splitlines()[-1])
+    assert overall["question_type"] == "all" and overall["questions"] == 2
+    assert "1 too long for the language model" in result.stderr

@@ -123,7 +123,8 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
     click.echo(
         f"ecglm: skipped {result['skipped_absent']} questions whose ECG is absent from {ptbxl}, "
         f"{result['skipped_comparison']} comparison questions, "
-        f"{result['skipped_unreadable']} with an unreadable record", err=True,
+        f"{result['skipped_unreadable']} with an unreadable record, "
+        f"{result['skipped_too_long']} too long for the language model", err=True,
     )
     columns = ["question_type", "questions", "correct", "accuracy", "skipped_absent"]
     writer = get_writer(resolve_format(fmt), columns=(

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from ecglm_cli.data.ecgqa import LoadedQuestions, load_ecgqa, score
 from ecglm_cli.data.ptbxl import PTBXL
-from ecglm_cli.errors import RecordError
+from ecglm_cli.errors import QuestionError, RecordError
 from ecglm_cli.train.lm_data import parse_answer
 
 
@@ -56,7 +56,7 @@ def evaluate_qa(
     for index, question in enumerate(questions):
         by_record.setdefault(question["ecg_id"][0], []).append(index)
     predictions: list[list[str] | None] = [None] * len(questions)
-    unreadable = 0
+    unreadable = too_long = 0
     for ecg_id, indices in by_record.items():
         try:
             if ecg_id not in entries:
@@ -67,9 +67,11 @@ def evaluate_qa(
             continue
         for start in range(0, len(indices), batch_size):
             chunk = indices[start:start + batch_size]
-            texts = answerer.answer_batch([questions[i]["question"] for i in chunk],
-                                          [feats] * len(chunk))
-            for i, text in zip(chunk, texts, strict=True):
+            for i, text in zip(chunk, _answers(answerer, [questions[i] for i in chunk], feats),
+                               strict=True):
+                if text is None:
+                    too_long += 1
+                    continue
                 predictions[i] = parse_answer(text)
                 if on_answer:
                     on_answer(questions[i], predictions[i])
@@ -80,4 +82,20 @@ def evaluate_qa(
     result["skipped_absent"] = loaded.skipped_absent
     result["skipped_unreadable"] = unreadable
     result["skipped_comparison"] = loaded.skipped_type
+    result["skipped_too_long"] = too_long
     return result
+
+
+def _answers(answerer: QAAnswerer, questions: list[dict], feats: Any) -> list[str | None]:
+    """Answers to questions about one record; None for a question too long for the LM.
+
+    A batch holding such a question is answered again one question at a time, so one
+    oversized question in a file costs only itself.
+    """
+    texts = [q["question"] for q in questions]
+    try:
+        return answerer.answer_batch(texts, [feats] * len(texts))
+    except QuestionError:
+        if len(texts) == 1:
+            return [None]
+    return [_answers(answerer, [q], feats)[0] for q in questions]

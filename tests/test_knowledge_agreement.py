@@ -72,3 +72,42 @@ def test_label_implies_answer_and_answer_implies_label(official):
                 assert (record["answer"] == ["yes"]) == bool(row[column].strip())
         checked += 1
     assert checked == min(300, len(database))
+
+
+def test_statements_ecgqa_never_names_are_asked_both_ways(shared_data):
+    """NORM, WPW, ... get verify questions: every labelled one is asked, and each answer is what
+    the raw scp_codes say (present -> yes, diagnostic below 100 -> not sure, absent -> no)."""
+    from ecglm_cli.knowledge.statements import load_statements
+    from ecglm_cli.knowledge.synthesize import (
+        PLAIN_WORDINGS,
+        UNNAMED_WORDINGS,
+        unnamed_statement_questions,
+    )
+    from ecglm_cli.pipeline.lm_detect import statement_question
+
+    statements = load_statements()
+    unnamed = {s.name: code for code, s in statements.items() if not s.ecgqa_name}
+    assert "NORM" in unnamed.values() and len(unnamed) == 12
+    for code in unnamed.values():  # the question LM detection asks is one of those trained
+        name = statements[code].name
+        trained = {w.format(name) for w in PLAIN_WORDINGS.get(code, UNNAMED_WORDINGS)}
+        assert statement_question(code) in trained
+    database = read_label_rows(shared_data / "ptbxl")
+    rng = random.Random(0)
+    answers = {"yes": 0, "no": 0, "not sure": 0}
+    for ecg_id in sorted(database)[:400]:
+        codes = database[ecg_id]["scp_codes"]
+        records = unnamed_statement_questions(database[ecg_id], rng)
+        asked = {unnamed[r["attribute"][0]]: r["answer"] for r in records}
+        labelled = {c for c in codes if c in unnamed.values()}
+        assert labelled <= set(asked)  # label implies question
+        for code, answer in asked.items():  # answer implies label
+            if code not in codes:
+                expected = "no"
+            elif statements[code].category["diagnostic"] and codes[code] < 100:
+                expected = "not sure"
+            else:
+                expected = "yes"
+            assert answer == [expected], (ecg_id, code, codes)
+            answers[expected] += 1
+    assert answers["yes"] > 100 and answers["no"] > 400  # NORM is common; two negatives each

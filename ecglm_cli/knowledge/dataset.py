@@ -3,7 +3,9 @@
 Each item is a dict ``{ecg_id, question, answer_text, answer, question_type, kind, template_id}``:
 
 * ``kind="qa"``: an ECG-QA single-ECG question; ``answer`` is ECG-QA's exact answer list and
-  ``answer_text`` starts with it (``"yes. Complete right bundle branch block: ..."``);
+  ``answer_text`` starts with it (``"yes. Complete right bundle branch block: ..."``). Verify
+  questions about the statements ECG-QA never names (NORM, WPW, ...) come in this shape too,
+  with ``template_id`` None;
 * ``kind="report"``: "Describe this ECG."-style prompt, ``answer_text`` is the report;
 * ``kind="unanswerable"``: a question no ECG can answer, declined in ``answer_text``.
 
@@ -26,6 +28,7 @@ from ecglm_cli.knowledge.synthesize import (
     report,
     synthesize_qa,
     unanswerable_questions,
+    unnamed_statement_questions,
 )
 from ecglm_cli.knowledge.templates import load_templates
 
@@ -58,6 +61,16 @@ def record_items(
             "question_type": record["question_type"],
             "kind": "qa",
             "template_id": record["template_id"],
+        })
+    for record in unnamed_statement_questions(row, rng):
+        items.append({
+            "ecg_id": ecg_id,
+            "question": record["question"],
+            "answer_text": explain(record, measurements),
+            "answer": record["answer"],
+            "question_type": record["question_type"],
+            "kind": "qa",
+            "template_id": None,
         })
     text = report(row, measurements)
     for prompt in rng.sample(REPORT_PROMPTS, k=min(reports, len(REPORT_PROMPTS))):

@@ -32,5 +32,12 @@ def load_statements() -> dict[str, Statement]:
 
 
 def by_ecgqa_name() -> dict[str, Statement]:
-    """ECG-QA answer string -> statement (for explaining an answer with its criteria)."""
+    """ECG-QA answer string -> statement."""
     return {s.ecgqa_name: s for s in load_statements().values() if s.ecgqa_name}
+
+
+def by_answer_name() -> dict[str, Statement]:
+    """The name an answer uses -> statement (for explaining it with its criteria): ECG-QA's
+    name, or the readable name of a statement ECG-QA never names."""
+    readable = {s.name: s for s in load_statements().values() if not s.ecgqa_name}
+    return {**readable, **by_ecgqa_name()}

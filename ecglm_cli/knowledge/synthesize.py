@@ -34,11 +34,12 @@ from ecglm_cli.knowledge.labels import (
     RecordLabels,
     record_labels,
 )
-from ecglm_cli.knowledge.statements import Statement, by_ecgqa_name, load_statements
+from ecglm_cli.knowledge.statements import Statement, by_answer_name, load_statements
 from ecglm_cli.knowledge.templates import Template, load_templates
 
 NONE = "none"
 CANNOT_DETERMINE = "cannot be determined from this ECG"
+VERIFY = "Does this ECG show symptoms of {}?"  # ECG-QA template 1; LM detection asks it too
 NOISE_KINDS: tuple[str, ...] = tuple(NOISE_COLUMNS)
 AXIS_VALUES: tuple[str, ...] = tuple(sorted(set(AXIS_ANSWERS.values())))
 STAGE_VALUES: tuple[str, ...] = (STAGE_EARLY, STAGE_MIDDLE, STAGE_OLD)
@@ -270,6 +271,48 @@ def synthesize_qa(
     return out
 
 
+# --- verify questions about the statements ECG-QA never names -------------------------------
+
+UNNAMED_WORDINGS: tuple[str, ...] = (
+    VERIFY, "Does this ECG show {}?", "Is there {} on this ECG?", "Do you see {} on this tracing?",
+)
+PLAIN_WORDINGS: dict[str, tuple[str, ...]] = {  # instead of the generic ones, where they read badly
+    "NORM": (VERIFY, "Is this ECG normal?", "Is this a normal ECG?", "Does this ECG look normal?"),
+}
+UNNAMED_NEGATIVES = 2
+
+
+def statement_answer(labels: RecordLabels, code: str) -> list[str]:
+    """Verify answer for one SCP code: "not sure" for an uncertain diagnostic label."""
+    if code in labels.codes_uncertain:
+        return ["not sure"]
+    return _yes(code in labels.codes_present)
+
+
+def unnamed_statement_questions(
+    row: dict, rng: random.Random, negatives: int = UNNAMED_NEGATIVES
+) -> list[dict]:
+    """Verify questions about the statements that ECG-QA's templates never name (NORM, WPW, ...).
+
+    Without them the LM never learns a yes or no for these, yet `classify --via lm` asks about
+    every statement. Each one the record has (or may have) is asked, and `negatives` it lacks.
+    Records are ECG-QA-shaped (`question`, `answer`, `question_type`, `attribute`).
+    """
+    labels = record_labels(row)
+    unnamed = sorted(code for code, s in labels.statements.items() if not s.ecgqa_name)
+    labelled = labels.codes_present | labels.codes_uncertain
+    asked = [code for code in unnamed if code in labelled]
+    absent = [code for code in unnamed if code not in labelled]
+    asked += rng.sample(absent, k=min(negatives, len(absent)))
+    out = []
+    for code in asked:
+        name = labels.statements[code].name
+        wording = rng.choice(PLAIN_WORDINGS.get(code, UNNAMED_WORDINGS))
+        out.append({"question": wording.format(name), "answer": statement_answer(labels, code),
+                    "question_type": "single-verify", "attribute": [name]})
+    return out
+
+
 # --- explanatory answers and reports ---------------------------------------------------------
 
 def _criteria_sentence(statement: Statement) -> str:
@@ -309,7 +352,7 @@ def explain(record: dict, measurements: dict | None = None) -> str:
     """Explanatory answer: the exact ECG-QA answer first, then the criteria behind it."""
     answer = record["answer"]
     lead_text = "; ".join(answer) + "."
-    named = by_ecgqa_name()
+    named = by_answer_name()
     cited = [named[a] for a in answer if a in named]
     if record["question_type"] == "single-verify" and record.get("attribute"):
         asked = [named[a] for a in record["attribute"] if a in named]

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 
 from ecglm_cli.errors import ModelError
+from ecglm_cli.knowledge.synthesize import VERIFY
 
-VERIFY = "Does this ECG show symptoms of {}?"
 ANSWER_WORDS = ("yes", "no", "not sure")
 
 

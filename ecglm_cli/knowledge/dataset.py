@@ -50,28 +50,18 @@ def record_items(
     """All training items for one PTB-XL row."""
     ecg_id = int(row["ecg_id"])
     rng = random.Random(f"{seed}:{ecg_id}")
-    items: list[dict] = []
-    for record in synthesize_qa(row, templates=templates, rng=rng, measurements=measurements,
-                                per_template=questions_per_template):
-        items.append({
-            "ecg_id": ecg_id,
-            "question": record["question"],
-            "answer_text": explain(record, measurements),
-            "answer": record["answer"],
-            "question_type": record["question_type"],
-            "kind": "qa",
-            "template_id": record["template_id"],
-        })
-    for record in unnamed_statement_questions(row, rng):
-        items.append({
-            "ecg_id": ecg_id,
-            "question": record["question"],
-            "answer_text": explain(record, measurements),
-            "answer": record["answer"],
-            "question_type": record["question_type"],
-            "kind": "qa",
-            "template_id": None,
-        })
+    questions = synthesize_qa(row, templates=templates, rng=rng, measurements=measurements,
+                              per_template=questions_per_template)
+    questions += unnamed_statement_questions(row, rng)
+    items: list[dict] = [{
+        "ecg_id": ecg_id,
+        "question": record["question"],
+        "answer_text": explain(record, measurements),
+        "answer": record["answer"],
+        "question_type": record["question_type"],
+        "kind": "qa",
+        "template_id": record.get("template_id"),
+    } for record in questions]
     text = report(row, measurements)
     for prompt in rng.sample(REPORT_PROMPTS, k=min(reports, len(REPORT_PROMPTS))):
         items.append({"ecg_id": ecg_id, "question": prompt, "answer_text": text, "answer": [],

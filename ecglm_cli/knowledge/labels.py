@@ -139,8 +139,21 @@ class RecordLabels:
     extra: set[str]
     pacemaker: bool
     statements: dict[str, Statement] = field(repr=False, default_factory=dict)
-    codes_present: set[str] = field(default_factory=set)  # SCP codes asserted (certain)
-    codes_uncertain: set[str] = field(default_factory=set)  # diagnostic, likelihood < 100
+
+    @property
+    def codes_present(self) -> set[str]:
+        """SCP codes the labels assert (`statement_is_certain`)."""
+        return {code for code, certain in self._certainty().items() if certain}
+
+    @property
+    def codes_uncertain(self) -> set[str]:
+        """Diagnostic SCP codes labelled with a likelihood below 100."""
+        return {code for code, certain in self._certainty().items() if not certain}
+
+    def _certainty(self) -> dict[str, bool]:
+        statements = self.statements or load_statements()
+        return {code: statement_is_certain(statements[code], likelihood)
+                for code, likelihood in self.codes.items() if code in statements}
 
     def noise_in_lead(self, lead: str) -> set[str]:
         return {kind for kind, leads in self.noise.items() if lead in leads}
@@ -168,14 +181,11 @@ def record_labels(
     present: dict[str, set[str]] = {family: set() for family in FAMILIES}
     uncertain: set[str] = set()
     superclasses: set[str] = set()
-    codes_present: set[str] = set()
-    codes_uncertain: set[str] = set()
     for code, likelihood in row["scp_codes"].items():
         statement = statements.get(code)
         if statement is None:
             continue
         certain = statement_is_certain(statement, likelihood)
-        (codes_present if certain else codes_uncertain).add(code)
         if certain and statement.category.get("diagnostic_class") in SUPERCLASS_ANSWERS:
             superclasses.add(SUPERCLASS_ANSWERS[statement.category["diagnostic_class"]])
         if statement.ecgqa_name is None:
@@ -208,6 +218,4 @@ def record_labels(
         extra=extra_systoles(row.get("extra_beats") or ""),
         pacemaker=bool((row.get("pacemaker") or "").strip()),
         statements=statements,
-        codes_present=codes_present,
-        codes_uncertain=codes_uncertain,
     )

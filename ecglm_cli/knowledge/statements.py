@@ -31,11 +31,13 @@ def load_statements() -> dict[str, Statement]:
     return {entry["code"]: Statement(**entry) for entry in json.loads(text)["statements"]}
 
 
+@lru_cache(maxsize=1)
 def by_ecgqa_name() -> dict[str, Statement]:
     """ECG-QA answer string -> statement."""
     return {s.ecgqa_name: s for s in load_statements().values() if s.ecgqa_name}
 
 
+@lru_cache(maxsize=1)
 def by_answer_name() -> dict[str, Statement]:
     """The name an answer uses -> statement (for explaining it with its criteria): ECG-QA's
     name, or the readable name of a statement ECG-QA never names."""

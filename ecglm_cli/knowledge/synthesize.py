@@ -72,15 +72,6 @@ def attribute_domain(template: Template) -> tuple[str, ...]:
     return ()
 
 
-def _uncertain_diagnostic(labels: RecordLabels) -> bool:
-    statements = labels.statements or load_statements()
-    return any(
-        statements[c].category.get("diagnostic") and lik < 100.0
-        for c, lik in labels.codes.items()
-        if c in statements
-    )
-
-
 def _pick(options: list[str] | tuple[str, ...], present: set[str]) -> list[str]:
     chosen = sorted(o for o in options if o in present)
     return chosen or [NONE]
@@ -100,10 +91,8 @@ def answer_for(
     kind = template.kind
     family = kind.split(":", 1)[1] if ":" in kind else ""
     if kind == "scp_verify":
-        name = attributes[0]
-        if name in labels.uncertain:
-            return ["not sure"]
-        return _yes(any(name in found for found in labels.present.values()))
+        statement = by_answer_name().get(attributes[0])
+        return statement_answer(labels, statement.code) if statement else ["no"]
     if kind.startswith("scp_choose") or kind.startswith("scp_query"):
         vocabulary = attribute_domain(template)
         options = attributes if kind.startswith("scp_choose") else list(vocabulary)
@@ -111,7 +100,7 @@ def answer_for(
             return None
         return _pick(options, labels.present[family])
     if kind == "superclass_query":
-        return None if _uncertain_diagnostic(labels) else _pick(
+        return None if labels.codes_uncertain else _pick(
             [a for a in template.answers if a != NONE], labels.superclasses
         )
     if kind.startswith("axis"):

@@ -6,6 +6,9 @@
 #   DEVICE    auto (default), cpu or cuda
 # Folds 1-8 train, fold 9 validates; fold 10 is never read. About 5 minutes on one H100.
 # A shorter CPU run: ALIGN_EPOCHS=1 INSTRUCT_EPOCHS=2 LIMIT=200 scripts/train_ecglm_lm.sh DIR cpu
+# Continue a trained bundle's LM instead of starting afresh (no align; new question draws with
+# SEED): CONTINUE_FROM=ecglm_cli/bundles/ecglm-base INSTRUCT_EPOCHS=1 INSTRUCT_LR=3e-4 SEED=1 \
+#   scripts/train_ecglm_lm.sh DIR cpu
 set -euo pipefail
 if [ $# -lt 1 ]; then
   echo "usage: $0 DATA_DIR [DEVICE]" >&2
@@ -16,6 +19,8 @@ DEVICE=${2:-auto}
 ALIGN_EPOCHS=${ALIGN_EPOCHS:-2}
 INSTRUCT_EPOCHS=${INSTRUCT_EPOCHS:-8}
 BATCH=${BATCH:-128}
+INSTRUCT_LR=${INSTRUCT_LR:-1e-3}
+SEED=${SEED:-0}
 LIMIT_ARGS=()
 if [ -n "${LIMIT:-}" ]; then LIMIT_ARGS=(--limit "$LIMIT"); fi
 cd "$(dirname "$0")/.."
@@ -23,12 +28,16 @@ ENCODER=${ENCODER:-ecglm_cli/bundles/ecglm-base}
 OUT=runs/ecglm-lm
 rm -rf "$OUT"
 COMMON=(--ptbxl "$DATA_DIR" --device "$DEVICE" --train-folds 1,2,3,4,5,6,7,8 --val-folds 9
-        --batch-size "$BATCH" --views 4 --seed 0 --val-questions 600
+        --batch-size "$BATCH" --views 4 --seed "$SEED" --val-questions 600
         --vocab-size 4096 --hidden 256 --layers 4 --heads 4 "${LIMIT_ARGS[@]}")
-python -m ecglm_cli train align --bundle "$ENCODER" --out "$OUT" --epochs "$ALIGN_EPOCHS" \
-  --lr 2e-3 "${COMMON[@]}"
+if [ -n "${CONTINUE_FROM:-}" ]; then
+  cp -r "$CONTINUE_FROM" "$OUT"
+else
+  python -m ecglm_cli train align --bundle "$ENCODER" --out "$OUT" --epochs "$ALIGN_EPOCHS" \
+    --lr 2e-3 "${COMMON[@]}"
+fi
 python -m ecglm_cli train instruct --bundle "$OUT" --epochs "$INSTRUCT_EPOCHS" \
-  --lr 1e-3 --draws 3 "${COMMON[@]}"
+  --lr "$INSTRUCT_LR" --draws 3 "${COMMON[@]}"
 # fold-9 figures for docs/model-card.md: synthesized ECG-QA-format questions, exact match
 python - "$DATA_DIR" "$OUT/fold9-qa.json" <<'PY'
 import json, random, sys

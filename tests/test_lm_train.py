@@ -44,6 +44,10 @@ def test_align_instruct_resume_and_ask(shared_data, tmp_path):
     assert copied.exit_code == 0, copied.output  # continues from the copied compact LM
     assert (tmp_path / "copy" / "lm" / "tokenizer.json").read_bytes() == (
         out / "lm" / "tokenizer.json").read_bytes()
+    copy_runs = json.loads((tmp_path / "copy" / "ecglm.json").read_text())["trained"]["instruct"]
+    assert len(copy_runs["history"]) == 1  # the new run, which keeps the one it continues:
+    assert copy_runs["continues"]["history"] == history
+    assert "continues" not in copy_runs["continues"]
 
     record = next((ptbxl / "records100").rglob("*_lr.hea"))
     asked = runner.invoke(cli, ["ask", str(record), "Does this ECG show symptoms of sinus "

@@ -147,6 +147,18 @@ def _model_for_stage(
     return _new_model(options, bundle, corpus), {}
 
 
+def _earlier_run(trained: dict, options: LMTrainOptions) -> dict | None:
+    """The record of the run this one continues, so that ecglm.json keeps every run's provenance.
+
+    A new run on an LM that already had this stage continues it; `--resume` finishes the
+    interrupted run itself, which keeps the run it continued.
+    """
+    current = trained.get(options.stage)
+    if current is None:
+        return None
+    return current.get("continues") if options.resume else current
+
+
 def _trainable(model: ECGLM, options: LMTrainOptions) -> list[torch.nn.Parameter]:
     model.lm.requires_grad_(options.llm == COMPACT)
     if is_lora(model.lm):  # a pretrained LM learns through its adapter only
@@ -263,6 +275,7 @@ def train_lm(
     entries = [e for e in ptbxl.select(options.train_folds + options.val_folds)
                if e.ecg_id in wanted]
     model, trained = _model_for_stage(options, out, bundle, corpus)
+    earlier = _earlier_run(trained, options)
     model.to(device)
     params = _trainable(model, options)
 
@@ -331,6 +344,7 @@ def train_lm(
             "history": history, "git_commit": git_commit(),
             "options": _options_record(options), "device": str(device),
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            **({"continues": earlier} if earlier else {}),
         }
         save_lm_parts(model, out, _lm_ref(options), trained)
         _save_checkpoint(out, options, optimizer, {"epoch": epoch + 1, "history": history})

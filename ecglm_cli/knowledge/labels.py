@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ecglm_cli.data.ptbxl import CLASS_NAMES
 from ecglm_cli.io.leads import STANDARD_LEADS
 from ecglm_cli.knowledge.statements import Statement, load_statements
 
@@ -45,11 +46,9 @@ ES_ANY = "extrasystoles"
 ES_VENTRICULAR = "ventricular extrasystoles"
 ES_SUPRAVENTRICULAR = "supraventricular extrasystoles"
 
+# ECG-QA's superclass answers are PTB-XL's class names in lower case
 SUPERCLASS_ANSWERS: dict[str, str] = {
-    "CD": "conduction disturbance",
-    "HYP": "hypertrophy",
-    "MI": "myocardial infarction",
-    "STTC": "st/t change",
+    code: CLASS_NAMES[code].lower() for code in ("CD", "HYP", "MI", "STTC")
 }
 FAMILIES: tuple[str, ...] = ("diagnostic", "form", "rhythm")
 

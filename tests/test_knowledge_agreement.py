@@ -101,6 +101,7 @@ def test_statements_ecgqa_never_names_are_asked_both_ways(shared_data):
         asked = {unnamed[r["attribute"][0]]: r["answer"] for r in records}
         labelled = {c for c in codes if c in unnamed.values()}
         assert labelled <= set(asked)  # label implies question
+        assert "NORM" in asked  # the commonest one, asked of every record, yes or no
         for code, answer in asked.items():  # answer implies label
             if code not in codes:
                 expected = "no"

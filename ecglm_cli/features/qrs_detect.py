@@ -8,11 +8,11 @@ threshold misses after a pause.
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 from scipy.ndimage import uniform_filter1d
-from scipy.signal import butter, find_peaks, sosfiltfilt
+from scipy.signal import find_peaks
+
+from ecglm_cli.signal.filters import bandpass
 
 REFRACTORY_S = 0.2  # no two QRS complexes closer than this
 INTEGRATION_S = 0.1  # moving-window integration length (about one QRS)
@@ -20,15 +20,9 @@ SEARCHBACK_RR = 1.66  # look again for a missed beat after this many mean RR int
 FIDUCIAL_S = 0.08  # the R fiducial is the slope-energy peak within this of the envelope peak
 
 
-@lru_cache(maxsize=16)
-def bandpass(low: float, high: float, fs: float) -> np.ndarray:
-    """Second-order Butterworth band-pass as second-order sections (designed once per rate)."""
-    return butter(2, [low, high], btype="bandpass", fs=fs, output="sos")
-
-
 def slope_energy(x: np.ndarray, fs: float) -> np.ndarray:
     """Per-lead squared slope of the 5-18 Hz band, each lead scaled to its own QRS size."""
-    band = sosfiltfilt(bandpass(5.0, min(18.0, 0.45 * fs), fs), x, axis=-1)
+    band = bandpass(x, fs, 5.0, 18.0, order=2)
     energy = np.gradient(band, axis=-1) ** 2
     scale = np.percentile(energy[:, ::3], 99, axis=-1, keepdims=True)  # a subsample suffices
     energy = energy / np.where(scale > 0, scale, 1.0)

@@ -12,7 +12,7 @@ import os
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
 from ecglm_cli.models.metrics import best_thresholds
 from ecglm_cli.pipeline.evaluate import Split, load_split, predict_split, split_report
 from ecglm_cli.pipeline.prepare import crop_or_pad
+from ecglm_cli.train.options import RunOptions
 
 CHECKPOINT_DIR = "checkpoint"
 REPORT_LEAD_SETS = {
@@ -35,20 +36,11 @@ REPORT_LEAD_SETS = {
 }
 
 
-@dataclass
-class TrainOptions:
-    ptbxl: Path
-    out: Path
+@dataclass(kw_only=True)
+class TrainOptions(RunOptions):
     epochs: int = 40
-    device: str = "auto"
-    seed: int = 0
-    resume: bool = False
-    batch_size: int = 64
     lr: float = 3e-3
     weight_decay: float = 0.01
-    train_folds: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
-    val_folds: tuple[int, ...] = (9,)
-    limit: int | None = None
     width: int = 64
     kernel_size: int = 5
     window_s: float = 5.0
@@ -59,12 +51,6 @@ class TrainOptions:
     def __post_init__(self) -> None:
         if self.stride_s is None:
             self.stride_s = self.window_s / 2
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["ptbxl"], data["out"] = str(self.ptbxl), str(self.out)
-        data["train_folds"], data["val_folds"] = list(self.train_folds), list(self.val_folds)
-        return data
 
 
 def sample_lead_mask(rng: np.random.Generator, available: np.ndarray) -> np.ndarray:

@@ -19,7 +19,7 @@ import shutil
 import sys
 import time
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import click
@@ -51,33 +51,28 @@ from ecglm_cli.train.lm_data import (
     parse_answer,
 )
 from ecglm_cli.train.lm_features import FeatureTable, precompute_features
+from ecglm_cli.train.options import RunOptions
 
 STAGES = ("align", "instruct")
 COMPACT = "compact"
 
 
-@dataclass
-class LMTrainOptions:
+@dataclass(kw_only=True)
+class LMTrainOptions(RunOptions):
     stage: str
-    ptbxl: Path
     bundle: str
-    out: Path
     llm: str = COMPACT
     epochs: int = 3
-    device: str = "auto"
-    seed: int = 0
-    resume: bool = False
-    batch_size: int = 64
     lr: float = 1e-3
     views: int = 4
     max_len: int = 384
-    train_folds: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 7, 8)
-    val_folds: tuple[int, ...] = (9,)
-    limit: int | None = None
     val_questions: int = 400
     ecgqa: tuple[Path, ...] = ()
     compact: CompactLMConfig = field(default_factory=CompactLMConfig)
     lora_rank: int = 0  # > 0: train LoRA adapters of a pretrained LM as well
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "ecgqa": [str(p) for p in self.ecgqa]}
 
 
 def _log(text: str) -> None:
@@ -178,7 +173,7 @@ def _save_checkpoint(out: Path, options: LMTrainOptions, optimizer, state: dict)
     torch.save({"optimizer": optimizer.state_dict(),
                 "rng": torch.get_rng_state()}, str(weights) + ".tmp")
     Path(str(weights) + ".tmp").replace(weights)
-    info.write_text(json.dumps({**state, "options": _options_record(options)}, indent=2) + "\n")
+    info.write_text(json.dumps({**state, "options": options.to_dict()}, indent=2) + "\n")
 
 
 def _load_checkpoint(out: Path, options: LMTrainOptions, optimizer) -> dict:
@@ -193,19 +188,9 @@ def _load_checkpoint(out: Path, options: LMTrainOptions, optimizer) -> dict:
     except Exception as exc:  # any damage to the checkpoint is one clear error
         raise ModelError(f"{weights}: cannot resume ({exc})") from None
     for key in ("seed", "llm", "train_folds", "limit", "views", "lora_rank"):
-        if state["options"].get(key) != _options_record(options).get(key):
+        if state["options"].get(key) != options.to_dict().get(key):
             raise ModelError(f"{info}: cannot resume with a different --{key.replace('_', '-')}")
     return state
-
-
-def _options_record(options: LMTrainOptions) -> dict:
-    record = asdict(options)
-    for key in ("ptbxl", "out"):
-        record[key] = str(record[key])
-    record["ecgqa"] = [str(p) for p in options.ecgqa]
-    record["train_folds"] = list(options.train_folds)
-    record["val_folds"] = list(options.val_folds)
-    return record
 
 
 def _rows_for(features: FeatureTable, batch, rng: random.Random | None, view0: bool) -> list[int]:
@@ -342,7 +327,7 @@ def train_lm(
             fh.write(json.dumps(metrics) + "\n")
         trained[options.stage] = {
             "history": history, "git_commit": git_commit(),
-            "options": _options_record(options), "device": str(device),
+            "options": options.to_dict(), "device": str(device),
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **({"continues": earlier} if earlier else {}),
         }

@@ -7,8 +7,10 @@
 # Folds 1-8 train, fold 9 validates; fold 10 is never read. About 5 minutes on one H100.
 # A shorter CPU run: ALIGN_EPOCHS=1 INSTRUCT_EPOCHS=2 LIMIT=200 scripts/train_ecglm_lm.sh DIR cpu
 # Continue a trained bundle's LM instead of starting afresh (no align; new question draws with
-# SEED): CONTINUE_FROM=ecglm_cli/bundles/ecglm-base INSTRUCT_EPOCHS=1 INSTRUCT_LR=3e-4 SEED=1 \
+# SEED; DRAWS questions per template and record, 3 by default):
+#   CONTINUE_FROM=ecglm_cli/bundles/ecglm-base INSTRUCT_EPOCHS=1 INSTRUCT_LR=3e-4 SEED=1 \
 #   scripts/train_ecglm_lm.sh DIR cpu
+# The LM reads each record's measured values in its prompt (`train --measured`, the default).
 set -euo pipefail
 if [ $# -lt 1 ]; then
   echo "usage: $0 DATA_DIR [DEVICE]" >&2
@@ -20,6 +22,7 @@ ALIGN_EPOCHS=${ALIGN_EPOCHS:-2}
 INSTRUCT_EPOCHS=${INSTRUCT_EPOCHS:-8}
 BATCH=${BATCH:-128}
 INSTRUCT_LR=${INSTRUCT_LR:-1e-3}
+DRAWS=${DRAWS:-3}
 SEED=${SEED:-0}
 LIMIT_ARGS=()
 if [ -n "${LIMIT:-}" ]; then LIMIT_ARGS=(--limit "$LIMIT"); fi
@@ -37,7 +40,7 @@ else
     --lr 2e-3 "${COMMON[@]}"
 fi
 python -m ecglm_cli train instruct --bundle "$OUT" --epochs "$INSTRUCT_EPOCHS" \
-  --lr "$INSTRUCT_LR" --draws 3 "${COMMON[@]}"
+  --lr "$INSTRUCT_LR" --draws "$DRAWS" "${COMMON[@]}"
 # fold-9 figures for docs/model-card.md: synthesized ECG-QA-format questions, exact match
 python - "$DATA_DIR" "$OUT/fold9-qa.json" <<'PY'
 import json, random, sys

@@ -79,8 +79,10 @@ def tiny_lm(arch: str):
     return Qwen2ForCausalLM(config).eval(), tokenizer
 
 
-def add_language_model(bundle_dir: Path, arch: str = "llama", lm_ref: str = "lm") -> Path:
-    """Put a random LM and projector into a bundle (`lm_ref` "lm": inside it; else a dir)."""
+def add_language_model(bundle_dir: Path, arch: str = "llama", lm_ref: str = "lm",
+                       measured: bool = False) -> Path:
+    """Put a random LM and projector into a bundle (`lm_ref` "lm": inside it; else a dir);
+    `measured`: an LM that reads the record's measured values in its prompt."""
     from ecglm_cli.models.bundle import load_bundle
     from ecglm_cli.models.ecglm import ECGLM, ECGProjector, ProjectorConfig, save_lm_parts
     from ecglm_cli.pipeline.ecg_features import feature_statements
@@ -95,7 +97,7 @@ def add_language_model(bundle_dir: Path, arch: str = "llama", lm_ref: str = "lm"
         encoder_dim=bundle.config.embed_dim, n_encoder_tokens=bundle.config.n_tokens,
         statements=feature_statements(bundle), lm_hidden=32,
     ))
-    save_lm_parts(ECGLM(lm, tokenizer, projector), bundle_dir, lm_ref, {})
+    save_lm_parts(ECGLM(lm, tokenizer, projector, measured=measured), bundle_dir, lm_ref, {})
     return bundle_dir
 
 

@@ -132,6 +132,43 @@ def test_text_answer_does_not_measure(bundle, records, monkeypatch):
     assert as_json.exit_code != 0 and "measured for a text answer" in repr(as_json.exception)
 
 
+@pytest.fixture(scope="module")
+def measured_bundle(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bundle-measured")
+    make_encoder_bundle(path)
+    return add_language_model(path, "llama", measured=True)
+
+
+def test_measured_values_reach_the_lm(measured_bundle, records):
+    """An LM trained with measured values reads them in its prompt: they change its logits."""
+    asker = Asker(measured_bundle)
+    assert json.loads((measured_bundle / "ecglm.json").read_text())["measured"] is True
+    feats = asker.features(asker_record(records[0]))
+    assert feats.context.startswith("Measured: Heart rate ") and " bpm." in feats.context
+    assert feats.measurements["heart_rate"]["value"] is not None
+    prompt = asker.lm.tokenizer.decode(asker.lm.encode_prompts([QUESTION], [feats.context])
+                                       ["input_ids"][0])
+    assert prompt.index("Measured:") < prompt.index("Does this ECG")
+    read = asker.lm.next_token_logits([QUESTION], feats.tokens[None], feats.logits[None],
+                                      [feats.context])
+    other = asker.lm.next_token_logits([QUESTION], feats.tokens[None], feats.logits[None],
+                                       [feats.context.replace("Heart rate", "Heart rate 1")])
+    assert not torch.allclose(read, other, rtol=0, atol=1e-6)
+    answered = CliRunner().invoke(cli, ["ask", str(records[0]), "What is the heart rate?",
+                                        "--model", str(measured_bundle), "--max-new-tokens", "4",
+                                        "--format", "json"])
+    assert answered.exit_code == 0, answered.output
+    evidence = json.loads(answered.output)["evidence"]["measurements"]
+    assert evidence == feats.measurements  # measured once, for the prompt and the evidence
+
+
+def test_measured_values_come_from_the_leads_read(measured_bundle, records):
+    asker = Asker(measured_bundle)
+    feats = asker.features(asker_record(records[0]), ["II"])
+    assert feats.leads == ["II"]
+    assert set(feats.measurements["signal_quality"]["per_lead"]) == {"II"}
+
+
 def test_llm_other_than_trained_is_a_clear_error(bundle, records, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["ask", str(records[0]), QUESTION, "--model", str(bundle), "--llm", "other-lm"])

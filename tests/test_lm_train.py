@@ -37,7 +37,9 @@ def test_align_instruct_resume_and_ask(shared_data, tmp_path):
     history = parts["trained"]["instruct"]["history"]
     assert [h["epoch"] for h in history] == [1, 2]
     assert "align" in parts["trained"]
-    assert set(history[-1]["val_accuracy"]) <= {"single-verify", "single-choose", "single-query"}
+    assert set(history[-1]["val_accuracy"]) <= {"single-verify", "single-choose", "single-query",
+                                                "measurement"}
+    assert parts["measured"] is True  # the default: the LM reads the measured values
 
     copied = runner.invoke(cli, ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle", str(out),
                                  "--out", str(tmp_path / "copy"), "--epochs", "1", *TINY])

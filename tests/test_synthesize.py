@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import random
 
+import numpy as np
 from knowledge_fixtures import row
 
 from ecglm_cli.data.ecgqa import validation_errors
+from ecglm_cli.features import measure
+from ecglm_cli.io.leads import STANDARD_LEADS
+from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.knowledge.labels import (
     axis_class,
     extra_systoles,
@@ -16,13 +20,19 @@ from ecglm_cli.knowledge.labels import (
     record_labels,
 )
 from ecglm_cli.knowledge.synthesize import (
+    ABNORMAL_WORDINGS,
     CANNOT_DETERMINE,
+    MEASURED_NAMES,
     explain,
+    measured_context,
+    measured_range,
+    measurement_questions,
     report,
     synthesize_qa,
     unanswerable_questions,
 )
 from ecglm_cli.knowledge.templates import packaged_templates
+from ecglm_cli.signal.synthetic import synthetic_ecg
 
 CRBBB_ROW = row(
     7, {"CRBBB": 100.0, "IMI": 50.0, "SR": 0.0, "PVC": 0.0}, heart_axis="LAD",
@@ -87,21 +97,68 @@ def test_answers_agree_with_labels_in_both_directions():
             assert r["answer"] == (["yes"] if noisy else ["no"]), r
 
 
-def test_explanation_and_report_cite_criteria_and_measurements():
-    measurements = {
-        "heart_rate": {"value": 72.4, "unit": "bpm"}, "pr": {"value": 160, "unit": "ms"},
-        "qrs": {"value": 134, "unit": "ms"}, "qtc_bazett": {"value": None, "unit": "ms"},
-    }
+def _measured_sinus(heart_rate: float = 72.0) -> dict:
+    """What `features.measure` says of a synthetic 12-lead sinus rhythm (its real keys)."""
+    signal = synthetic_ecg(heart_rate=heart_rate)
+    return measure(ECGRecord(signal=signal, fs=500.0, leads=list(STANDARD_LEADS),
+                             original_leads=list(STANDARD_LEADS), source="synthetic",
+                             format="synthetic"))
+
+
+def test_explanation_and_report_cite_the_measured_values():
+    measurements = _measured_sinus()
+    qrs = round(measurements["qrs_duration"]["value"])
+    pr = round(measurements["pr_interval"]["value"])
+    rate = round(measurements["heart_rate"]["value"])
     text = report(CRBBB_ROW, measurements)
-    assert text.startswith("Sinus rhythm at 72 bpm.")
-    assert "QRS 134 ms" in text and "QTc" not in text
+    assert text.startswith(f"Sinus rhythm at {rate} bpm.")
+    assert f"PR {pr} ms, QRS {qrs} ms, QT " in text and "QTc " in text and "axis " in text
     assert "Complete right bundle branch block: QRS duration of 120 ms or more" in text
     assert "Possible inferior myocardial infarction (likelihood 50%)" in text
     record = {"question_type": "single-query", "answer": ["complete right bundle branch block"],
               "attribute": None}
     answer = explain(record, measurements)
     assert answer.startswith("complete right bundle branch block.")
-    assert "rsR'" in answer and "QRS 134 ms" in answer
+    assert "rsR'" in answer and f"QRS {qrs} ms" in answer
+    context = measured_context(measurements)
+    assert context.startswith(f"Measured: Heart rate {rate} bpm. PR {pr} ms")
+    assert measured_context(None) == "Measured: nothing (no beats found)."
+
+
+def test_measurement_questions_are_answered_from_the_values():
+    measurements = _measured_sinus(heart_rate=120.0)
+    assert measured_range("heart_rate", measurements) == "above the normal range"
+    assert measured_range("pr_interval", measurements) == "within the normal range"
+    assert measured_range("qrs_duration", {"qrs_duration": {"value": 96}}) == (
+        "within the normal range")
+    assert measured_range("qtc_bazett", {"qtc_bazett": {"value": 300}}) == (
+        "below the normal range")
+    assert measured_range("heart_rate", {"heart_rate": {"value": None}}) is None
+    asked = [q for seed in range(40)
+             for q in measurement_questions(measurements, random.Random(seed))]
+    assert {q["question_type"] for q in asked} == {"measurement"}
+    for q in asked:
+        if q["question"] in ABNORMAL_WORDINGS:
+            assert {"heart rate", "rr interval"} <= set(q["answer"])  # 120 bpm: fast, short RR
+            assert q["answer"] == sorted(
+                name for key, (_, name) in MEASURED_NAMES.items()
+                if measured_range(key, measurements) not in (None, "within the normal range"))
+        elif "range" in q["question"]:
+            key = max((k for k, (name, _) in MEASURED_NAMES.items() if name in q["question"]),
+                      key=lambda k: len(MEASURED_NAMES[k][0]))  # "corrected QT interval"
+            assert q["answer"] == [measured_range(key, measurements)]
+        elif "heart rate" in q["question"]:
+            assert q["answer"] == [f"{measurements['heart_rate']['value']:.0f} bpm"]
+    assert any(q["question"] in ABNORMAL_WORDINGS for q in asked)
+    assert measurement_questions(None, random.Random(0)) == []
+    assert measurement_questions(measure_nothing(), random.Random(0)) == []
+
+
+def measure_nothing() -> dict:
+    flat = np.zeros((12, 5000), dtype=np.float32)
+    return measure(ECGRecord(signal=flat, fs=500.0, leads=list(STANDARD_LEADS),
+                             original_leads=list(STANDARD_LEADS), source="flat",
+                             format="synthetic"))
 
 
 def test_unanswerable_questions_are_declined():
@@ -115,6 +172,10 @@ def test_measured_axis_decides_axis_answers():
     assert axis_class(-45) == "left axis deviation"
     assert axis_class(120) == "right axis deviation"
     assert axis_class(-120) == "extreme axis deviation"
-    measured = {"axis": {"value": 130.0, "unit": "deg"}}
-    records = synthesize_qa(CRBBB_ROW, rng=random.Random(2), measurements=measured)
+    measured = {"qrs_axis": {"value": 130.0, "unit": "deg"}}
+    unlabelled = {**CRBBB_ROW, "heart_axis": ""}
+    records = synthesize_qa(unlabelled, rng=random.Random(2), measurements=measured)
     assert [r["answer"] for r in records if r["template_id"] == 22] == [["right axis deviation"]]
+    # ECG-QA scores against PTB-XL's heart_axis column, so a labelled axis is kept
+    records = synthesize_qa(CRBBB_ROW, rng=random.Random(2), measurements=measured)
+    assert [r["answer"] for r in records if r["template_id"] == 22] == [["left axis deviation"]]

@@ -13,7 +13,8 @@ Examples:
   ecglm ask rec.hea "Describe this ECG." --stream
   ecglm ask rec.hea "Is there left axis deviation?" --leads limb
 \b
-The answer is generated greedily (deterministic). --format json adds the evidence: the
+The answer is generated greedily (deterministic). An LM trained with measured values reads
+the record's rate, intervals and axis as well. --format json adds the evidence: the
 classifier's probabilities for the statements the question or answer names, measured values,
 the model and the leads used. Not for clinical decisions.
 """

@@ -114,6 +114,9 @@ def _shared_options(func):
         click.option("--val-folds", default="9", show_default=True),
         click.option("--limit", type=click.IntRange(min=1), default=None,
                      help="Use at most N records per split (quick tests)."),
+        click.option("--measured/--no-measured", default=True, show_default=True,
+                     help="The LM reads each record's measured values (rate, intervals, axis) "
+                          "in its prompt, and learns questions about them."),
         click.option("--draws", type=click.IntRange(min=1), default=2, show_default=True,
                      help="Synthesized questions per template and training record."),
         click.option("--val-questions", type=click.IntRange(min=0), default=400,
@@ -134,7 +137,7 @@ def _shared_options(func):
 
 def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epochs: int,
          device: str, seed: int, resume: bool, batch_size: int, lr: float, views: int,
-         train_folds: str, val_folds: str, limit: int | None, draws: int,
+         train_folds: str, val_folds: str, limit: int | None, measured: bool, draws: int,
          val_questions: int, vocab_size: int, hidden: int, layers: int, heads: int,
          ecgqa: tuple[Path, ...] = (), lora_rank: int = 0) -> None:
     from ecglm_cli.models.bundle import resolve_bundle_dir
@@ -150,10 +153,10 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
         val_questions=val_questions, ecgqa=tuple(ecgqa),
         compact=CompactLMConfig(vocab_size=vocab_size, hidden=hidden, layers=layers, heads=heads,
                                 intermediate=hidden * 11 // 4),
-        lora_rank=lora_rank,
+        lora_rank=lora_rank, measured=measured,
     )
     texts = build_texts(options, draws)
-    click.echo(str(train_lm(options, texts.train, texts.val, texts.corpus)))
+    click.echo(str(train_lm(options, texts.train, texts.val, texts.corpus, texts.contexts)))
 
 
 @command.command("align", epilog="""\b

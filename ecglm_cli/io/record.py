@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -40,3 +40,13 @@ class ECGRecord:
     @property
     def nan_fraction(self) -> float:
         return float(np.isnan(self.signal).mean()) if self.signal.size else 0.0
+
+    def with_leads(self, leads: list[str]) -> ECGRecord:
+        """The same record holding only the channels named in `leads` (in file order)."""
+        keep = [i for i, lead in enumerate(self.leads) if lead in leads]
+
+        def pick(values: list[str]) -> list[str]:
+            return [values[i] for i in keep] if len(values) == len(self.leads) else values
+
+        return replace(self, signal=self.signal[keep], leads=pick(self.leads),
+                       original_leads=pick(self.original_leads), units=pick(self.units))

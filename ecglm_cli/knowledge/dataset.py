@@ -7,7 +7,8 @@ Each item is a dict ``{ecg_id, question, answer_text, answer, question_type, kin
   questions about the statements ECG-QA never names (NORM, WPW, ...) come in this shape too,
   with ``template_id`` None;
 * ``kind="report"``: "Describe this ECG."-style prompt, ``answer_text`` is the report;
-* ``kind="unanswerable"``: a question no ECG can answer, declined in ``answer_text``.
+* ``kind="unanswerable"``: a question no ECG can answer, declined in ``answer_text``;
+* ``kind="measurement"``: with ``measurements``, a question about a measured value.
 
 Randomness is seeded per record (``seed`` and ``ecg_id``), so a record's items do not depend on
 which other records are present or in what order they are read.
@@ -25,6 +26,7 @@ from ecglm_cli.knowledge.synthesize import (
     CANNOT_DETERMINE,
     REPORT_PROMPTS,
     explain,
+    measurement_questions,
     report,
     synthesize_qa,
     unanswerable_questions,
@@ -66,6 +68,11 @@ def record_items(
     for prompt in rng.sample(REPORT_PROMPTS, k=min(reports, len(REPORT_PROMPTS))):
         items.append({"ecg_id": ecg_id, "question": prompt, "answer_text": text, "answer": [],
                       "question_type": "report", "kind": "report", "template_id": None})
+    for record in measurement_questions(measurements, rng):
+        items.append({"ecg_id": ecg_id, "question": record["question"],
+                      "answer_text": "; ".join(record["answer"]), "answer": record["answer"],
+                      "question_type": "measurement", "kind": "measurement",
+                      "template_id": None})
     for question, answer_text in unanswerable_questions(rng, unanswerable):
         items.append({"ecg_id": ecg_id, "question": question, "answer_text": answer_text,
                       "answer": [CANNOT_DETERMINE], "question_type": "unanswerable",

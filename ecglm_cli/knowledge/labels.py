@@ -173,8 +173,8 @@ def record_labels(
 ) -> RecordLabels:
     """Everything the synthesizer needs to answer ECG-QA single-ECG questions for this row.
 
-    ``measured_axis`` (degrees), when given, decides the heart-axis class instead of PTB-XL's
-    ``heart_axis`` column (which is empty for most records).
+    ``measured_axis`` (degrees), when given, decides the heart-axis class where PTB-XL's
+    ``heart_axis`` column is empty (most records); ECG-QA scores against the column.
     """
     statements = statements or load_statements()
     present: dict[str, set[str]] = {family: set() for family in FAMILIES}
@@ -211,8 +211,8 @@ def record_labels(
         superclasses=superclasses,
         noise=noise,
         noise_present=noise_present,
-        axis=axis_class(measured_axis) if measured_axis is not None
-        else AXIS_ANSWERS.get(axis_code),
+        axis=AXIS_ANSWERS.get(axis_code) or (
+            axis_class(measured_axis) if measured_axis is not None else None),
         stages=infarction_stages(row),
         extra=extra_systoles(row.get("extra_beats") or ""),
         pacemaker=bool((row.get("pacemaker") or "").strip()),

@@ -1,13 +1,15 @@
 """Turn one PTB-XL record's labels into training text for the ECG language model.
 
-Three products, all derived from the record's labels (never from a model):
+Four products, derived from the record's labels and `features.measure` values (never from a
+model):
 
 * ECG-QA question records of the three single-ECG types over ECG-QA's attribute families,
   with ECG-QA's template ids, wordings and exact answer classes (`synthesize_qa`);
 * explanatory answers and free-text reports that cite the knowledge-base criteria and the
   measured values (`explain`, `report`);
 * "cannot be determined from this ECG" answers for questions an ECG cannot answer
-  (`unanswerable_questions`).
+  (`unanswerable_questions`);
+* questions about the measured values (`measurement_questions`), for an LM that reads them.
 
 An answer is only produced when the labels settle it: statements labelled with a diagnostic
 likelihood below 100 make verify questions "not sure" and are never used in choose/query.
@@ -244,12 +246,13 @@ def synthesize_qa(
 ) -> list[dict]:
     """ECG-QA question records (valid ECG-QA JSON) for one PTB-XL row.
 
-    ``per_template`` questions are drawn for every template whose answer the labels settle; a
-    measured axis in ``measurements`` decides the heart-axis answers.
+    ``per_template`` questions are drawn for every template whose answer the labels settle; the
+    measured axis in ``measurements`` (`features.measure`) decides the heart-axis answers of a
+    record whose ``heart_axis`` column is empty.
     """
     templates = templates or load_templates()
     rng = rng or random.Random(int(row["ecg_id"]))
-    axis = (measurements or {}).get("axis") or {}
+    axis = (measurements or {}).get("qrs_axis") or {}
     labels = record_labels(row, measured_axis=axis.get("value") if isinstance(axis, dict) else None)
     out: list[dict] = []
     for template_id in sorted(templates):
@@ -314,7 +317,8 @@ def _criteria_sentence(statement: Statement) -> str:
     return f"{statement.name[0].upper()}{statement.name[1:]}: {statement.criteria}"
 
 
-def _value(measurements: dict | None, key: str) -> str | None:
+def value_text(measurements: dict | None, key: str) -> str | None:
+    """One measured value as the texts write it (``"72 bpm"``, ``"66°"``); None when missing."""
     entry = (measurements or {}).get(key)
     if not isinstance(entry, dict) or entry.get("value") is None:
         return None
@@ -330,17 +334,98 @@ def _value(measurements: dict | None, key: str) -> str | None:
     return f"{text} {unit}".strip()
 
 
+# `features.measure` keys cited in texts, with the short names the texts use.
+CITED_MEASUREMENTS: tuple[tuple[str, str], ...] = (
+    ("pr_interval", "PR"), ("qrs_duration", "QRS"), ("qt_interval", "QT"),
+    ("qtc_bazett", "QTc"), ("qrs_axis", "axis"),
+)
+
+
 def measurement_sentence(measurements: dict | None) -> str:
-    """``"Heart rate 72 bpm. PR 160 ms, QRS 90 ms, QT 380 ms, QTc 410 ms, axis 45°."``"""
+    """``"Heart rate 72 bpm. PR 160 ms, QRS 90 ms, QT 380 ms, QTc 410 ms, axis 45°."``
+
+    ``measurements`` is the dict `features.measure` returns.
+    """
     parts = []
-    for key, label in (("pr", "PR"), ("qrs", "QRS"), ("qt", "QT"), ("qtc_bazett", "QTc"),
-                       ("axis", "axis")):
-        value = _value(measurements, key)
+    for key, label in CITED_MEASUREMENTS:
+        value = value_text(measurements, key)
         if value:
             parts.append(f"{label} {value}")
-    rate = _value(measurements, "heart_rate")
+    rate = value_text(measurements, "heart_rate")
     text = f"Heart rate {rate}. " if rate else ""
     return (text + (", ".join(parts) + "." if parts else "")).strip()
+
+
+def measured_context(measurements: dict | None) -> str:
+    """The line an LM trained with measured values reads before the question."""
+    return f"Measured: {measurement_sentence(measurements) or 'nothing (no beats found).'}"
+
+
+# --- questions about the measured values ----------------------------------------------------
+# Adult resting limits (AHA/ACCF/HRS 2009 standardization series; the rate limits are the ones
+# PTB-XL's SBRAD/STACH statements use). None: no limit on that side.
+NORMAL_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "heart_rate": (60, 100), "rr_mean": (600, 1000), "pr_interval": (120, 200),
+    "qrs_duration": (None, 120), "qtc_bazett": (350, 460),
+}  # the uncorrected QT has no rate-independent range
+# How questions name each value, and ECG-QA's numeric-feature answer names (template 42).
+MEASURED_NAMES: dict[str, tuple[str, str]] = {
+    "heart_rate": ("heart rate", "heart rate"), "rr_mean": ("RR interval", "rr interval"),
+    "pr_interval": ("PR interval", "pr interval"), "qrs_duration": ("QRS duration", "qrs duration"),
+    "qt_interval": ("QT interval", "qt interval"), "qtc_bazett": ("corrected QT interval",
+                                                                   "qt corrected"),
+    "qrs_axis": ("QRS axis", "qrs axis"),
+}
+RANGE_ANSWERS = ("below the normal range", "within the normal range", "above the normal range")
+VALUE_WORDINGS = ("What is the {} of this ECG?", "What is the {}?", "How much is the {} here?")
+RANGE_WORDINGS = ("Is the {} of this ECG within the normal range?",
+                  "Is the {} normal, above or below the normal range?",
+                  "How does the {} of this ECG compare with the normal range?")
+ABNORMAL_WORDINGS = ("Which measured values of this ECG are outside the normal range?",
+                     "What numeric features of this ECG are abnormal?")
+
+
+def measured_range(key: str, measurements: dict | None) -> str | None:
+    """``"above the normal range"`` etc. for one measured value; None when it is missing."""
+    entry = (measurements or {}).get(key)
+    if key not in NORMAL_RANGES or not isinstance(entry, dict) or entry.get("value") is None:
+        return None
+    value = float(entry["value"])
+    low, high = NORMAL_RANGES[key]
+    if low is not None and value < low:
+        return RANGE_ANSWERS[0]
+    if high is not None and value > high:
+        return RANGE_ANSWERS[2]
+    return RANGE_ANSWERS[1]
+
+
+def measurement_questions(measurements: dict | None, rng: random.Random) -> list[dict]:
+    """Questions about the measured values, answered from them (the LM reads them in its prompt).
+
+    One value question, one range question and, for half the records, the list of values
+    outside their normal range. Records are ECG-QA-shaped with ``question_type`` "measurement".
+    """
+    present = [k for k in MEASURED_NAMES if value_text(measurements, k)]
+    if not present:
+        return []
+    out = []
+    key = rng.choice(present)
+    name = MEASURED_NAMES[key][0]
+    out.append({"question": rng.choice(VALUE_WORDINGS).format(name),
+                "answer": [value_text(measurements, key)], "question_type": "measurement",
+                "attribute": [MEASURED_NAMES[key][1]]})
+    ranged = [k for k in present if k in NORMAL_RANGES]
+    if ranged:
+        key = rng.choice(ranged)
+        out.append({"question": rng.choice(RANGE_WORDINGS).format(MEASURED_NAMES[key][0]),
+                    "answer": [measured_range(key, measurements)],
+                    "question_type": "measurement", "attribute": [MEASURED_NAMES[key][1]]})
+    if ranged and rng.random() < 0.5:
+        outside = sorted(MEASURED_NAMES[k][1] for k in ranged
+                         if measured_range(k, measurements) != RANGE_ANSWERS[1])
+        out.append({"question": rng.choice(ABNORMAL_WORDINGS), "answer": outside or [NONE],
+                    "question_type": "measurement", "attribute": None})
+    return out
 
 
 def explain(record: dict, measurements: dict | None = None) -> str:
@@ -373,7 +458,7 @@ def report(row: dict, measurements: dict | None = None) -> str:
     statements = labels.statements or load_statements()
     rhythms = [statements[c] for c in labels.codes if c in statements
                and statements[c].category.get("rhythm")]
-    rate = _value(measurements, "heart_rate")
+    rate = value_text(measurements, "heart_rate")
     if rhythms:
         rhythm_text = " and ".join(s.name for s in rhythms)
         opening = f"{rhythm_text[0].upper()}{rhythm_text[1:]}" + (f" at {rate}." if rate else ".")
@@ -383,7 +468,7 @@ def report(row: dict, measurements: dict | None = None) -> str:
     numbers = [p for p in measurement_sentence({k: v for k, v in (measurements or {}).items()
                                                 if k != "heart_rate"}).split(". ") if p]
     sentences += [n if n.endswith(".") else n + "." for n in numbers]
-    if labels.axis and not _value(measurements, "axis"):
+    if labels.axis and not value_text(measurements, "axis"):
         sentences.append(f"Heart axis: {labels.axis}.")
     for code, likelihood in sorted(labels.codes.items(), key=lambda kv: -kv[1]):
         statement = statements.get(code)

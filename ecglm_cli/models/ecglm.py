@@ -85,13 +85,15 @@ class ECGProjector(nn.Module):
         return self.norm(torch.cat(parts, dim=1))
 
 
-def build_prompt(tokenizer: Any, question: str, n_features: int) -> str:
-    """The text fed to the LM: ECG placeholders then the question, in the chat template if any.
+def build_prompt(tokenizer: Any, question: str, n_features: int, context: str = "") -> str:
+    """The text fed to the LM: ECG placeholders, the record's `context` line (its measured
+    values, for an LM trained with them), then the question, in the chat template if any.
 
     A literal `<ecg>` typed in the question becomes plain "ECG", so only the placeholders that
     this function writes can take ECG features.
     """
-    content = ECG_TOKEN * n_features + "\n" + question.replace(ECG_TOKEN, "ECG").strip()
+    text = [part.replace(ECG_TOKEN, "ECG").strip() for part in (context, question)]
+    content = ECG_TOKEN * n_features + "\n" + "\n".join(part for part in text if part)
     if getattr(tokenizer, "chat_template", None):
         return tokenizer.apply_chat_template(
             [{"role": "user", "content": content}], add_generation_prompt=True, tokenize=False
@@ -129,9 +131,10 @@ class ECGLM(nn.Module):
     """A projector and a causal LM; the LM is frozen or trained by the caller, never altered."""
 
     def __init__(self, lm: nn.Module, tokenizer: Any, projector: ECGProjector,
-                 lm_ref: str = BUNDLED_LM_DIR):
+                 lm_ref: str = BUNDLED_LM_DIR, measured: bool = False):
         super().__init__()
         self.lm = lm
+        self.measured = measured  # its prompts carry the record's measured values
         self.lm_ref = lm_ref  # as in ecglm.json: "lm" (the bundle's compact LM), a dir or a name
         self.tokenizer = tokenizer
         self.projector = projector
@@ -201,9 +204,13 @@ class ECGLM(nn.Module):
         embeds = self.embed(input_ids, tokens, logits)
         return self.lm(inputs_embeds=embeds, attention_mask=attention_mask, labels=labels)
 
-    def encode_prompts(self, questions: list[str]) -> dict[str, torch.Tensor]:
+    def encode_prompts(
+        self, questions: list[str], contexts: list[str] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Tokenise prompts, left-padded so that generation continues every row at the end."""
-        prompts = [build_prompt(self.tokenizer, q, self.n_features) for q in questions]
+        contexts = contexts or [""] * len(questions)
+        prompts = [build_prompt(self.tokenizer, q, self.n_features, c)
+                   for q, c in zip(questions, contexts, strict=True)]
         side = self.tokenizer.padding_side
         self.tokenizer.padding_side = "left"
         try:
@@ -222,9 +229,10 @@ class ECGLM(nn.Module):
         logits: torch.Tensor | None,
         max_new_tokens: int = 64,
         on_token: Callable[[int], None] | None = None,
+        contexts: list[str] | None = None,
     ) -> list[str]:
-        """Greedy answers, one per (question, ECG) row."""
-        batch = self.encode_prompts(questions)
+        """Greedy answers, one per (question, ECG) row; `contexts`: each row's measured values."""
+        batch = self.encode_prompts(questions, contexts)
         max_new_tokens = self._room_to_answer(batch["input_ids"].shape[1], max_new_tokens)
         embeds = self.embed(batch["input_ids"], tokens.to(self.device),
                             None if logits is None else logits.to(self.device))
@@ -242,10 +250,11 @@ class ECGLM(nn.Module):
 
     @torch.no_grad()
     def next_token_logits(
-        self, questions: list[str], tokens: torch.Tensor, logits: torch.Tensor | None
+        self, questions: list[str], tokens: torch.Tensor, logits: torch.Tensor | None,
+        contexts: list[str] | None = None,
     ) -> torch.Tensor:
         """Logits of the first answer token, [B, vocab] (for yes-probabilities)."""
-        batch = self.encode_prompts(questions)
+        batch = self.encode_prompts(questions, contexts)
         self._room_to_answer(batch["input_ids"].shape[1], 1)
         out = self.forward(batch["input_ids"], batch["attention_mask"],
                            tokens.to(self.device),
@@ -262,6 +271,7 @@ class LMParts:
     format_version: int = LM_PARTS_VERSION
     trained: dict[str, Any] = field(default_factory=dict)
     lora_rank: int = 0  # > 0: a LoRA adapter for the (pretrained) LM is in `lora/`
+    measured: bool = False  # prompts carry the record's measured values (`measured_context`)
 
 
 def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str, Any]) -> None:
@@ -288,7 +298,7 @@ def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str
     state = {k: v.detach().cpu().contiguous() for k, v in model.projector.state_dict().items()}
     save_file(state, str(bundle_dir / PROJECTOR_FILE))
     parts = LMParts(lm=lm_ref, projector=asdict(model.projector.config), trained=trained,
-                    lora_rank=rank)
+                    lora_rank=rank, measured=model.measured)
     (bundle_dir / LM_PARTS_FILE).write_text(json.dumps(asdict(parts), indent=2) + "\n")
     (bundle_dir / LM_THRESHOLDS_FILE).unlink(missing_ok=True)  # chosen for the previous LM
 
@@ -333,6 +343,8 @@ def read_lm_parts(bundle_dir: Path) -> LMParts:
         raise ModelError(f"{path}: not a valid {LM_PARTS_FILE} ({exc})") from exc
     if not isinstance(parts.lora_rank, int) or parts.lora_rank < 0:
         raise ModelError(f"{path}: lora_rank must be a whole number >= 0")
+    if not isinstance(parts.measured, bool):
+        raise ModelError(f"{path}: measured must be true or false")
     if parts.format_version != LM_PARTS_VERSION:
         raise ModelError(
             f"{path}: format version {parts.format_version}, this ecglm reads {LM_PARTS_VERSION}"
@@ -372,7 +384,7 @@ def load_lm_parts(bundle_dir: Path, llm: str | None = None, trainable: bool = Fa
         )
     projector = ECGProjector(config)
     _load_projector_weights(projector, bundle_dir / PROJECTOR_FILE)
-    model = ECGLM(lm, tokenizer, projector, parts.lm)
+    model = ECGLM(lm, tokenizer, projector, parts.lm, parts.measured)
     model.eval()
     return model
 

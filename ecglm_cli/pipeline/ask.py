@@ -3,8 +3,9 @@
 The answer is whatever the LM generates (greedy, so the same input gives the same text). The
 evidence added for `--format json` is read off afterwards: the classifier-head probabilities of
 the statements that the question or the answer names, and the measured values
-(`features.measure`). It never changes the answer, so a text answer skips it: measuring needs
-scipy.signal, about a second to import.
+(`features.measure`). An LM trained with measured values (`measured` in its `ecglm.json`) also
+reads them in its prompt; for any other LM they never change the answer, so a text answer skips
+measuring (it needs scipy.signal, about a second to import).
 """
 
 from __future__ import annotations
@@ -65,7 +66,7 @@ class Asker:
         self.llm_name = "compact" if self.lm.lm_ref == BUNDLED_LM_DIR else self.lm.lm_ref
 
     def features(self, record: ECGRecord, leads: list[str] | None = None) -> RecordFeatures:
-        return record_features(self.bundle, record, leads)
+        return record_features(self.bundle, record, leads, measured=self.lm.measured)
 
     def answer_batch(
         self, questions: list[str], features: list[RecordFeatures], max_new_tokens: int = 64,
@@ -73,7 +74,8 @@ class Asker:
     ) -> list[str]:
         tokens = torch.stack([f.tokens for f in features])
         logits = torch.stack([f.logits for f in features])
-        return self.lm.generate(questions, tokens, logits, max_new_tokens, on_token)
+        return self.lm.generate(questions, tokens, logits, max_new_tokens, on_token,
+                                [f.context for f in features])
 
     def ask(
         self, record: ECGRecord, question: str, leads: list[str] | None = None,
@@ -89,12 +91,13 @@ class Asker:
         text = self.answer_batch([question], [feats], max_new_tokens, on_token)[0]
         answer = Answer(question, text, self.model_name, self.llm_name, feats.leads)
         if evidence:
-            answer.evidence = self._evidence(record, feats, question + " " + text)
+            answer.evidence = self._evidence(record, feats, question + " " + text, leads)
         return answer
 
-    def _evidence(self, record: ECGRecord, feats: RecordFeatures, text: str) -> dict[str, Any]:
+    def _evidence(self, record: ECGRecord, feats: RecordFeatures, text: str,
+                  leads: list[str] | None) -> dict[str, Any]:
         """Head probabilities of the statements `text` names, and the measured values."""
-        from ecglm_cli.features.measure import measure
+        from ecglm_cli.pipeline.ecg_features import measured_values
 
         probabilities = feats.probabilities(self.statements)
         return {
@@ -102,7 +105,8 @@ class Asker:
                 code: round(probabilities[f"all:{code}"], 4)
                 for code in named_statements(text) if f"all:{code}" in probabilities
             },
-            "measurements": measure(record),
+            "measurements": (feats.measurements if feats.measurements is not None
+                             else measured_values(record, leads)[0]),
         }
 
 

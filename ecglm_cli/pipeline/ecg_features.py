@@ -46,13 +46,18 @@ class RecordFeatures:
     tokens: torch.Tensor  # [K, D]
     logits: torch.Tensor  # [S]
     leads: list[str]  # standard leads the encoder read
+    measurements: dict | None = None  # `features.measure`, for an LM that reads measured values
+    context: str = ""  # the prompt line made from `measurements` (empty: none)
 
     def probabilities(self, statements: list[str]) -> dict[str, float]:
         return dict(zip(statements, torch.sigmoid(self.logits).tolist(), strict=True))
 
 
-def record_features(bundle, record: ECGRecord, leads: list[str] | None = None) -> RecordFeatures:
-    """Features of a whole record: encoder outputs averaged over all of its windows."""
+def record_features(
+    bundle, record: ECGRecord, leads: list[str] | None = None, measured: bool = False
+) -> RecordFeatures:
+    """Features of a whole record: encoder outputs averaged over all of its windows, and with
+    `measured` its measured values (of the leads read) and their prompt line."""
     windows, mask = to_model_windows(record, bundle.config)
     mask = restrict_leads(mask, leads)
     if not mask.any():
@@ -62,4 +67,16 @@ def record_features(bundle, record: ECGRecord, leads: list[str] | None = None) -
     m = torch.from_numpy(np.repeat(mask[None], len(windows), axis=0)).to(device)
     tokens, logits = encode_batch(bundle, x, m)
     used = [lead for lead, present in zip(STANDARD_LEADS, mask, strict=True) if present]
-    return RecordFeatures(tokens.mean(0).cpu(), logits.mean(0).cpu(), used)
+    features = RecordFeatures(tokens.mean(0).cpu(), logits.mean(0).cpu(), used)
+    if measured:
+        features.measurements, features.context = measured_values(record, leads)
+    return features
+
+
+def measured_values(record: ECGRecord, leads: list[str] | None = None) -> tuple[dict, str]:
+    """`features.measure` of the record (restricted to `leads`), and the LM's prompt line."""
+    from ecglm_cli.features.measure import measure
+    from ecglm_cli.knowledge.synthesize import measured_context
+
+    measurements = measure(record.with_leads(leads) if leads else record)
+    return measurements, measured_context(measurements)

@@ -50,7 +50,7 @@ def yes_probabilities(asker, features, codes: list[str], batch_size: int = 64) -
         tokens = features.tokens.unsqueeze(0).expand(len(chunk), -1, -1)
         logits = features.logits.unsqueeze(0).expand(len(chunk), -1)
         next_logits = model.next_token_logits([statement_question(c) for c in chunk],
-                                              tokens, logits)
+                                              tokens, logits, [features.context] * len(chunk))
         probs = torch.softmax(next_logits[:, word_ids], dim=-1)
         out.append(probs[:, 0].cpu().numpy())
     return np.concatenate(out)

@@ -70,6 +70,7 @@ class LMTrainOptions(RunOptions):
     ecgqa: tuple[Path, ...] = ()
     compact: CompactLMConfig = field(default_factory=CompactLMConfig)
     lora_rank: int = 0  # > 0: train LoRA adapters of a pretrained LM as well
+    measured: bool = True  # the LM reads each record's measured values in its prompt
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "ecgqa": [str(p) for p in self.ecgqa]}
@@ -187,7 +188,7 @@ def _load_checkpoint(out: Path, options: LMTrainOptions, optimizer) -> dict:
         torch.set_rng_state(saved["rng"])
     except Exception as exc:  # any damage to the checkpoint is one clear error
         raise ModelError(f"{weights}: cannot resume ({exc})") from None
-    for key in ("seed", "llm", "train_folds", "limit", "views", "lora_rank"):
+    for key in ("seed", "llm", "train_folds", "limit", "views", "lora_rank", "measured"):
         if state["options"].get(key) != options.to_dict().get(key):
             raise ModelError(f"{info}: cannot resume with a different --{key.replace('_', '-')}")
     return state
@@ -224,7 +225,8 @@ def validation_loss(
 
 @torch.no_grad()
 def validate(
-    model: ECGLM, examples: list[QAExample], features: FeatureTable, device, batch_size: int = 64
+    model: ECGLM, examples: list[QAExample], features: FeatureTable, device,
+    contexts: dict[int, str] | None = None, batch_size: int = 64,
 ) -> dict:
     """Exact-match accuracy of greedy answers (as answer sets) per question type."""
     model.eval()
@@ -234,7 +236,8 @@ def validate(
         chunk = usable[i:i + batch_size]
         rows = [features.views[e.ecg_id][0] for e in chunk]
         tokens, logits = _step_inputs(model, features, rows, device)
-        answers = model.generate([e.question for e in chunk], tokens, logits, max_new_tokens=48)
+        answers = model.generate([e.question for e in chunk], tokens, logits, max_new_tokens=48,
+                                 contexts=[(contexts or {}).get(e.ecg_id, "") for e in chunk])
         for example, answer in zip(chunk, answers, strict=True):
             ok = sorted(parse_answer(answer)) == sorted(parse_answer(example.answer))
             right[example.question_type or "all"].append(int(ok))
@@ -246,8 +249,11 @@ def train_lm(
     train_examples: list[QAExample],
     val_examples: list[QAExample],
     corpus: list[str],
+    contexts: dict[int, str] | None = None,
 ) -> Path:
-    """Train one stage on the given texts and write the LM parts into the bundle at OUT."""
+    """Train one stage on the given texts and write the LM parts into the bundle at OUT.
+
+    `contexts` (ecg_id -> measured-values line) is required when `options.measured`."""
     if options.stage not in STAGES:
         raise ValueError(f"stage must be one of {STAGES}")
     random.seed(options.seed)
@@ -259,7 +265,11 @@ def train_lm(
     wanted = {e.ecg_id for e in train_examples} | {e.ecg_id for e in val_examples}
     entries = [e for e in ptbxl.select(options.train_folds + options.val_folds)
                if e.ecg_id in wanted]
+    if options.measured and contexts is None:
+        raise ValueError("a measured LM needs each record's measured values (contexts)")
+    contexts = contexts if options.measured else None
     model, trained = _model_for_stage(options, out, bundle, corpus)
+    model.measured = options.measured
     earlier = _earlier_run(trained, options)
     model.to(device)
     params = _trainable(model, options)
@@ -270,13 +280,13 @@ def train_lm(
                                        device, bar.update)
     train_rows = encode_examples(
         model.tokenizer, [e for e in train_examples if e.ecg_id in features.views],
-        model.n_features, options.max_len,
+        model.n_features, options.max_len, contexts,
     )
     if not train_rows:
         raise ModelError("no training examples refer to a readable record")
     val_examples = [e for e in val_examples if e.ecg_id in features.views]
     val_rows = encode_examples(model.tokenizer, val_examples[: options.val_questions],
-                               model.n_features, options.max_len)
+                               model.n_features, options.max_len, contexts)
     optimizer = torch.optim.AdamW(params, lr=options.lr, weight_decay=0.01)
     start_epoch, history = 0, []
     if options.resume:
@@ -319,7 +329,7 @@ def train_lm(
         }
         if options.stage == "instruct":
             metrics["val_accuracy"] = validate(
-                model, val_examples[: options.val_questions], features, device
+                model, val_examples[: options.val_questions], features, device, contexts
             )
         history.append(metrics)
         _log(f"{options.stage}] {json.dumps(metrics)}")

@@ -7,6 +7,9 @@ reports for "describe" requests, explanations when a question asks for one, and 
 determined" answers. Official ECG-QA JSON can be added for records of the training folds. The
 tokenizer corpus holds every text of both stages and the knowledge base, so either stage can
 create the compact LM.
+
+With `options.measured` every record is measured (`features.measure`): the LM reads the values
+in its prompt (`contexts`), and the texts cite them and ask about them.
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
+import click
+
 from ecglm_cli.data.ecgqa import SINGLE_TYPES, load_ecgqa
 from ecglm_cli.data.ptbxl import PTBXL
 from ecglm_cli.data.ptbxl_table import read_label_rows
+from ecglm_cli.errors import RecordError
 from ecglm_cli.knowledge.dataset import ecgqa_items, record_items
 from ecglm_cli.knowledge.statements import load_statements
 from ecglm_cli.knowledge.templates import load_templates
@@ -31,6 +37,7 @@ class StageTexts:
     train: list[QAExample] = field(default_factory=list)
     val: list[QAExample] = field(default_factory=list)
     corpus: list[str] = field(default_factory=list)
+    contexts: dict[int, str] = field(default_factory=dict)  # ecg_id -> measured-values line
 
 
 def _examples(items: list[dict], stage: str, rng: random.Random) -> list[QAExample]:
@@ -39,13 +46,25 @@ def _examples(items: list[dict], stage: str, rng: random.Random) -> list[QAExamp
     explained = [QAExample(i["ecg_id"], i["question"] + EXPLAIN_SUFFIX, i["answer_text"],
                            "explain") for i in rng.sample(qa, k=min(len(qa), EXPLAINED_PER_RECORD))]
     other = [QAExample(i["ecg_id"], i["question"], i["answer_text"], i["kind"])
-             for i in items if i["kind"] != "qa"]
+             for i in items if i["kind"] != "qa"]  # reports, unanswerables, measured values
     if stage == "align":
         return [e for e in other if e.question_type == "report"] * 2 + explained
     exact = [QAExample(i["ecg_id"], i["question"], answer_text(i["answer"]), i["question_type"])
              for i in qa]
     reports = [e for e in other if e.question_type == "report"]
     return exact + other + reports + explained  # reports twice: long texts, one per record
+
+
+def _measure(ptbxl: PTBXL, entry, contexts: dict[int, str]) -> dict | None:
+    """The record's measured values (None when it cannot be read); its prompt line in
+    `contexts`."""
+    from ecglm_cli.pipeline.ecg_features import measured_values
+
+    try:
+        measurements, contexts[entry.ecg_id] = measured_values(ptbxl.record(entry))
+    except RecordError:
+        return None  # feature precomputation skips the record as well
+    return measurements
 
 
 def build_texts(options, draws: int = 2) -> StageTexts:
@@ -56,15 +75,22 @@ def build_texts(options, draws: int = 2) -> StageTexts:
     result = StageTexts()
     for split, folds in (("train", options.train_folds), ("val", options.val_folds)):
         rng = random.Random(f"{options.seed}-{split}")
-        for entry in ptbxl.select(folds, options.limit):
+        entries = ptbxl.select(folds, options.limit)
+        if options.measured:
+            click.echo(f"[train {options.stage}] measuring {len(entries)} {split} records",
+                       err=True)
+        for entry in entries:
+            measurements = _measure(ptbxl, entry, result.contexts) if options.measured else None
             items = record_items(rows[entry.ecg_id], seed=options.seed, templates=templates,
+                                 measurements=measurements,
                                  questions_per_template=draws if split == "train" else 1)
             examples = _examples(items, options.stage, rng)
             if split == "train":
                 result.train += examples
                 result.corpus += [f"{i['question']} {i['answer_text']}" for i in items]
             else:
-                wanted = ("report",) if options.stage == "align" else SINGLE_TYPES
+                wanted = ("report",) if options.stage == "align" else (*SINGLE_TYPES,
+                                                                       "measurement")
                 result.val += [e for e in examples if e.question_type in wanted]
         rng.shuffle(result.val)
     train_ids = {e.ecg_id for e in result.train}

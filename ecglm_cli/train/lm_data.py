@@ -48,17 +48,23 @@ class EncodedExample:
 
 
 def encode_examples(
-    tokenizer, examples: list[QAExample], n_features: int, max_len: int
+    tokenizer, examples: list[QAExample], n_features: int, max_len: int,
+    contexts: dict[int, str] | None = None,
 ) -> list[EncodedExample]:
-    """Token ids for prompt + answer + EOS; answers longer than `max_len` allows are cut."""
-    prompts = {q: None for q in (e.question for e in examples)}
+    """Token ids for prompt + answer + EOS; answers longer than `max_len` allows are cut.
+
+    `contexts` gives each record's measured-values line, for an LM that reads them.
+    """
+    contexts = contexts or {}
+    keys = [(contexts.get(e.ecg_id, ""), e.question) for e in examples]
+    prompts = dict.fromkeys(keys)
     prompt_ids = dict(zip(prompts, tokenizer(
-        [build_prompt(tokenizer, q, n_features) for q in prompts], add_special_tokens=False
+        [build_prompt(tokenizer, q, n_features, c) for c, q in prompts], add_special_tokens=False
     )["input_ids"], strict=True))
     answers = tokenizer([e.answer for e in examples], add_special_tokens=False)["input_ids"]
     encoded = []
-    for example, answer in zip(examples, answers, strict=True):
-        prompt = prompt_ids[example.question]
+    for key, example, answer in zip(keys, examples, answers, strict=True):
+        prompt = prompt_ids[key]
         ids = (prompt + answer)[: max_len - 1] + [tokenizer.eos_token_id]
         if len(prompt) < max_len - 1:
             encoded.append(EncodedExample(example.ecg_id, ids, len(prompt)))

@@ -176,6 +176,6 @@ def test_measured_axis_decides_axis_answers():
     unlabelled = {**CRBBB_ROW, "heart_axis": ""}
     records = synthesize_qa(unlabelled, rng=random.Random(2), measurements=measured)
     assert [r["answer"] for r in records if r["template_id"] == 22] == [["right axis deviation"]]
-    # ECG-QA scores against PTB-XL's heart_axis column, so a labelled axis is kept
+    # a labelled axis is kept (docs/knowledge.md: neither source is ECG-QA's own)
     records = synthesize_qa(CRBBB_ROW, rng=random.Random(2), measurements=measured)
     assert [r["answer"] for r in records if r["template_id"] == 22] == [["left axis deviation"]]

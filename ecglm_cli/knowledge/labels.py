@@ -174,7 +174,8 @@ def record_labels(
     """Everything the synthesizer needs to answer ECG-QA single-ECG questions for this row.
 
     ``measured_axis`` (degrees), when given, decides the heart-axis class where PTB-XL's
-    ``heart_axis`` column is empty (most records); ECG-QA scores against the column.
+    ``heart_axis`` column is empty (most records). ECG-QA computed its own axis from lead II,
+    so neither is its exact source; the column is what the LM was first trained on.
     """
     statements = statements or load_statements()
     present: dict[str, set[str]] = {family: set() for family in FAMILIES}

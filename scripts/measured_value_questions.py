@@ -3,7 +3,7 @@
 For each record of the chosen folds it asks one fixed wording per value ("What is the heart
 rate of this ECG?", "Is the PR interval of this ECG within the normal range?", ...) and
 compares the answer with `features.measure` of the same record: exact match of the value and
-of the range class, and the median absolute error of the values it wrote as numbers. Only an
+of the range class, and the median absolute error where the answer is a number. Only an
 LM trained with measured values (`train --measured`) reads them; for any other LM this shows
 how far it guesses.
 
@@ -36,7 +36,7 @@ from ecglm_cli.knowledge.synthesize import (  # noqa: E402
 from ecglm_cli.pipeline.ask import Asker  # noqa: E402
 from ecglm_cli.pipeline.ecg_features import measured_values  # noqa: E402
 
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+NUMBER = re.compile(r"\s*(-?\d+(?:\.\d+)?)")  # an answer that is a number, as "72 bpm" is
 
 
 def questions(measurements: dict) -> list[tuple[str, str, str, str]]:
@@ -77,17 +77,18 @@ def main() -> None:
         answers = asker.answer_batch([q for _, _, q, _ in asked], [feats] * len(asked), 12)
         for (key, kind, _, expected), answer in zip(asked, answers, strict=True):
             right[(key, kind)].append(int(answer.strip().rstrip(".") == expected))
-            written = NUMBER.search(answer)
+            written = NUMBER.match(answer)
             if kind == "value" and written:
-                errors[key].append(abs(float(written.group()) - float(NUMBER.search(expected)
-                                                                         .group())))
+                errors[key].append(abs(float(written.group(1))
+                                       - float(NUMBER.match(expected).group(1))))
         if n % 50 == 0:
             print(f"{n}/{len(entries)} records", file=sys.stderr)
     rows = [[key, kind, len(v), round(float(np.mean(v)), 3),
+             len(errors[key]) if kind == "value" else "",
              round(float(np.median(errors[key])), 1) if kind == "value" and errors[key] else ""]
             for (key, kind), v in sorted(right.items())]
-    print(tabulate(rows, headers=["value", "question", "asked", "exact", "median |error|"],
-                   tablefmt="github"))
+    print(tabulate(rows, headers=["value", "question", "asked", "exact", "numbers",
+                                  "median |error|"], tablefmt="github"))
 
 
 if __name__ == "__main__":

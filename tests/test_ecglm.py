@@ -222,3 +222,17 @@ def test_folder_that_is_not_a_language_model(tmp_path):
     (tmp_path / "notes.txt").write_text("no model here")
     with pytest.raises(ModelError, match="not a language model folder"):
         load_causal_lm(str(tmp_path))
+
+
+def test_compact_tokenizer_writes_a_number_the_same_way_everywhere():
+    """The LM copies measured values from its prompt; that needs one spelling per digit."""
+    from ecglm_cli.models.compact_lm import train_tokenizer
+
+    corpus = ["Measured: Heart rate 138 bpm. PR 156 ms, QRS 80 ms.", "138 bpm", "rate 1380"] * 20
+    tokenizer = train_tokenizer(corpus, 300)
+    in_prompt = tokenizer.tokenize("Heart rate 138 bpm.")
+    alone = tokenizer.tokenize("138 bpm")
+    digits = [t for t in in_prompt if t.isdigit()]
+    assert digits == ["1", "3", "8"] == [t for t in alone if t.isdigit()]
+    text = "QTc 362 ms; axis -16°; left axis deviation"
+    assert tokenizer.decode(tokenizer(text)["input_ids"]) == text  # still round-trips exactly

@@ -42,12 +42,18 @@ def train_tokenizer(texts: Iterable[str], vocab_size: int) -> Any:
     """A byte-level BPE tokenizer trained on `texts`, wrapped for transformers with a chat template.
 
     Byte-level means any text round-trips exactly, so ECG-QA's answer strings come back verbatim.
+    Digits are split one by one before the byte-level step, so a number is the same tokens
+    wherever it stands: the LM can copy "138" from its measured-values line into an answer
+    (with merged digits, " 138" in the prompt and "138" in an answer were different tokens).
     """
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     core = Tokenizer(models.BPE(unk_token=None))
-    core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    core.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.Digits(individual_digits=True),
+        pre_tokenizers.ByteLevel(add_prefix_space=False),
+    ])
     core.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=2,

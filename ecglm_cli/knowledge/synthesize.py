@@ -317,17 +317,23 @@ def _criteria_sentence(statement: Statement) -> str:
     return f"{statement.name[0].upper()}{statement.name[1:]}: {statement.criteria}"
 
 
-def value_text(measurements: dict | None, key: str) -> str | None:
-    """One measured value as the texts write it (``"72 bpm"``, ``"66°"``); None when missing."""
+def measured_number(measurements: dict | None, key: str) -> float | None:
+    """One `features.measure` value as a number; None when missing or not a number."""
     entry = (measurements or {}).get(key)
     if not isinstance(entry, dict) or entry.get("value") is None:
         return None
-    value = entry["value"]
     try:
-        number = float(value)
+        return float(entry["value"])
     except (TypeError, ValueError):
         return None
-    unit = entry.get("unit") or ""
+
+
+def value_text(measurements: dict | None, key: str) -> str | None:
+    """One measured value as the texts write it (``"72 bpm"``, ``"66°"``); None when missing."""
+    number = measured_number(measurements, key)
+    if number is None:
+        return None
+    unit = measurements[key].get("unit") or ""
     text = f"{number:.0f}"
     if unit in ("deg", "degrees", "°"):
         return f"{text}°"
@@ -387,10 +393,9 @@ ABNORMAL_WORDINGS = ("Which measured values of this ECG are outside the normal r
 
 def measured_range(key: str, measurements: dict | None) -> str | None:
     """``"above the normal range"`` etc. for one measured value; None when it is missing."""
-    entry = (measurements or {}).get(key)
-    if key not in NORMAL_RANGES or not isinstance(entry, dict) or entry.get("value") is None:
+    value = measured_number(measurements, key)
+    if key not in NORMAL_RANGES or value is None:
         return None
-    value = float(entry["value"])
     low, high = NORMAL_RANGES[key]
     if low is not None and value < low:
         return RANGE_ANSWERS[0]

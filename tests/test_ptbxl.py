@@ -95,3 +95,15 @@ def test_unreadable_record_is_skipped_with_its_reason(shared_data, tmp_path):
     assert len(split.arrays) == 1 and split.arrays[0].shape == (12, 1000)
     assert list(ds.skipped) == [broken.ecg_id]
     assert ".dat" in ds.skipped[broken.ecg_id]
+
+
+@pytest.mark.parametrize("name", ["../../../etc/passwd", "/etc/passwd", "records100\\..\\x"])
+def test_database_file_names_may_not_leave_the_folder(tmp_path, name):
+    from ecglm_cli.data.ptbxl import read_database
+    from knowledge_fixtures import row, write_ptbxl
+
+    table = write_ptbxl(tmp_path, [row(1, {"NORM": 100.0}), row(2, {"NORM": 100.0})],
+                        with_signal=set()) / "ptbxl_database.csv"
+    table.write_text(table.read_text().replace("records100/00000/00002_lr", name))
+    with pytest.raises(DatasetError, match=r"ecg_id 2: filename_lr .* refused"):
+        read_database(table)

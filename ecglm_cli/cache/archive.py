@@ -13,10 +13,11 @@ import tarfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO
 
 from ecglm_cli.errors import DownloadError
+from ecglm_cli.safe_paths import UnsafePathError, relative_parts
 
 MAX_MEMBERS = 10_000
 MAX_UNPACKED_BYTES = 32 * 1024**3
@@ -43,15 +44,10 @@ def strip_archive_suffix(file_name: str) -> str | None:
 def safe_parts(name: str, what: str = "archive member") -> tuple[str, ...]:
     """The path components of a remote file name; DownloadError for anything that could
     escape the target folder."""
-    if "\\" in name or "\x00" in name:
-        raise DownloadError(f"refusing {what} {name!r}: backslash or NUL in its name")
-    path = PurePosixPath(name)
-    if path.is_absolute() or (path.parts and path.parts[0].endswith(":")):
-        raise DownloadError(f"refusing {what} {name!r}: absolute path")
-    parts = tuple(p for p in path.parts if p not in ("", "."))
-    if ".." in parts:
-        raise DownloadError(f"refusing {what} {name!r}: '..' in its path")
-    return parts
+    try:
+        return relative_parts(name)
+    except UnsafePathError as exc:
+        raise DownloadError(f"refusing {what} {name!r}: {exc}") from None
 
 
 def _tar_members(archive: tarfile.TarFile) -> Iterator[Member]:

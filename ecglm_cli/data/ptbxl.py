@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ecglm_cli.errors import RecordError
+from ecglm_cli.safe_paths import UnsafePathError, relative_parts
 
 LABEL_SPACES: tuple[str, ...] = (
     "all", "diagnostic", "subdiagnostic", "superdiagnostic", "form", "rhythm",
@@ -147,7 +148,9 @@ def encode_labels(
 
 
 def read_database(path: Path) -> list[PTBXLEntry]:
-    """The classification view of `ptbxl_database.csv` (parsed once, in `ptbxl_table`)."""
+    """The classification view of `ptbxl_database.csv` (parsed once, in `ptbxl_table`).
+
+    Record file names in the table must stay inside the PTB-XL folder."""
     from ecglm_cli.data.ptbxl_table import read_label_rows
 
     try:
@@ -158,6 +161,13 @@ def read_database(path: Path) -> list[PTBXLEntry]:
     first = next(iter(rows.values()), None)
     if first is None or not need <= set(first):
         raise DatasetError(path, f"not a PTB-XL database table (needs {', '.join(sorted(need))})")
+    for ecg_id, row in rows.items():
+        for column in sorted(need):
+            try:
+                relative_parts(row[column])
+            except UnsafePathError as exc:
+                raise DatasetError(path, f"ecg_id {ecg_id}: {column} {row[column]!r} "
+                                         f"refused: {exc}") from None
     return [
         PTBXLEntry(ecg_id=ecg_id, fold=row["strat_fold"], codes=row["scp_codes"],
                    filename_lr=row["filename_lr"], filename_hr=row["filename_hr"])

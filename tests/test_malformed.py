@@ -142,3 +142,26 @@ def test_corrupted_bytes_give_only_record_error(record_files, reader):
             assert time.monotonic() - started < 5
 
     check()
+
+
+@pytest.mark.parametrize("where", ["absolute", "parent", "subfolder"])
+def test_header_may_not_name_a_file_outside_its_folder(record_files, tmp_path, where):
+    """A WFDB header is a manifest: a signal file it names must sit beside it. Each header here
+    points at a complete, valid signal file elsewhere. It is refused before that file is looked
+    at (it used to be opened and sized, then refused as "invalid syntax in signal line")."""
+    source = record_files["wfdb_16"]
+    elsewhere = tmp_path / "elsewhere" / "sub"
+    elsewhere.mkdir(parents=True)
+    shutil.copy(source.with_suffix(".dat"), elsewhere / "x.dat")
+    name = {"absolute": str(elsewhere / "x.dat"), "parent": "../elsewhere/sub/x.dat",
+            "subfolder": "sub/x.dat"}[where]
+    folder = tmp_path / ("elsewhere" if where == "subfolder" else "rec")
+    folder.mkdir(exist_ok=True)
+    lines = source.read_text().splitlines()
+    lines = [lines[0]] + [" ".join([name, *ln.split()[1:]]) if i < int(lines[0].split()[1])
+                          else ln for i, ln in enumerate(lines[1:])]
+    header = folder / "r.hea"
+    header.write_text("\n".join(lines) + "\n")
+    result = CliRunner().invoke(cli, ["info", "--format", "json", str(header)])
+    assert result.exit_code == 1, result.output
+    assert f"signal file name {name!r} refused" in result.stderr and str(header) in result.stderr

@@ -18,6 +18,7 @@ import numpy as np
 from ecglm_cli.errors import RecordError
 from ecglm_cli.io.assemble import assemble, check_rate, check_size, short_reason
 from ecglm_cli.io.record import ECGRecord
+from ecglm_cli.safe_paths import UnsafePathError, relative_parts
 
 MAX_HEADER_BYTES = 1_000_000
 # bytes per sample of each WFDB storage format (0: FLAC, compressed); as in wfdb.io._signal,
@@ -201,11 +202,22 @@ def _check_segments(path: Path, folder: Path, layout: _Layout) -> None:
     for name, _ in layout.segments or []:
         if name == "~":  # a gap with no signal
             continue
+        _check_file_name(path, name, "segment")
         if not Path(f"{folder / name}.hea").is_file():
             raise RecordError(path, f"missing segment header {name}.hea")
         segment = _layout(path, folder / name)
         if segment.files:
             _check_signal_files(path, folder, segment)
+
+
+def _check_file_name(path: Path, name: str, what: str) -> None:
+    """A header names files beside itself; a path that could point anywhere else is refused."""
+    try:
+        parts = relative_parts(name)
+    except UnsafePathError as exc:
+        raise RecordError(path, f"{what} name {name!r} refused: {exc}") from None
+    if len(parts) != 1:
+        raise RecordError(path, f"{what} name {name!r} refused: not a file beside the header")
 
 
 def _check_signal_files(path: Path, folder: Path, layout: _Layout) -> None:
@@ -218,6 +230,7 @@ def _check_signal_files(path: Path, folder: Path, layout: _Layout) -> None:
     for name, channels in per_file.items():
         if name == "~":
             continue
+        _check_file_name(path, name, "signal file")
         file = folder / name
         if not file.is_file():
             raise RecordError(path, f"missing signal file {name}")

@@ -3,6 +3,7 @@ never a traceback or a hang; corrupted bytes fed to each reader give only `Recor
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from conftest import REPO, cli_env
@@ -165,3 +167,69 @@ def test_header_may_not_name_a_file_outside_its_folder(record_files, tmp_path, w
     result = CliRunner().invoke(cli, ["info", "--format", "json", str(header)])
     assert result.exit_code == 1, result.output
     assert f"signal file name {name!r} refused" in result.stderr and str(header) in result.stderr
+
+
+HEADER_PROBLEMS = {  # record line -> what the one error line says
+    "r 100000000 500 5000": "declares 100000000 signals, more than the limit",
+    "r 2 nan 5000": "sampling rate 'nan' in the header is not a positive decimal number",
+    "r 2 -500 5000": "sampling rate '-500' in the header is not a positive decimal number",
+    "r 2 5e2 5000": "sampling rate '5e2' in the header is not a positive decimal number",
+    "r 2 500 -5": "signal length '-5' in the header is not a whole number",
+    "r 2 0.01 5000": "sampling rate 0.01 Hz is outside the 25 Hz to 100 kHz",
+}
+
+
+@pytest.mark.parametrize("record_line", list(HEADER_PROBLEMS))
+def test_header_record_line_is_checked_before_reading(tmp_path, record_line):
+    """wfdb read these rates as its 250 Hz default (or 5 Hz for `5e2`), ignored the negative
+    length, and allocated per declared signal (gigabytes from a 22-byte header)."""
+    signal = (np.sin(np.arange(5000) / 50) * 1000).astype("<i2")
+    np.stack([signal, signal], 1).tofile(tmp_path / "r.dat")
+    (tmp_path / "r.hea").write_text(record_line + "\nr.dat 16 1000(0)/mV 16 0 0 0 0 I\n"
+                                    "r.dat 16 1000(0)/mV 16 0 0 0 0 II\n")
+    result = CliRunner().invoke(cli, ["info", "--format", "json", str(tmp_path / "r.hea")])
+    assert result.exit_code == 1 and result.stdout == ""
+    assert HEADER_PROBLEMS[record_line] in result.stderr, result.stderr
+
+
+def test_skew_longer_than_the_record_is_refused(tmp_path):
+    """A skew of 999999999 on a 20 kB record used to allocate 4 GB and drop the lead as NaN."""
+    signal = (np.sin(np.arange(5000) / 50) * 1000).astype("<i2")
+    np.stack([signal, signal], 1).tofile(tmp_path / "r.dat")
+    (tmp_path / "r.hea").write_text("r 2 500 5000\nr.dat 16:999999999 1000(0)/mV 16 0 0 0 0 I\n"
+                                    "r.dat 16 1000(0)/mV 16 0 0 0 0 II\n")
+    result = CliRunner().invoke(cli, ["info", str(tmp_path / "r.hea")])
+    assert result.exit_code == 1
+    assert "skew of 999999999 samples is longer than the record (5000 samples)" in result.stderr
+
+
+def test_samples_beyond_100_volts_are_gaps_and_named(tmp_path):
+    """A gain 1e30 too large used to pass as an ECG (quality ok, probabilities 1.0), and values
+    past float32's range became inf after the finiteness check."""
+    from conftest import write_sidecar
+
+    x = np.stack([np.sin(np.arange(5000) / 50) * 1e300, np.sin(np.arange(5000) / 50)])
+    np.save(tmp_path / "r.npy", x)
+    write_sidecar(tmp_path / "r.json", fs=500, leads=["I", "II"], units="mV")
+    result = CliRunner().invoke(cli, ["info", "--format", "json", str(tmp_path / "r.npy")])
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["leads"] == ["I", "II"] and 0.49 < info["nan_fraction"] < 0.5  # lead I's
+    np.save(tmp_path / "r.npy", x[:1] * 0 + 1e6)  # every sample of the only lead: 1 kV
+    write_sidecar(tmp_path / "r.json", fs=500, leads=["I"], units="mV")
+    result = CliRunner().invoke(cli, ["info", str(tmp_path / "r.npy")])
+    assert result.exit_code == 1
+    assert "no ECG channel has a sample within ±100000 mV (check the gain" in result.stderr
+
+
+def test_model_input_size_is_bounded_before_resampling(monkeypatch):
+    from ecglm_cli.io.record import ECGRecord
+    from ecglm_cli.models.encoder import EncoderConfig
+    from ecglm_cli.pipeline import prepare
+
+    record = ECGRecord(signal=np.zeros((2, 2500), dtype=np.float32), fs=25.0, leads=["I", "II"],
+                       original_leads=["I", "II"], source="slow.npy", format="npy")
+    monkeypatch.setattr(prepare, "MAX_SAMPLES", 19_999)  # 100 s at 100 Hz x 2 leads = 20000
+    with pytest.raises(RecordError, match="slow.npy: 100 s of 2 leads is 20000 samples at the "
+                                          "model rate, more than the limit of 19999"):
+        prepare.to_model_array(record, EncoderConfig())

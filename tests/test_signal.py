@@ -23,6 +23,14 @@ def test_resample_keeps_an_in_band_sine(fs_in, fs_out):
     np.testing.assert_allclose(y[0, 50:-50], _sine(5, fs_out)[50:-50], atol=0.01)
 
 
+@pytest.mark.parametrize("fs_in", [150_000, 1_500_000])
+def test_resample_far_down_keeps_the_duration(fs_in):
+    """Beyond a factor of 1000 the ratio used to be rounded: 10 s at 150 kHz came out as 15 s
+    at 100 Hz, and 1.5 MHz failed with scipy's "up and down must be >= 1"."""
+    y = resample(np.zeros((1, fs_in * 10), dtype=np.float32), fs_in, 100)
+    assert y.shape == (1, 1000)
+
+
 def test_resample_removes_what_the_new_rate_cannot_hold():
     y = resample(_sine(80, 500)[None], 500, 100)  # 80 Hz is above the new Nyquist (50 Hz)
     assert np.abs(y[0, 50:-50]).max() < 0.05

@@ -1,9 +1,9 @@
 """Turn raw channels from any reader into one validated `ECGRecord`.
 
 Every reader ends here, so the rules live in one place: ECG channels are chosen by label,
-scaled to mV, non-finite samples become NaN, channels at other rates are resampled to the
-highest kept rate, channels with no valid sample are dropped, and an empty or all-NaN result
-is an error.
+scaled to mV, non-finite samples and samples beyond ±100 V become NaN, channels at other rates
+are resampled to the highest kept rate, channels with no valid sample are dropped, and an empty
+or all-NaN result is an error.
 """
 
 from __future__ import annotations
@@ -22,6 +22,11 @@ from ecglm_cli.io.record import ECGRecord
 # corrupt or hostile header must not make us allocate gigabytes (float64 while reading: 800 MB).
 # 24 h of 3 leads at 360 Hz fits.
 MAX_SAMPLES = 100_000_000
+MIN_RATE_HZ = 25.0
+MAX_RATE_HZ = 100_000.0
+# A sample beyond this is not an ECG voltage in mV (100 V): a wrong gain or unit. It becomes a
+# gap, as non-finite samples do, which also keeps every kept value within float32's range.
+MAX_ABS_MV = 100_000.0
 
 
 def check_size(path: object, n_samples: float) -> None:
@@ -33,13 +38,18 @@ def check_size(path: object, n_samples: float) -> None:
 
 
 def check_rate(path: object, fs: object) -> float:
-    """A sampling rate must be a finite positive number."""
+    """A sampling rate must be a finite positive number, and one an ECG is recorded at: below
+    `MIN_RATE_HZ` no QRS complex survives, and resampling such a record to the model rate would
+    multiply its size; above `MAX_RATE_HZ` it is not an ECG channel."""
     try:
         rate = float(fs)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise RecordError(path, f"sampling rate {fs!r} is not a number") from None
     if not math.isfinite(rate) or rate <= 0:
         raise RecordError(path, f"sampling rate must be positive (got {fs})")
+    if not MIN_RATE_HZ <= rate <= MAX_RATE_HZ:
+        raise RecordError(path, f"sampling rate {rate:g} Hz is outside the {MIN_RATE_HZ:g} Hz to "
+                                f"{MAX_RATE_HZ / 1000:g} kHz of an ECG recording")
     return rate
 
 
@@ -64,10 +74,15 @@ def assemble(
     if fs / min(check_rate(path, rates[i]) for i in keep) > 1000:
         raise RecordError(path, "channel sampling rates differ by more than a factor of 1000")
 
-    channels = []
+    channels, implausible = [], set()
     for i in keep:
         x = np.asarray(read_channel(i), dtype=np.float64).reshape(-1) * unit_scale(units[i])
         x[~np.isfinite(x)] = np.nan
+        beyond = np.abs(x) > MAX_ABS_MV
+        if beyond.any():
+            if beyond.sum() == np.isfinite(x).sum():
+                implausible.add(i)
+            x[beyond] = np.nan
         rate = check_rate(path, rates[i])
         channels.append(_resample_with_gaps(x, rate, fs) if rate != fs else x)
     n = min(len(c) for c in channels)
@@ -77,13 +92,17 @@ def assemble(
     kept_leads, kept_names, kept_nonstandard, rows = [], [], [], []
     for i, lead, x in zip(keep, leads, channels, strict=True):
         if np.isnan(x[:n]).all():
-            dropped[names[i]] = "every sample is missing (NaN)"
+            dropped[names[i]] = (f"every sample is beyond ±{MAX_ABS_MV:g} mV (check the gain or "
+                                 "units)" if i in implausible else "every sample is missing (NaN)")
             continue
         kept_leads.append(lead)
         kept_names.append(names[i])
         rows.append(x[:n])
         if lead in nonstandard:
             kept_nonstandard.append(lead)
+    if not rows and implausible:
+        raise RecordError(path, f"no ECG channel has a sample within ±{MAX_ABS_MV:g} mV (check "
+                                "the gain or units)")
     if not rows:
         raise RecordError(path, "all-NaN signal (no valid sample in any ECG channel)")
     return ECGRecord(

@@ -21,6 +21,7 @@ from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.safe_paths import UnsafePathError, relative_parts
 
 MAX_HEADER_BYTES = 1_000_000
+MAX_SIGNALS = 4096  # signal lines per header; wfdb allocates per declared signal
 # bytes per sample of each WFDB storage format (0: FLAC, compressed); as in wfdb.io._signal,
 # repeated here so that refusing a bad record does not pay for importing wfdb and pandas
 BYTES_PER_SAMPLE = {
@@ -74,6 +75,7 @@ class _Layout:
     fmts: list[str] = field(default_factory=list)
     frames: list[int] = field(default_factory=list)
     offsets: list[int] = field(default_factory=list)
+    skews: list[int] = field(default_factory=list)
     segments: list[tuple[str, int]] | None = None
     text: str = ""  # the header itself, for the fast reader
 
@@ -131,6 +133,7 @@ def _layout(path: Path, base: Path) -> _Layout:
     text = header_path.read_text(encoding="latin-1")
     if not text.strip():
         raise RecordError(path, f"header {header_path.name} is empty")
+    _check_record_line(path, text)
     try:
         layout = _parse_layout(text)
     except (ValueError, IndexError):
@@ -141,6 +144,31 @@ def _layout(path: Path, base: Path) -> _Layout:
         raise RecordError(path, "header declares no signals")
     layout.text = text
     return layout
+
+
+_PLAIN_NUMBER = re.compile(r"\d+\.?\d*|\.\d+")
+
+
+def _check_record_line(path: Path, text: str) -> None:
+    """The record line's counts and rate, checked before any parser allocates for them.
+
+    wfdb reads a rate it cannot parse (`nan`, `-500`, `5e2`) as its 250 Hz default or as the
+    digits it can match, and allocates per declared signal before reading any signal line."""
+    lines = (ln.split() for ln in text.splitlines() if ln.strip() and ln.lstrip()[0] != "#")
+    fields = next(lines, [])
+    if len(fields) < 2 or not fields[1].isdigit():
+        return  # wfdb's parser gives the malformed-header message
+    if int(fields[1]) > MAX_SIGNALS:
+        raise RecordError(path, f"header declares {fields[1]} signals, more than the limit of "
+                                f"{MAX_SIGNALS}")
+    if len(fields) > 2:
+        rate = fields[2].split("/", 1)[0]
+        if not _PLAIN_NUMBER.fullmatch(rate):
+            raise RecordError(path, f"sampling rate {rate!r} in the header is not a positive "
+                                    "decimal number")
+    if len(fields) > 3 and not fields[3].isdigit():
+        raise RecordError(path, f"signal length {fields[3]!r} in the header is not a whole "
+                                "number of samples")
 
 
 _FMT_FIELD = re.compile(r"(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?")
@@ -171,6 +199,7 @@ def _parse_layout(text: str) -> _Layout:
         layout.fmts.append(match.group(1))
         layout.frames.append(int(match.group(2) or 1))
         layout.offsets.append(int(match.group(4) or 0))
+        layout.skews.append(int(match.group(3) or 0))
     if len(layout.files) != n_sig:
         raise ValueError("fewer signal lines than declared")
     return layout
@@ -193,6 +222,7 @@ def _wfdb_layout(path: Path, base: Path) -> _Layout:
         fmts=[str(f) for f in (header.fmt or [])],
         frames=[s or 1 for s in (header.samps_per_frame or [1] * n)],
         offsets=[o or 0 for o in (header.byte_offset or [0] * n)],
+        skews=[k or 0 for k in (header.skew or [0] * n)],
     )
 
 
@@ -224,6 +254,10 @@ def _check_signal_files(path: Path, folder: Path, layout: _Layout) -> None:
     """Every signal file exists and holds at least the bytes the header declares."""
     if layout.sig_len is not None:
         check_size(path, float(layout.sig_len) * sum(layout.frames))
+        longest = max(layout.skews, default=0)
+        if longest > layout.sig_len:  # wfdb would allocate sig_len + skew samples per channel
+            raise RecordError(path, f"skew of {longest} samples is longer than the record "
+                                    f"({layout.sig_len} samples)")
     per_file: dict[str, list[int]] = {}
     for i, name in enumerate(layout.files):
         per_file.setdefault(name, []).append(i)

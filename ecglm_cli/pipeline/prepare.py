@@ -8,11 +8,13 @@ millivolts, so amplitude findings (low voltage, hypertrophy) keep their meaning.
 
 from __future__ import annotations
 
+import math
 from typing import Protocol
 
 import numpy as np
 
 from ecglm_cli.errors import RecordError
+from ecglm_cli.io.assemble import MAX_SAMPLES
 from ecglm_cli.io.leads import STANDARD_LEADS
 from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.signal.gaps import fill_gaps
@@ -40,6 +42,11 @@ def to_model_array(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarra
     rows = [i for i, lead in enumerate(record.leads) if lead in STANDARD_LEADS]
     if not rows:
         raise RecordError(record.source, "none of the 12 standard leads is present")
+    n_out = math.ceil(n_in * config.fs / record.fs) * len(rows)
+    if n_out > MAX_SAMPLES:  # a low rate is resampled up: bound what that allocates
+        raise RecordError(record.source, f"{record.duration:.0f} s of {len(rows)} leads is "
+                                         f"{n_out} samples at the model rate, more than the "
+                                         f"limit of {MAX_SAMPLES}")
     raw = record.signal[rows]
     empty = ~np.isfinite(raw).any(axis=1)
     try:  # before resampling: a NaN would smear over the whole filter length

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -15,6 +16,8 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
         return x.astype(np.float32, copy=False)
     from scipy.signal import resample_poly  # late: scipy.signal costs ~1 s to import
 
-    ratio = Fraction(fs_out / fs_in).limit_denominator(1000)
+    # the denominator bound grows with the down-sampling factor, or 150 kHz -> 100 Hz would be
+    # taken as 1/1000 (the time axis stretched 1.5x) and anything faster as 0
+    ratio = Fraction(fs_out / fs_in).limit_denominator(1000 * max(1, math.ceil(fs_in / fs_out)))
     y = resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator, axis=-1)
     return y.astype(np.float32)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
@@ -84,6 +85,28 @@ def test_ask_cli_text_json_and_stream(bundle, records):
     assert set(data["evidence"]["statements"]) == {"AFIB"}  # named by the question
     assert 0.0 <= data["evidence"]["statements"]["AFIB"] <= 1.0
     assert data["model"] == str(bundle)
+
+
+def test_ask_refuses_a_record_classify_refuses(bundle, tmp_path, capsys):
+    """A record whose leads are all flat used to get an answer from `ask` (exit 0) while
+    `classify` refused it; both now name the file and exit 1. A flat lead is not read."""
+    import wfdb
+
+    flat = tmp_path / "flat"
+    flat.mkdir()
+    wfdb.wrsamp("r", fs=100, units=["mV"] * 2, sig_name=["I", "II"], fmt=["16"] * 2,
+                p_signal=np.zeros((1000, 2)), write_dir=str(flat))
+    for command in (["classify"], ["ask", "--max-new-tokens", "4"]):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command[0], str(flat / "r.hea"), *([QUESTION] if command[0] == "ask" else []),
+                  "--model", str(bundle), *command[1:]])
+        assert exit_info.value.code == 1, command
+        err = capsys.readouterr().err.strip()
+        assert err.endswith("r.hea: no usable lead among the 12 standard leads (absent or flat)")
+    one_flat = write_record(tmp_path, "one_flat", seed=0)
+    record = asker_record(one_flat)
+    record.signal[record.leads.index("V6")] = 0.0
+    assert "V6" not in Asker(bundle).features(record).leads
 
 
 def test_ecg_placeholder_typed_in_the_question_is_plain_text(bundle, records):

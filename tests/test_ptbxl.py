@@ -99,8 +99,9 @@ def test_unreadable_record_is_skipped_with_its_reason(shared_data, tmp_path):
 
 @pytest.mark.parametrize("name", ["../../../etc/passwd", "/etc/passwd", "records100\\..\\x"])
 def test_database_file_names_may_not_leave_the_folder(tmp_path, name):
-    from ecglm_cli.data.ptbxl import read_database
     from knowledge_fixtures import row, write_ptbxl
+
+    from ecglm_cli.data.ptbxl import read_database
 
     table = write_ptbxl(tmp_path, [row(1, {"NORM": 100.0}), row(2, {"NORM": 100.0})],
                         with_signal=set()) / "ptbxl_database.csv"

@@ -20,7 +20,7 @@ import numpy as np
 from ecglm_cli.errors import ECGLMError, RecordError
 from ecglm_cli.io import read_record
 from ecglm_cli.io.leads import STANDARD_LEADS
-from ecglm_cli.pipeline.prepare import array_windows, restrict_leads, to_model_array
+from ecglm_cli.pipeline.prepare import array_windows, to_model_array, usable_leads
 from ecglm_cli.signal.quality import quality_flags
 
 DEFAULT_SPACES: tuple[str, ...] = ("superdiagnostic", "diagnostic", "form", "rhythm")
@@ -83,12 +83,7 @@ def _prepare(path: str, rid: str, spec: InputSpec, options: ReadOptions) -> Prep
     record = read_record(path, fs=options.fs, leads=_list(options.input_leads))
     quality = quality_flags(record)
     x, mask = to_model_array(record, spec)
-    mask = restrict_leads(mask, _list(options.leads))
-    flat = set(quality["flat_leads"])
-    mask &= np.array([lead not in flat for lead in STANDARD_LEADS])
-    if not mask.any():
-        wanted = ", ".join(options.leads) if options.leads else "the 12 standard leads"
-        raise RecordError(path, f"no usable lead among {wanted} (absent or flat)")
+    mask = usable_leads(record, mask, _list(options.leads), quality["flat_leads"])
     windows = array_windows(x, spec)
     details: dict[str, Any] = {
         "fs": float(record.fs),

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ecglm_cli.errors import RecordError
 from ecglm_cli.io.leads import STANDARD_LEADS
 from ecglm_cli.io.record import ECGRecord
-from ecglm_cli.pipeline.prepare import restrict_leads, to_model_windows
+from ecglm_cli.pipeline.prepare import to_model_windows, usable_leads
+from ecglm_cli.signal.quality import quality_flags
 
 # Head outputs that become ECG tokens: every statement, plus the diagnostic classes.
 FEATURE_SPACES: tuple[str, ...] = ("all", "subdiagnostic", "superdiagnostic")
@@ -59,9 +59,7 @@ def record_features(
     """Features of a whole record: encoder outputs averaged over all of its windows, and with
     `measured` its measured values (of the leads read) and their prompt line."""
     windows, mask = to_model_windows(record, bundle.config)
-    mask = restrict_leads(mask, leads)
-    if not mask.any():
-        raise RecordError(record.source, f"none of the requested leads {leads} is in the record")
+    mask = usable_leads(record, mask, leads, quality_flags(record)["flat_leads"])
     device = next(bundle.model.parameters()).device
     x = torch.from_numpy(windows).to(device)
     m = torch.from_numpy(np.repeat(mask[None], len(windows), axis=0)).to(device)

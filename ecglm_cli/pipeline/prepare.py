@@ -104,3 +104,14 @@ def restrict_leads(mask: np.ndarray, leads: list[str] | None) -> np.ndarray:
         return mask
     wanted = np.array([lead in leads for lead in STANDARD_LEADS])
     return mask & wanted
+
+
+def usable_leads(record: ECGRecord, mask: np.ndarray, leads: list[str] | None,
+                 flat: list[str]) -> np.ndarray:
+    """The leads a model reads: present, among `leads` (`--leads`), and not flat. Every command
+    that scores a record refuses one with none, rather than answer from an empty input."""
+    mask = restrict_leads(mask, leads) & np.array([lead not in flat for lead in STANDARD_LEADS])
+    if not mask.any():
+        wanted = ", ".join(leads) if leads else "the 12 standard leads"
+        raise RecordError(record.source, f"no usable lead among {wanted} (absent or flat)")
+    return mask

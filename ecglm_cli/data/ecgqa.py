@@ -36,7 +36,8 @@ def validation_errors(record: object) -> list[str]:
         return ["not a JSON object"]
     errors = [f"missing {key}" for key in REQUIRED_FIELDS if key not in record]
     for key, kind in REQUIRED_FIELDS.items():
-        if key in record and not isinstance(record[key], kind):
+        if key in record and not (_is_int(record[key]) if kind is int
+                                  else isinstance(record[key], kind)):
             errors.append(f"{key} is not {getattr(kind, '__name__', kind)}")
     if errors:
         return errors
@@ -47,7 +48,7 @@ def validation_errors(record: object) -> list[str]:
     if not record["answer"] or not all(isinstance(a, str) and a for a in record["answer"]):
         errors.append("answer must be a non-empty list of strings")
     wanted = 1 if record["question_type"].startswith("single") else 2
-    if len(record["ecg_id"]) != wanted or not all(isinstance(i, int) for i in record["ecg_id"]):
+    if len(record["ecg_id"]) != wanted or not all(_is_int(i) for i in record["ecg_id"]):
         errors.append(f"ecg_id must be a list of {wanted} integer id(s)")
     attribute = record.get("attribute")
     if attribute is not None and not (
@@ -55,9 +56,14 @@ def validation_errors(record: object) -> list[str]:
     ):
         errors.append("attribute must be null or a list of strings")
     for key in ("question_id", "sample_id"):
-        if record.get(key) is not None and not isinstance(record[key], int):
+        if record.get(key) is not None and not _is_int(record[key]):
             errors.append(f"{key} must be an integer")
     return errors
+
+
+def _is_int(value: object) -> bool:
+    """A JSON integer: `true` would pass isinstance(value, int) and be read as ECG 1."""
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def json_files(path: str | Path) -> list[Path]:
@@ -80,6 +86,12 @@ def iter_json_records(path: str | Path) -> Iterator[dict]:
             data = json.loads(file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RecordError(file, f"not readable ECG-QA JSON: {exc}") from exc
+        except RecursionError:
+            raise RecordError(file, "not readable ECG-QA JSON: nested too deeply") from None
+        except ValueError as exc:  # the only other one: an integer of thousands of digits
+            # its message ends in advice for Python programmers (sys.set_int_max_str_digits)
+            reason = str(exc).split(";", 1)[0]
+            raise RecordError(file, f"not readable ECG-QA JSON: {reason}") from exc
         if not isinstance(data, list):
             raise RecordError(file, "ECG-QA JSON must hold a list of question records")
         for index, record in enumerate(data):

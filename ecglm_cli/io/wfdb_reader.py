@@ -126,6 +126,8 @@ def read_wfdb(path: Path) -> ECGRecord:
 def _layout(path: Path, base: Path) -> _Layout:
     """Read the header's declared layout, quickly; wfdb's own parser where ours gives up."""
     header_path = Path(f"{base}.hea")
+    if header_path.exists() and not header_path.is_file():
+        raise RecordError(path, f"header {header_path.name} is not a regular file")
     if not header_path.is_file():
         raise RecordError(path, f"no such record (missing header {header_path.name})")
     if header_path.stat().st_size > MAX_HEADER_BYTES:

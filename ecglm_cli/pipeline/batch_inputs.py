@@ -2,10 +2,11 @@
 each with a stable id; and the deterministic shard each id belongs to.
 
 - Directory: walked recursively in sorted order. One record per WFDB header (`.hea`), except the
-  segment and layout headers that a multi-segment record's master header lists; every `.edf` and
-  `.bdf`; every `.npy`/`.npz` with a JSON sidecar (or all of them when `--fs` is given). CSV files
-  are not collected (a dataset's tables are CSV too); list them explicitly instead. The id is the
-  path relative to the directory without the record suffix, e.g. `00000/00001_lr`.
+  segment and layout headers that a multi-segment record's master header lists (a master header
+  is always a record, even one that lists itself); every `.edf` and `.bdf`; every `.npy`/`.npz`
+  with a JSON sidecar (or all of them when `--fs` is given). CSV files are not collected (a
+  dataset's tables are CSV too); list them explicitly instead. The id is the path relative to the
+  directory without the record suffix, e.g. `00000/00001_lr`.
 - List file or `-` (stdin): one path per line, blank lines and `#` comments ignored, relative paths
   taken from the current directory. The id is the path as listed without the record suffix.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -76,15 +78,21 @@ def _walk(root: Path, bare_arrays: bool) -> Iterator[Path]:
         names = set(files)
         stems_with_data = {Path(f).stem for f in files if not f.lower().endswith(".hea")}
         segments: set[str] = set()
+        masters: set[str] = set()
         for name in files:
             # a multi-segment master header has no signal file of its own: only such headers
             # (few) are opened, not the one beside every rec.dat
             if name.lower().endswith(".hea") and Path(name).stem not in stems_with_data:
-                segments |= segment_headers(here / name)
+                listed = segment_headers(here / name)
+                if listed:
+                    masters.add(name)
+                    segments |= listed
         for name in sorted(files):
             lower = name.lower()
             if lower.endswith(".hea"):
-                if name not in segments:
+                # WFDB segments are single-segment records, so a master is a record even when
+                # a master (itself included) lists it: the reader reports the loop as an error
+                if name in masters or name not in segments:
                     yield here / name
             elif lower.endswith(EDF_SUFFIXES):
                 yield here / name
@@ -95,15 +103,12 @@ def _walk(root: Path, bare_arrays: bool) -> Iterator[Path]:
 
 def segment_headers(header: Path) -> set[str]:
     """File names of the segment (and layout) headers a multi-segment master header lists;
-    empty for any other header, including unreadable ones (the reader reports those)."""
-    try:
-        with open(header, encoding="latin-1") as fh:
-            lines = [
-                line.split("#", 1)[0].split()
-                for line in fh.read(MAX_HEADER_BYTES).splitlines()
-            ]
-    except OSError:
+    empty for any other header, including unreadable ones and ones that are not regular files
+    (they stay records, so the reader reports them as error rows)."""
+    text = _regular_file_text(header)
+    if text is None:
         return set()
+    lines = [line.split("#", 1)[0].split() for line in text.splitlines()]
     lines = [tokens for tokens in lines if tokens]
     if not lines or "/" not in lines[0][0]:
         return set()
@@ -112,6 +117,20 @@ def segment_headers(header: Path) -> set[str]:
     except ValueError:
         return set()
     return {f"{tokens[0]}.hea" for tokens in lines[1:1 + n_segments] if tokens[0] != "~"}
+
+
+def _regular_file_text(path: Path) -> str | None:
+    """The first MAX_HEADER_BYTES of a regular file; None for anything else or on a read error.
+    Opened non-blocking and checked after opening: a FIFO would block the open (and the whole
+    walk) until a writer came, a device would never end."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as fh:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            return fh.read(MAX_HEADER_BYTES).decode("latin-1")
+    except OSError:
+        return None
 
 
 def parse_shard(text: str) -> tuple[int, int]:

@@ -1,0 +1,59 @@
+"""Hostile ECG-QA JSON: every malformed file ends as one error line naming it, and a JSON
+`true` is never taken for an integer id."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ecglm_cli.cli.main import main
+from ecglm_cli.data.ecgqa import load_ecgqa
+from ecglm_cli.errors import EXIT_ERROR, RecordError
+
+QUESTION = {
+    "template_id": 1, "question_id": 1, "sample_id": 1, "question_type": "single-verify",
+    "attribute_type": "scp_code", "question": "Does this ECG show non-diagnostic t abnormalities?",
+    "answer": ["no"], "ecg_id": [1], "attribute": ["non-diagnostic t abnormalities"],
+}
+
+
+def _evaluate_qa_error(file: Path, ptbxl: Path, capsys) -> str:
+    """The stderr of `ecglm evaluate qa` on a file it must refuse before any model loads."""
+    ptbxl.mkdir(exist_ok=True)
+    with pytest.raises(SystemExit) as stop:
+        main(["evaluate", "qa", "--ecgqa", str(file), "--ptbxl", str(ptbxl), "--format", "json"])
+    assert stop.value.code == EXIT_ERROR
+    return capsys.readouterr().err
+
+
+UNPARSABLE = {
+    "deep": ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    "bigint": (json.dumps([QUESTION]).replace('"template_id": 1', '"template_id": ' + "9" * 5000),
+               "5000 digits"),
+}
+
+
+@pytest.mark.parametrize("name", UNPARSABLE)
+def test_unparsable_json_is_one_line_naming_the_file(tmp_path, capsys, name):
+    text, reason = UNPARSABLE[name]
+    file = tmp_path / f"{name}.json"
+    file.write_text(text)
+    lines = _evaluate_qa_error(file, tmp_path / "ptbxl", capsys).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"ecglm: error: {file}: not readable ECG-QA JSON: ")
+    assert reason in lines[0] and "set_int_max_str_digits" not in lines[0]
+
+
+@pytest.mark.parametrize("change", [
+    {"ecg_id": [True]}, {"ecg_id": True}, {"template_id": True},
+    {"sample_id": False}, {"question_id": True},
+], ids=str)
+def test_booleans_are_not_integer_ids(tmp_path, change):
+    file = tmp_path / "bool.json"
+    file.write_text(json.dumps([{**QUESTION, **change}]))
+    key = next(iter(change))
+    with pytest.raises(RecordError, match=f"record 0: .*{key}") as refused:
+        load_ecgqa(file)
+    assert refused.value.path == str(file)

@@ -120,7 +120,7 @@ def test_remove_and_list(tmp_path):
                                   str(tmp_path)])
     assert removed.exit_code == 0, removed.output
     assert not path.exists() and store.all() == []
-    with pytest.raises(ModelError, match="ecglm download mybundle"):
+    with pytest.raises(ModelError, match="unknown model 'mybundle'"):  # only its URL fetches it
         resolve("mybundle", cache_dir=tmp_path)
     again = runner.invoke(cli, ["download", "--remove", "mybundle", "--cache-dir",
                                 str(tmp_path)])

@@ -272,8 +272,12 @@ def test_offline_registry_model_exits_4(tmp_path, monkeypatch):
     assert done.stderr.count("\n") == 1
     assert "ecglm download qwen2.5-0.5b-instruct" in error_line(done.stderr)
     monkeypatch.setenv("ECGLM_CACHE_DIR", str(tmp_path))
-    with pytest.raises(ModelError, match="ecglm download b"):
+    with pytest.raises(ModelError, match="ecglm download someone/b"):
+        resolve("someone/b")
+    with pytest.raises(ModelError, match="unknown model 'b'"):  # no download is called b
         resolve("b")
     monkeypatch.setenv("ECGLM_OFFLINE", "1")
-    with pytest.raises(OfflineError, match="ecglm download b"):
+    with pytest.raises(OfflineError, match="ecglm download someone/b"):
+        resolve("someone/b")
+    with pytest.raises(ModelError, match="unknown model 'b'"):
         resolve("b")

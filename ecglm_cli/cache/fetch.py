@@ -8,9 +8,9 @@ from pathlib import Path
 
 from ecglm_cli.cache.offline import is_offline, offline_error
 from ecglm_cli.cache.resolve import builtin_path, find_cached
-from ecglm_cli.cache.spec import ModelSpec
+from ecglm_cli.cache.spec import ModelSpec, unknown_model
 from ecglm_cli.cache.store import Store
-from ecglm_cli.errors import DownloadError, ModelError
+from ecglm_cli.errors import DownloadError
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,8 @@ def fetch(
         )
     use_name = spec.text if spec.entry is not None or spec.source == "hf" else spec.cache_name
     cached = find_cached(spec, store)
+    if cached is None and spec.cache_only:
+        raise unknown_model(spec.text)
     if cached is not None and (spec.source == "url" or _pinned(spec.revision)):
         return Fetched(use_name, cached.path, True)
     if is_offline():
@@ -42,12 +44,7 @@ def fetch(
             return Fetched(use_name, cached.path, True)
         hint = spec.text + (f" --sha256 {spec.sha256}" if spec.sha256 else "")
         raise offline_error(hint, cache_dir)
-    if spec.source == "url":
-        if spec.url is None:
-            raise ModelError(
-                f"{spec.text} is not in the registry or the cache; download a bundle by its "
-                "URL (ecglm download https://.../NAME.tar.gz --sha256 H)"
-            )
+    if spec.url is not None:
         from ecglm_cli.cache.http import fetch_bundle
 
         entry, downloaded = fetch_bundle(spec.url, spec.sha256 or "", store)

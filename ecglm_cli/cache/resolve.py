@@ -1,7 +1,8 @@
 """The one way every command turns `--model`/`--llm` into a folder on disk.
 
 `resolve()` never downloads: commands must not reach the network behind the user's back. A
-name that is not cached yet fails with the `ecglm download` command to run (exit 4 offline).
+name that is not cached yet fails with the `ecglm download` command to run (exit 4 offline);
+a name that no download knows fails as unknown.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from ecglm_cli.cache.offline import is_offline, offline_error
 from ecglm_cli.cache.registry import KIND_LABELS
-from ecglm_cli.cache.spec import ModelSpec, parse_spec
+from ecglm_cli.cache.spec import ModelSpec, parse_spec, unknown_model
 from ecglm_cli.cache.store import CachedModel, Store
 from ecglm_cli.errors import ModelError
 
@@ -63,6 +64,8 @@ def resolve(
         return builtin_path(spec)
     cached = find_cached(spec, Store.open(cache_dir))
     if cached is None:
+        if spec.cache_only:
+            raise unknown_model(text)
         if is_offline():
             raise offline_error(text, cache_dir)
         raise ModelError(f"model {text} is not downloaded yet; run `ecglm download {text}` first")

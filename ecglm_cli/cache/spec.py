@@ -28,6 +28,21 @@ class ModelSpec:
     url: str | None = None
     sha256: str | None = None
 
+    @property
+    def cache_only(self) -> bool:
+        """A plain name outside the registry: only a bundle already downloaded by its URL has
+        one, so nothing can fetch it by that name."""
+        return self.source == "url" and self.url is None
+
+
+def unknown_model(text: str) -> ModelError:
+    """The one error for a NAME that is nothing ecglm knows: no download can help, so it
+    points at the list of names instead (exit 1, offline or not)."""
+    return ModelError(
+        f"unknown model {text!r}: not a built-in or registry model, a downloaded bundle or an "
+        "existing folder; `ecglm download --list` shows the known names"
+    )
+
 
 def parse_spec(text: str, revision: str | None = None, sha256: str | None = None) -> ModelSpec:
     """Parse NAME (plus `--revision`/`--sha256`); ModelError when it names nothing we know."""

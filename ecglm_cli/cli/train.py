@@ -75,7 +75,9 @@ def encoder(ptbxl: Path, out: Path, epochs: int, device: str, seed: int, resume:
             stride_s: float | None, dropout: float, keep: str) -> None:
     """Train the variable-lead encoder on PTB-XL and write a model bundle to OUT."""
     from ecglm_cli.train.encoder import TrainOptions, train_encoder
+    from ecglm_cli.train.output_dir import check_output
 
+    check_output(out, "the trained bundle")
     options = TrainOptions(
         ptbxl=ptbxl, out=out, epochs=epochs, device=device, seed=seed, resume=resume,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay,
@@ -95,7 +97,8 @@ def _shared_options(func):
         click.option("--bundle", default="ecglm-base", show_default=True,
                      help="Encoder bundle to read (frozen)."),
         click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-                     help="Bundle directory to write (default: --bundle itself)."),
+                     help="Bundle directory to write (default: --bundle itself; required when "
+                          "--bundle is built in or downloaded, which are never written)."),
         click.option("--llm", default="compact", show_default=True,
                      help="'compact' (trained here) or a local dir / cached name of a causal LM "
                           "(kept frozen)."),
@@ -144,10 +147,11 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
     from ecglm_cli.models.compact_lm import CompactLMConfig
     from ecglm_cli.train.lm import LMTrainOptions, train_lm
     from ecglm_cli.train.lm_corpus import build_texts
+    from ecglm_cli.train.output_dir import check_output
 
+    out = check_output(out if out is not None else resolve_bundle_dir(bundle), "the trained bundle")
     options = LMTrainOptions(
-        stage=stage, ptbxl=ptbxl, bundle=bundle,
-        out=out if out is not None else resolve_bundle_dir(bundle), llm=llm, epochs=epochs,
+        stage=stage, ptbxl=ptbxl, bundle=bundle, out=out, llm=llm, epochs=epochs,
         device=device, seed=seed, resume=resume, batch_size=batch_size, lr=lr, views=views,
         train_folds=parse_folds(train_folds), val_folds=parse_folds(val_folds), limit=limit,
         val_questions=val_questions, ecgqa=tuple(ecgqa),
@@ -198,37 +202,46 @@ def instruct(**kwargs) -> None:
 Examples:
   ecglm train lm-thresholds --ptbxl ptb-xl/ --bundle runs/ecglm
   ecglm train lm-thresholds --ptbxl ptb-xl/ --bundle runs/ecglm --val-folds 9 --limit 50
+  ecglm train lm-thresholds --ptbxl ptb-xl/ --out runs/my-base    (a copy of ecglm-base)
 \b
 Run after `train instruct` (which removes thresholds chosen for an earlier LM). Writes
-BUNDLE/lm-thresholds.json; `classify --via lm` then decides at these thresholds and
-`evaluate --via lm` reports F1 at them next to F1 at the LM's own answer.
+BUNDLE/lm-thresholds.json (or a copy of BUNDLE with it in OUT); `classify --via lm` then decides
+at these thresholds and `evaluate --via lm` reports F1 at them next to F1 at the LM's own answer.
+The built-in and downloaded bundles are never written: with those, pass --out.
 """)
 @click.option("--ptbxl", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="PTB-XL folder (ptbxl_database.csv, scp_statements.csv, records100/).")
 @click.option("--bundle", default="ecglm-base", show_default=True,
               help="Bundle with a language model; the thresholds are written into it.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write a copy of --bundle with the thresholds here instead (required when "
+                   "--bundle is built in or downloaded).")
 @click.option("--val-folds", default="9", show_default=True,
               help="Validation folds to choose on (never the test fold).")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Use at most N records (quick tests).")
 @click.option("--llm", default=None, help="The LM the bundle's projector was trained for.")
-def lm_thresholds(ptbxl: Path, bundle: str, val_folds: str, limit: int | None,
-                  llm: str | None) -> None:
+def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
+                  limit: int | None, llm: str | None) -> None:
     """Choose, per statement, the P(yes) threshold of LM detection that maximises F1 on the
     validation folds (as the classifier heads' thresholds are chosen)."""
     from ecglm_cli.models.bundle import resolve_bundle_dir
     from ecglm_cli.models.ecglm import save_lm_thresholds
     from ecglm_cli.pipeline.lm_detect import choose_lm_thresholds
     from ecglm_cli.progress import Progress
+    from ecglm_cli.train.lm import copy_bundle
+    from ecglm_cli.train.output_dir import check_output
 
     folds = parse_folds(val_folds)
     bundle_dir = resolve_bundle_dir(bundle)
+    target = check_output(out if out is not None else bundle_dir,
+                          "a copy of the bundle with the new thresholds")
     progress = Progress(None, label="ecglm train lm-thresholds: ")
     try:
         chosen, records = choose_lm_thresholds(str(bundle_dir), ptbxl, folds, limit, llm,
                                                progress.update)
     finally:
         progress.close()
-    path = save_lm_thresholds(bundle_dir, chosen, {"val_folds": list(folds), "limit": limit,
-                                                   "records": records})
+    path = save_lm_thresholds(copy_bundle(bundle_dir, target), chosen,
+                              {"val_folds": list(folds), "limit": limit, "records": records})
     click.echo(str(path))

@@ -82,8 +82,12 @@ def _log(text: str) -> None:
 
 def _prepare_out(options: LMTrainOptions) -> Path:
     """OUT holds a copy of the bundle (with its LM parts, if any); training adds or updates them."""
-    source = load_bundle(options.bundle).path
-    out = Path(options.out)
+    return copy_bundle(load_bundle(options.bundle).path, Path(options.out))
+
+
+def copy_bundle(source: Path, out: Path) -> Path:
+    """Copy the bundle at `source` into `out` (its files, compact LM and LoRA adapter; no
+    checkpoints), keeping what `out` already holds, so a run can leave the original alone."""
     if out.resolve() != source.resolve():
         out.mkdir(parents=True, exist_ok=True)
         for item in source.iterdir():

@@ -1,0 +1,47 @@
+"""Where a training run may write: never into a model shipped with ecglm or into the cache.
+
+`train align`/`instruct` and `train lm-thresholds` write into the bundle they read unless told
+otherwise, and that bundle defaults to the built-in `ecglm-base`, which lives inside the
+installed package: a quick test run would silently replace the model every command uses.
+A downloaded model is checked against its manifest, so writing into it breaks
+`download --verify`. The maintainers' scripts train into runs/ and copy the result into the
+package, so nothing legitimate writes to either place directly.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ecglm_cli.errors import EXIT_USAGE, ECGLMError
+
+
+class OutputError(ECGLMError):
+    """A training output that would overwrite a shipped or downloaded model (exit 2, usage)."""
+
+    exit_code = EXIT_USAGE
+
+
+def _protected() -> list[tuple[str, Path]]:
+    """(what, folder) for every built-in bundle and for the models in the download cache."""
+    from ecglm_cli.cache.registry import load_registry
+    from ecglm_cli.cache.store import cache_root
+
+    places = [(f"the built-in model {entry.name}", entry.builtin_path)
+              for entry in load_registry().values() if entry.source == "builtin"]
+    models = cache_root() / "models"
+    places.append((f"a downloaded model in the model cache ({models})", models))
+    return places
+
+
+def check_output(folder: Path, hint: str) -> Path:
+    """`folder` when training may write there; an OutputError naming the model it would
+    overwrite otherwise. `hint` says what `--out DIR` would get instead."""
+    target = Path(folder).expanduser().resolve()
+    for what, root in _protected():
+        root = root.expanduser().resolve()
+        if target == root or root in target.parents:
+            raise OutputError(
+                f"{folder}: training would overwrite {what}; pass --out DIR to write {hint} "
+                "to a folder of your own"
+            )
+    return Path(folder)

@@ -1,0 +1,136 @@
+"""Training never writes into a model shipped with ecglm or kept in the download cache.
+
+`train align`/`instruct`/`lm-thresholds` write into the bundle they read unless given `--out`,
+and that bundle defaults to the built-in ecglm-base: one quick run used to replace the shipped
+model. Every refusal is one line, exit 2, before any data is read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from lm_fixtures import add_language_model, make_encoder_bundle
+
+from ecglm_cli.cache.registry import RegistryEntry, get_entry
+from ecglm_cli.cache.store import FILES, Store
+from ecglm_cli.cli.main import cli, main
+from ecglm_cli.data.ptbxl import load_label_spaces
+
+TINY = ["--limit", "2", "--views", "1", "--draws", "1", "--hidden", "32", "--layers", "1",
+        "--heads", "2", "--vocab-size", "400", "--val-questions", "2", "--device", "cpu",
+        "--batch-size", "32", "--epochs", "1"]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ECGLM_CACHE_DIR", str(tmp_path / "cache"))
+    for var in ("ECGLM_OFFLINE", "HF_HUB_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file under `folder` and its sha256."""
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def refused(args: list[str], capsys) -> str:
+    """Run the real entry point on a run that must be refused; its one error line."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(args)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2, err
+    assert err.startswith("ecglm: error: ") and "\n" not in err
+    assert "pass --out DIR" in err
+    return err
+
+
+SHIPPED = get_entry("ecglm-base").builtin_path
+SMALL = get_entry("ecglm-small").builtin_path
+
+
+@pytest.mark.parametrize("args", [
+    ["lm-thresholds"],
+    ["lm-thresholds", "--bundle", str(SHIPPED)],
+    ["align"],
+    ["instruct"],
+    ["instruct", "--bundle", "ecglm-small"],
+    ["align", "--bundle", "runs-enc", "--out", str(SHIPPED)],
+    ["encoder", "--out", str(SMALL / "retrained")],
+], ids=["thresholds", "thresholds-path", "align", "instruct", "instruct-small", "align-out",
+        "encoder-out"])
+def test_no_train_command_writes_into_the_shipped_bundles(args, tmp_path, capsys):
+    if not SHIPPED.is_dir():
+        pytest.skip("the built-in bundles are not installed")
+    args = [str(make_encoder_bundle(tmp_path / "enc")) if a == "runs-enc" else a for a in args]
+    before = snapshot(SHIPPED.parent)
+    err = refused(["train", *args, "--ptbxl", str(tmp_path / "no-ptbxl")], capsys)
+    assert "training would overwrite the built-in model ecglm-" in err
+    assert snapshot(SHIPPED.parent) == before
+
+
+def test_no_train_command_writes_into_the_model_cache(tmp_path, capsys):
+    store = Store(tmp_path / "cache")
+    staging = store.staging_dir("mybundle")
+    make_encoder_bundle(staging / FILES / "mybundle")
+    with store.lock("mybundle"):
+        entry = store.install(staging, "mybundle", "sha256-0123456789abcdef",
+                              {"kind": "ecg-bundle", "source": "url", "url": "x",
+                               "root": "mybundle"})
+    before = snapshot(tmp_path / "cache" / "models")
+    err = refused(["train", "align", "--ptbxl", str(tmp_path / "no-ptbxl"), "--bundle",
+                   "mybundle"], capsys)
+    assert f"{entry.path}: training would overwrite a downloaded model" in err
+    refused(["train", "encoder", "--ptbxl", str(tmp_path / "no-ptbxl"), "--out",
+             str(tmp_path / "cache" / "models" / "new")], capsys)
+    assert snapshot(tmp_path / "cache" / "models") == before
+
+
+@pytest.fixture
+def builtin_with_lm(shared_data, tmp_path, monkeypatch) -> Path:
+    """A tiny bundle with a language model standing in for the built-in ecglm-base, so that a
+    run that ignores the refusal overwrites it here and not the real one."""
+    package = tmp_path / "package"
+    monkeypatch.setattr(RegistryEntry, "builtin_path",
+                        property(lambda entry: package / str(entry.package_dir)))
+    table = shared_data / "ptbxl" / "scp_statements.csv"
+    spaces = {name: space.labels for name, space in load_label_spaces(table).items()}
+    bundle = make_encoder_bundle(get_entry("ecglm-base").builtin_path, spaces)
+    return add_language_model(bundle, "llama")
+
+
+def test_lm_thresholds_leave_the_builtin_bundle_alone(builtin_with_lm, shared_data, tmp_path,
+                                                      capsys):
+    before = snapshot(builtin_with_lm)
+    ptbxl = str(shared_data / "ptbxl")
+    refused(["train", "lm-thresholds", "--ptbxl", ptbxl, "--limit", "2"], capsys)
+    assert snapshot(builtin_with_lm) == before
+
+    mine = tmp_path / "mine"
+    chosen = CliRunner().invoke(cli, ["train", "lm-thresholds", "--ptbxl", ptbxl, "--limit", "2",
+                                      "--out", str(mine)])
+    assert chosen.exit_code == 0, chosen.output
+    assert chosen.stdout.strip() == str(mine / "lm-thresholds.json")
+    saved = json.loads((mine / "lm-thresholds.json").read_text())
+    assert saved["chosen_on"] == {"val_folds": [9], "limit": 2, "records": 2}
+    assert snapshot(builtin_with_lm) == before
+    copied = snapshot(mine)
+    assert {k: v for k, v in copied.items() if k != "lm-thresholds.json"} == before
+
+
+def test_align_reads_the_builtin_bundle_and_writes_to_out(builtin_with_lm, shared_data,
+                                                          tmp_path, capsys):
+    """What scripts/train_ecglm_lm.sh does: the shipped encoder in, a runs/ folder out."""
+    before = snapshot(builtin_with_lm)
+    ptbxl = str(shared_data / "ptbxl")
+    refused(["train", "align", "--ptbxl", ptbxl, *TINY], capsys)
+    out = tmp_path / "runs" / "ecglm-lm"
+    aligned = CliRunner().invoke(cli, ["train", "align", "--ptbxl", ptbxl, "--bundle",
+                                       str(builtin_with_lm), "--out", str(out), *TINY])
+    assert aligned.exit_code == 0, aligned.output
+    assert (out / "projector.safetensors").is_file() and (out / "lm" / "tokenizer.json").is_file()
+    assert snapshot(builtin_with_lm) == before

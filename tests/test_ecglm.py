@@ -197,7 +197,8 @@ def test_llm_other_than_trained_is_a_clear_error(bundle, records, capsys):
         main(["ask", str(records[0]), QUESTION, "--model", str(bundle), "--llm", "other-lm"])
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
-    assert "trained for LM 'lm', not 'other-lm'" in err and "\n" not in err
+    assert "trained for the compact LM (--llm compact), not 'other-lm'" in err
+    assert "\n" not in err
 
 
 def test_bundle_without_language_model(tmp_path, records, capsys):

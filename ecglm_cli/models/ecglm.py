@@ -365,8 +365,10 @@ def load_lm_parts(bundle_dir: Path, llm: str | None = None, trainable: bool = Fa
     if llm is not None and llm != parts.lm and not (
         parts.lm == BUNDLED_LM_DIR and llm in ("compact", BUNDLED_LM_DIR)
     ):
+        trained_for = ("the compact LM (--llm compact)" if parts.lm == BUNDLED_LM_DIR
+                       else f"LM {parts.lm!r}")
         raise ModelError(
-            f"{bundle_dir}: the projector was trained for LM {parts.lm!r}, not {llm!r}; train "
+            f"{bundle_dir}: the projector was trained for {trained_for}, not {llm!r}; train "
             f"one with `ecglm train align --llm {llm} --bundle {bundle_dir} --out NEW_BUNDLE`"
         )
     source = str(bundle_dir / BUNDLED_LM_DIR) if parts.lm == BUNDLED_LM_DIR else parts.lm

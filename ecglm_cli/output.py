@@ -79,23 +79,51 @@ class JSONLinesWriter(Writer):
 
 
 class CSVWriter(Writer):
-    """One row per record; the columns are fixed by the first row (or `columns`)."""
+    """One row per record. With `columns` (a known schema) rows stream out under that header and
+    a key outside it is an error, never a dropped cell. Without, rows differ (a record's own
+    leads, a measurement's `reason`), so they are held until `close()` and written under the
+    union of their columns: no field of a later row is lost to an earlier row's header."""
 
     def __init__(self, stream: TextIO, columns: list[str] | None = None):
         super().__init__(stream)
         self.columns = columns
+        self.rows: list[dict[str, Any]] = []
         self._writer: csv.DictWriter | None = None
 
     def write(self, row: dict[str, Any]) -> None:
-        flat = flatten(row)
+        if self.columns is None:
+            self.rows.append(flatten(row))
+            return
         if self._writer is None:
-            self.columns = self.columns or list(flat)
-            self._writer = csv.DictWriter(
-                self.stream, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n"
-            )
-            self._writer.writeheader()
-        self._writer.writerow(flat)
+            self._writer = self._start(self.columns)
+        self._writer.writerow(flatten(row))
         self.stream.flush()
+
+    def close(self) -> None:
+        if self.rows:
+            self._start(union_columns(self.rows)).writerows(self.rows)
+        super().close()
+
+    def _start(self, columns: list[str]) -> csv.DictWriter:
+        writer = csv.DictWriter(self.stream, fieldnames=columns, lineterminator="\n")
+        writer.writeheader()
+        return writer
+
+
+def union_columns(rows: Iterable[dict[str, Any]]) -> list[str]:
+    """Every key of `rows`, in first-seen order, except that a key first met in a later row is
+    placed right after the key before it in that row, keeping related columns together
+    (`qrs_axis.reason` beside `qrs_axis.unit`, a record's own leads beside the others')."""
+    columns: list[str] = []
+    seen: set[str] = set()
+    for row in rows:
+        previous: str | None = None
+        for key in row:
+            if key not in seen:
+                columns.insert(0 if previous is None else columns.index(previous) + 1, key)
+                seen.add(key)
+            previous = key
+    return columns
 
 
 class TableWriter(Writer):
@@ -113,7 +141,7 @@ class TableWriter(Writer):
         from tabulate import tabulate
 
         if self.rows:
-            columns = self.columns or list(dict.fromkeys(k for r in self.rows for k in r))
+            columns = self.columns or union_columns(self.rows)
             table = [[_short(r.get(c)) for c in columns] for r in self.rows]
             self.stream.write(tabulate(table, headers=columns, tablefmt="simple") + "\n")
         super().close()

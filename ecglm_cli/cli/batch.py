@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
@@ -16,7 +17,10 @@ from ecglm_cli.cli.common import (
     parse_input_leads,
     parse_model_leads,
 )
-from ecglm_cli.errors import EXIT_PARTIAL
+from ecglm_cli.errors import EXIT_PARTIAL, ECGLMError
+
+if TYPE_CHECKING:
+    from ecglm_cli.pipeline.batch_inputs import Job
 
 EXAMPLES = """\b
 Examples:
@@ -42,7 +46,8 @@ def _default_workers() -> int:
                short_help="Score a folder or list of records into one resumable file.")
 @click.argument("source", metavar="INPUT")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
-              help="Output file (rows are appended as records complete).")
+              help="Output file: rows are appended as records complete. Without --resume it "
+                   "is replaced, once the first row is ready.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default=None,
               help="Row format. Default: csv when OUT ends in .csv, else jsonl.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -67,7 +72,7 @@ def command(source: str, out_path: str, fmt: str | None, workers: int | None, ba
     """Score every record of INPUT: a directory (walked recursively), a file listing record
     paths, or - to read that list from stdin."""
     from ecglm_cli.pipeline.batch import run_batch
-    from ecglm_cli.pipeline.batch_inputs import discover, parse_shard, shard_of
+    from ecglm_cli.pipeline.batch_inputs import parse_shard
     from ecglm_cli.pipeline.classify import ReadOptions, Scorer, load_classifier
     from ecglm_cli.pipeline.rowfile import RowFile
     from ecglm_cli.progress import Progress
@@ -82,26 +87,44 @@ def command(source: str, out_path: str, fmt: str | None, workers: int | None, ba
     workers = workers or _default_workers()
 
     scorer = Scorer(load_classifier(model), batch_size=batch_size)
-    out = RowFile(out_path, fmt, scorer.columns(), resume)
-    jobs, skipped = [], 0
-    for job in discover(source, pattern, bare_arrays=fs is not None):
-        if count > 1 and shard_of(job.id, count) != index:
-            continue
-        if job.id in out.done:
-            skipped += 1
-            continue
-        jobs.append(job)
-    progress = Progress(len(jobs), label="ecglm batch: ", enabled=not quiet)
+    out = RowFile(out_path, fmt, scorer.columns(), resume)  # replaces OUT only at the first row
     try:
-        summary = run_batch(jobs, out, scorer, options, workers,
-                            on_row=progress.update)
+        jobs, skipped = _select(source, pattern, fs is not None, (index, count), out.done)
+        progress = Progress(len(jobs), label="ecglm batch: ", enabled=not quiet)
+        try:
+            summary = run_batch(jobs, out, scorer, options, workers, on_row=progress.update)
+        finally:
+            progress.close()
+        out.start()  # a finished run that wrote no row still replaces OUT
     finally:
-        progress.close()
         out.close()
     summary.skipped = skipped
     click.echo(summary.line(), err=True)
     if summary.failed:
         sys.exit(EXIT_PARTIAL)
+
+
+def _select(source: str, pattern: str | None, bare_arrays: bool, shard: tuple[int, int],
+            done: set[str]) -> tuple[list[Job], int]:
+    """The records of this shard not already in the output, and how many were skipped as done.
+    Finding no record at all is an error (a mistyped INPUT or --glob), raised while OUT is still
+    untouched."""
+    from ecglm_cli.pipeline.batch_inputs import discover, shard_of
+
+    index, count = shard
+    jobs, skipped, found = [], 0, 0
+    for job in discover(source, pattern, bare_arrays=bare_arrays):
+        found += 1
+        if count > 1 and shard_of(job.id, count) != index:
+            continue
+        if job.id in done:
+            skipped += 1
+            continue
+        jobs.append(job)
+    if not found:
+        raise ECGLMError(f"{'stdin' if source == '-' else source}: no records found"
+                         + (f" matching --glob {pattern!r}" if pattern else ""))
+    return jobs, skipped
 
 
 def _tuple(values: list[str] | None) -> tuple[str, ...] | None:

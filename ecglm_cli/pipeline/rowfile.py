@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import os
 from pathlib import Path
@@ -22,34 +23,53 @@ _TAIL_BLOCK = 1 << 16
 
 
 class RowFile:
-    """Append rows as JSON lines or CSV; `done` holds the ids already in the file on resume."""
+    """Append rows as JSON lines or CSV; `done` holds the ids already in the file on resume.
+
+    Without resume the file is replaced, but only once there is something to put in it: at the
+    first row, or at `start()` when a run ends with none. A run stopped before then (a mistyped
+    INPUT, no records found, Ctrl-C while listing) leaves an existing file exactly as it was, and
+    `close()` removes a file it created and never wrote to.
+    """
 
     def __init__(self, path: str | os.PathLike, fmt: str, columns: list[str], resume: bool):
         self.path = Path(path)
         self.fmt = fmt
         self.columns = columns
         self.done: set[str] = set()
+        self._replace = not resume
+        self._started = False
+        self._created = not os.path.lexists(self.path)
         try:
-            if resume and self.path.exists():
+            if resume and not self._created:
                 cut_torn_tail(self.path)
                 self.done = self._read_ids()
-            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | (0 if resume else os.O_TRUNC)
-            self.fd = os.open(self.path, flags, 0o644)
+            self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         except OSError as exc:
             raise ECGLMError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
-        if fmt == "csv" and os.fstat(self.fd).st_size == 0:
-            self._write_line(self._csv_line(dict(zip(columns, columns, strict=True))))
+
+    def start(self) -> None:
+        """Replace the old content (unless resuming) and write the CSV header if the file is
+        empty; done by the first `write`."""
+        if self._started:
+            return
+        self._started = True
+        if self._replace:
+            os.ftruncate(self.fd, 0)
+        if self.fmt == "csv" and os.fstat(self.fd).st_size == 0:
+            self._write_line(self._csv_line(dict(zip(self.columns, self.columns, strict=True))))
 
     def write(self, row: dict[str, Any]) -> None:
+        self.start()
         self._write_line(to_json_line(row) + "\n" if self.fmt == "jsonl" else self._csv_line(row))
 
     def close(self) -> None:
         os.close(self.fd)
+        if self._created and not self._started:
+            self.path.unlink(missing_ok=True)
 
     def _csv_line(self, row: dict[str, Any]) -> str:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=self.columns, extrasaction="ignore",
-                                lineterminator="\n")
+        writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
         writer.writerow({k: _one_line(v) for k, v in row.items()})
         return buffer.getvalue()
 
@@ -62,17 +82,20 @@ class RowFile:
     def _read_ids(self) -> set[str]:
         ids: set[str] = set()
         with open(self.path, encoding="utf-8", errors="replace", newline="") as fh:
+            first = fh.readline()
             if self.fmt == "csv":
-                reader = csv.reader(fh)
-                header = next(reader, None)
-                if header is not None and header != self.columns:
+                if first and next(csv.reader([first])) != self.columns:
                     raise ECGLMError(
-                        f"{self.path}: its CSV columns differ from this run's (another model or "
-                        "--labels?); write to a new file instead of --resume"
+                        f"{self.path}: its first line is not this run's CSV header (written by "
+                        "another --model, or as JSON lines?); resume with the same --model and "
+                        "--format, or write to a new file"
                     )
-                ids.update(row[0] for row in reader if row)
+                ids.update(row[0] for row in csv.reader(fh) if row)
             else:
-                for line in fh:
+                if first.split(",", 3)[:3] == self.columns[:3]:
+                    raise ECGLMError(f"{self.path}: holds CSV rows, not JSON lines; resume it "
+                                     "with --format csv, or write to a new file")
+                for line in itertools.chain([first], fh):
                     try:
                         ids.add(str(json.loads(line)["id"]))
                     except (ValueError, KeyError, TypeError):

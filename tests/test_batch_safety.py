@@ -1,0 +1,141 @@
+"""`ecglm batch` never loses an earlier output: a run that stops before its first row (a mistyped
+INPUT, a record given as INPUT, no records found, Ctrl-C while listing) leaves OUT as it was, and
+`--resume` refuses a file of the other format instead of mixing the two. Through the real CLI:
+CliRunner, and subprocesses for the exact error line and for Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import cli_env
+from test_classify import bundle, write_wfdb  # noqa: F401  (the session bundle fixture)
+
+from ecglm_cli.cli.main import cli
+from ecglm_cli.pipeline.batch_inputs import shard_of
+from ecglm_cli.signal.synthetic import synthetic_ecg
+
+EARLIER = '{"id":"a","path":"a.hea","error":"a.hea: kept"}\n' * 50
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory) -> Path:
+    """A folder of 3 synthetic 100 Hz records."""
+    root = tmp_path_factory.mktemp("records")
+    for i in range(3):
+        write_wfdb(root, f"rec{i}", synthetic_ecg(fs=100, seed=i), 100)
+    return root
+
+
+def batch(*args: str, stdin: str = "") -> Result:
+    return CliRunner().invoke(cli, ["batch", *args, "--quiet"], input=stdin)
+
+
+def test_mistyped_input_is_one_error_line_and_the_output_is_kept(bundle, tmp_path):  # noqa: F811
+    out = tmp_path / "keep.jsonl"
+    out.write_text(EARLIER)
+    result = subprocess.run(
+        [sys.executable, "-m", "ecglm_cli", "batch", "no_such_dir", "--out", str(out), "--model",
+         str(bundle)], capture_output=True, text=True, env=cli_env(), cwd=tmp_path, timeout=300)
+    assert result.returncode == 1
+    assert result.stderr == "ecglm: error: no_such_dir: no such directory or list file\n"
+    assert out.read_text() == EARLIER
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs Linux /proc")
+def test_ctrl_c_while_listing_keeps_the_output(bundle, tmp_path):  # noqa: F811
+    out = tmp_path / "keep.jsonl"
+    out.write_text(EARLIER)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecglm_cli", "batch", "-", "--out", str(out), "--model",
+         str(bundle), "--quiet"], stdin=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+    try:  # the list on stdin never ends: batch opens OUT, then waits for paths
+        deadline = time.monotonic() + 120
+        while not _has_open(proc.pid, out):
+            assert proc.poll() is None and time.monotonic() < deadline, "OUT was never opened"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 130
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert out.read_text() == EARLIER
+
+
+def _has_open(pid: int, path: Path) -> bool:
+    try:
+        return any(os.readlink(fd) == str(path) for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:  # an fd closed while looking
+        return False
+
+
+@pytest.mark.parametrize("case", ["missing", "record", "empty_dir", "glob", "empty_stdin"])
+def test_bad_input_leaves_an_existing_output_untouched(case, records, bundle, tmp_path):  # noqa: F811
+    (tmp_path / "empty").mkdir()
+    source, extra = {
+        "missing": (str(tmp_path / "no_such_dir"), []),
+        "record": (str(records / "rec0.hea"), []),
+        "empty_dir": (str(tmp_path / "empty"), []),
+        "glob": (str(records), ["--glob", "*.hae"]),
+        "empty_stdin": ("-", []),
+    }[case]
+    out = tmp_path / "keep.jsonl"
+    out.write_text(EARLIER)
+    result = batch(source, "--out", str(out), "--model", str(bundle), *extra)
+    assert result.exit_code == 1, result.output
+    assert out.read_text() == EARLIER
+    assert str(result.exception).startswith("stdin: " if source == "-" else f"{source}: ")
+
+
+def test_bad_input_creates_no_output(bundle, tmp_path):  # noqa: F811
+    out = tmp_path / "new.csv"
+    result = batch(str(tmp_path / "no_such_dir"), "--out", str(out), "--model", str(bundle))
+    assert result.exit_code == 1 and "no such directory" in str(result.exception)
+    assert not out.exists()
+
+
+def test_a_finished_run_still_replaces_the_output(records, bundle, tmp_path):  # noqa: F811
+    # documented: without --resume, OUT is overwritten, also by a shard that holds no record
+    out = tmp_path / "o.jsonl"
+    out.write_text(EARLIER)
+    result = batch(str(records), "--out", str(out), "--model", str(bundle))
+    assert result.exit_code == 0, result.output
+    assert sorted(line[:16] for line in out.read_text().splitlines()) == [
+        '{"id":"rec0","pa', '{"id":"rec1","pa', '{"id":"rec2","pa']
+    one = tmp_path / "one.txt"
+    one.write_text(str(records / "rec0.hea") + "\n")
+    other_shard = f"{1 - shard_of(str(records / 'rec0'), 2)}/2"
+    out.write_text(EARLIER)
+    result = batch(str(one), "--out", str(out), "--model", str(bundle), "--shard", other_shard)
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == ""
+
+
+def test_resume_as_csv_on_json_lines_names_real_options(records, bundle, tmp_path):  # noqa: F811
+    out = tmp_path / "o.jsonl"
+    out.write_text(EARLIER)
+    result = batch(str(records), "--out", str(out), "--model", str(bundle), "--resume",
+                   "--format", "csv")
+    assert result.exit_code == 1
+    message = str(result.exception)
+    assert "--labels" not in message  # batch has no such option
+    assert message.startswith(f"{out}: ") and "--model" in message and "--format" in message
+    assert out.read_text() == EARLIER
+
+
+def test_resume_as_json_lines_on_csv_is_refused(records, bundle, tmp_path):  # noqa: F811
+    out = tmp_path / "scores.txt"
+    args = [str(records), "--out", str(out), "--model", str(bundle)]
+    assert batch(*args, "--format", "csv", "--glob", "rec0.hea").exit_code == 0
+    before = out.read_text()
+    result = batch(*args, "--resume")  # --format csv forgotten: the default is jsonl
+    assert result.exit_code == 1
+    assert str(result.exception).startswith(f"{out}: holds CSV rows")
+    assert "--format csv" in str(result.exception)
+    assert out.read_text() == before

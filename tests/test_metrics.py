@@ -6,7 +6,13 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ecglm_cli.models.metrics import auc_per_label, best_thresholds, f1_per_label, fmax
+from ecglm_cli.models.metrics import (
+    MIN_THRESHOLD,
+    auc_per_label,
+    best_thresholds,
+    f1_per_label,
+    fmax,
+)
 
 
 def _pairwise_auc(y, s):
@@ -29,6 +35,16 @@ def test_auc_and_thresholds_match_brute_force(seed):
         assert np.isclose(aucs[j], _pairwise_auc(y[:, j], s[:, j]))
         best = max(f1_per_label(y[:, [j]], s[:, [j]] >= t)[0] for t in np.unique(s[:, j]))
         assert np.isclose(f1[j], best)
+
+
+def test_a_rare_label_scored_low_does_not_get_a_cut_near_zero():
+    """One positive scored 0.001 among 100 records: F1 is best with a cut below it (every record
+    positive), which used to give a threshold of about 0.0005."""
+    scores = np.r_[np.linspace(0.002, 0.01, 99), 0.001][:, None]
+    truth = np.r_[np.zeros(99), 1.0][:, None]
+    assert best_thresholds(truth, scores)[0] == MIN_THRESHOLD
+    common = np.r_[np.zeros(50), np.ones(50)][:, None]
+    assert best_thresholds(common, np.r_[np.full(50, 0.1), np.full(50, 0.3)][:, None])[0] == 0.2
 
 
 def test_undefined_auc_is_nan_and_perfect_scores_give_fmax_1():

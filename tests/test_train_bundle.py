@@ -49,6 +49,23 @@ def test_training_writes_a_complete_bundle(tiny_bundle):
     assert set(metrics["lead_sets"]) == {"12", "limb", "I", "II"}
 
 
+def test_thresholds_are_chosen_again_into_a_copy(shared_data, tiny_bundle, tmp_path):
+    out = tmp_path / "again"
+    before = (tiny_bundle / "thresholds.json").read_text()
+    result = CliRunner().invoke(cli, [
+        "train", "thresholds", "--ptbxl", str(shared_data / "ptbxl"), "--bundle",
+        str(tiny_bundle), "--out", str(out), "--limit", "12", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert (tiny_bundle / "thresholds.json").read_text() == before  # the original is left alone
+    chosen = json.loads((out / "thresholds.json").read_text())
+    assert all(min(cuts) >= 0.02 for cuts in chosen.values())
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["lead_sets"]) == {"12", "limb", "I", "II"}
+    assert metrics["lead_sets"]["12"]["diagnostic"]["records"] == 12
+    assert metrics["thresholds_chosen"]["records"] == 12
+    assert load_bundle(out).thresholds["all"].min() >= 0.02
+
+
 def test_bundle_round_trip_gives_the_same_outputs(tiny_bundle):
     bundle = load_bundle(tiny_bundle)
     again = load_bundle(str(tiny_bundle))

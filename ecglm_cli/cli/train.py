@@ -198,6 +198,41 @@ def instruct(**kwargs) -> None:
     _run("instruct", **kwargs)
 
 
+@command.command("thresholds", epilog="""\b
+Examples:
+  ecglm train thresholds --ptbxl ptb-xl/ --bundle runs/enc
+  ecglm train thresholds --ptbxl ptb-xl/ --bundle ecglm-base --out runs/base-thresholds
+\b
+Repeats the last step of `train encoder` for a finished bundle: per statement, the cut that
+maximises F1 on --val-folds (never below 0.02), and the validation figures of every lead set at
+those cuts, written to BUNDLE/thresholds.json and metrics.json (or a copy of BUNDLE in OUT). The
+built-in and downloaded bundles are never written: with those, pass --out.
+""")
+@click.option("--ptbxl", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="PTB-XL folder (ptbxl_database.csv, scp_statements.csv, records100/).")
+@click.option("--bundle", default="ecglm-base", show_default=True,
+              help="Classifier bundle whose thresholds are chosen again.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write a copy of --bundle with the new thresholds here instead (required "
+                   "when --bundle is built in or downloaded).")
+@click.option("--val-folds", default="9", show_default=True,
+              help="Validation folds to choose on (never the test fold).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Use at most N records (quick tests).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+def thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str, limit: int | None,
+               device: str) -> None:
+    """Choose a classifier bundle's decision thresholds again on the validation folds."""
+    from ecglm_cli.models.bundle import resolve_bundle_dir
+    from ecglm_cli.train.output_dir import check_output
+    from ecglm_cli.train.thresholds import rechoose_thresholds
+
+    target = check_output(out if out is not None else resolve_bundle_dir(bundle),
+                          "a copy of the bundle with the new thresholds")
+    click.echo(str(rechoose_thresholds(bundle, ptbxl, parse_folds(val_folds), target, limit,
+                                       device)))
+
+
 @command.command("lm-thresholds", epilog="""\b
 Examples:
   ecglm train lm-thresholds --ptbxl ptb-xl/ --bundle runs/ecglm

@@ -64,8 +64,17 @@ def fmax(y_true: np.ndarray, y_score: np.ndarray, steps: int = 101) -> float:
     return float(best)
 
 
-def best_thresholds(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
-    """Per-label threshold maximising F1 on these records (0.5 for labels without positives)."""
+# The lowest threshold chosen. A label with one or two validation positives that score low
+# otherwise gets a cut near 0 (F1 counts that one positive whatever the false alarms): LMI at
+# 0.0025 marked 95 of the 242 fold-9 records. Cross-fitted on two halves of fold 9, a floor of
+# 0.02 lost no macro F1 in any space and cut false findings per record by a quarter to a third.
+MIN_THRESHOLD = 0.02
+
+
+def best_thresholds(y_true: np.ndarray, y_score: np.ndarray,
+                    floor: float = MIN_THRESHOLD) -> np.ndarray:
+    """Per-label threshold maximising F1 on these records, never below `floor` (0.5 for labels
+    without positives)."""
     out = np.full(y_true.shape[1], 0.5, dtype=np.float64)
     for j in range(y_true.shape[1]):
         true = y_true[:, j] > 0.5
@@ -82,7 +91,7 @@ def best_thresholds(y_true: np.ndarray, y_score: np.ndarray) -> np.ndarray:
         f1 = np.where(distinct, f1, -1.0)
         i = int(np.argmax(f1))
         below = scores[i + 1] if i + 1 < len(scores) else scores[i] - 1e-6
-        out[j] = float((scores[i] + below) / 2)
+        out[j] = max(float((scores[i] + below) / 2), floor)
     return out
 
 

@@ -309,7 +309,7 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
             bar.render_finish()
         train_time = time.time() - started
         if dist.is_main:
-            thresholds, val_report = _validate(model, val, config, device)
+            thresholds, val_report = validate(model, val, config, device)
             score = selection_score(val_report)
             improved = score > best
             record = {
@@ -345,11 +345,24 @@ def selection_score(val_report: dict) -> float:
     return float(np.mean(values)) if values else 0.0
 
 
-def _validate(model: ECGClassifier, val: Split, config: EncoderConfig, device: torch.device):
+def validate(model: ECGClassifier, val: Split, config: EncoderConfig, device: torch.device):
     """F1-optimal thresholds on the validation folds (12 leads) and the figures at them."""
     probs = predict_split(model, val, config, None, device)
     thresholds = {s: best_thresholds(val.label_matrix(s), probs[s]) for s in probs}
     return thresholds, split_report(val, probs, thresholds)
+
+
+def lead_set_reports(model: ECGClassifier, val: Split, config: EncoderConfig,
+                     device: torch.device, thresholds: dict[str, np.ndarray],
+                     twelve: dict) -> dict[str, dict]:
+    """The validation figures of every reported lead set at the 12-lead thresholds (`twelve`:
+    the 12-lead figures `validate` already computed)."""
+    reports = {"12": twelve}
+    for name, leads in REPORT_LEAD_SETS.items():
+        if name != "12":
+            reports[name] = split_report(val, predict_split(model, val, config, leads, device),
+                                         thresholds)
+    return reports
 
 
 def _write_bundle(
@@ -359,12 +372,7 @@ def _write_bundle(
 ) -> None:
     """Write the bundle of this epoch, with validation figures for every reported lead set."""
     metrics = {"epoch": epoch, "folds": list(options.val_folds), "keep": options.keep,
-               "lead_sets": {"12": val_report}}
-    for name, leads in REPORT_LEAD_SETS.items():
-        if name != "12":
-            metrics["lead_sets"][name] = split_report(
-                val, predict_split(model, val, config, leads, device), thresholds
-            )
+               "lead_sets": lead_set_reports(model, val, config, device, thresholds, val_report)}
     provenance = {
         "data": str(Path(options.ptbxl).resolve()),
         "train_folds": list(options.train_folds), "val_folds": list(options.val_folds),

@@ -109,6 +109,15 @@ def test_ask_refuses_a_record_classify_refuses(bundle, tmp_path, capsys):
     assert "V6" not in Asker(bundle).features(record).leads
 
 
+def test_ask_on_a_folder_is_a_bad_input_not_a_usage_error(bundle, tmp_path, capsys):
+    """It used to exit 2 with click's usage text; `info` and `classify` exit 1 with one line."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ask", str(tmp_path), QUESTION, "--model", str(bundle)])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"ecglm: error: {tmp_path}") and "\n" not in err
+
+
 def test_ecg_placeholder_typed_in_the_question_is_plain_text(bundle, records):
     asker = Asker(bundle)
     ids = asker.lm.encode_prompts([f"Is {ECG_TOKEN} normal?"])["input_ids"]

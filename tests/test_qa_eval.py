@@ -134,6 +134,7 @@ def test_lm_thresholds_are_chosen_saved_used_and_dropped_with_a_new_lm(shared_da
     findings = json.loads(found.output)["findings"]
     assert {f["code"] for f in findings["rhythm"]} == set(spaces["rhythm"])
     assert all(f["threshold"] == 0.0 for f in findings["rhythm"])
+    assert json.loads(found.output)["id"] == "r1"  # as `classify` names it (was the whole path)
 
     add_language_model(bundle, "llama")  # a new LM: thresholds chosen for the old one go
     assert not (bundle / "lm-thresholds.json").exists()

@@ -21,7 +21,7 @@ the model and the leads used. Not for clinical decisions.
 
 
 @click.command("ask", epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
-@click.argument("record", type=click.Path(dir_okay=False))
+@click.argument("record", type=click.Path())
 @click.argument("question")
 @click.option("--model", default="ecglm-base", show_default=True,
               help="Model bundle directory or name.")

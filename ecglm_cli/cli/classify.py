@@ -102,7 +102,7 @@ def _classify_via_lm(records: tuple[str, ...], model: str, leads: list[str] | No
     from ecglm_cli.io import read_record
     from ecglm_cli.output import get_writer, resolve_format
     from ecglm_cli.pipeline.ask import Asker
-    from ecglm_cli.pipeline.classify import record_id
+    from ecglm_cli.pipeline.classify import file_id
     from ecglm_cli.pipeline.lm_detect import lm_findings
 
     asker = Asker(model)
@@ -116,7 +116,7 @@ def _classify_via_lm(records: tuple[str, ...], model: str, leads: list[str] | No
                 report_error(exc)
                 failed += 1
                 continue
-            writer.write({"id": record_id(path), "path": path, "model": model, **found})
+            writer.write({"id": file_id(path), "path": path, "model": model, **found})
     finally:
         writer.close()
     if failed:

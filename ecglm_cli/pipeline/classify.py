@@ -66,6 +66,12 @@ def record_id(path: str | Path) -> str:
     return text
 
 
+def file_id(path: str | Path) -> str:
+    """The id `classify` reports for a record given on the command line: its file name without
+    the record suffix (`batch` keeps the path below its folder instead)."""
+    return record_id(Path(path).name)
+
+
 def prepare_record(path: str, rid: str, spec: InputSpec, options: ReadOptions) -> PreparedRecord:
     """Read one record and turn it into model windows; raises `RecordError` naming the file,
     whatever went wrong (inputs are hostile: no other exception escapes)."""
@@ -224,7 +230,7 @@ def classify_paths(
 
     for path in paths:
         try:
-            pending.append(prepare_record(path, record_id(Path(path).name), scorer.spec, options))
+            pending.append(prepare_record(path, file_id(path), scorer.spec, options))
         except RecordError as exc:
             pending.append(exc)
         if len(pending) >= scorer.batch_size:

@@ -91,3 +91,18 @@ def test_header_listing_itself_is_reported_as_failed(tmp_path, bundle):  # noqa:
     assert [row["id"] for row in rows] == ["r"] and rows[0]["error"]
     assert "\n" not in rows[0]["error"]
     assert "scored 0, failed 1" in result.stderr
+
+
+def test_records_differing_only_in_suffix_get_distinct_ids(tmp_path):
+    """`rec.hea` and `rec.edf` in one folder both got the id `rec`, so `--resume` skipped one."""
+    from ecglm_cli.pipeline.batch_inputs import discover
+
+    write_wfdb(tmp_path, "rec", synthetic_ecg(fs=100, seconds=5, seed=1), 100)
+    write_wfdb(tmp_path, "other", synthetic_ecg(fs=100, seconds=5, seed=2), 100)
+    (tmp_path / "rec.edf").write_bytes(b"")
+    ids = sorted(job.id for job in discover(str(tmp_path)))
+    assert ids == ["other", "rec.edf", "rec.hea"]
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{tmp_path / 'rec.hea'}\n{tmp_path / 'rec.edf'}\n{tmp_path / 'other.hea'}\n")
+    assert [job.id for job in discover(str(listed))] == [
+        f"{tmp_path}/rec.hea", f"{tmp_path}/rec.edf", f"{tmp_path}/other"]

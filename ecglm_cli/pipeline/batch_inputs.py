@@ -6,7 +6,8 @@ each with a stable id; and the deterministic shard each id belongs to.
   is always a record, even one that lists itself); every `.edf` and `.bdf`; every `.npy`/`.npz`
   with a JSON sidecar (or all of them when `--fs` is given). CSV files are not collected (a
   dataset's tables are CSV too); list them explicitly instead. The id is the path relative to the
-  directory without the record suffix, e.g. `00000/00001_lr`.
+  directory without the record suffix, e.g. `00000/00001_lr` (with it, when two records differ
+  only in their suffix).
 - List file or `-` (stdin): one path per line, blank lines and `#` comments ignored, relative paths
   taken from the current directory. The id is the path as listed without the record suffix.
 """
@@ -17,6 +18,7 @@ import hashlib
 import os
 import stat
 import sys
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -39,7 +41,20 @@ class Job:
 
 def discover(source: str, pattern: str | None = None, bare_arrays: bool = False,
              stdin: TextIO | None = None) -> Iterator[Job]:
-    """The records of `source` (a directory, a list file or `-`), in a stable order."""
+    """The records of `source` (a directory, a list file or `-`), in a stable order.
+
+    Two records whose names differ only in the record suffix (`rec.hea` and `rec.edf`) would
+    share an id, and `--resume` would then skip the second: both keep their suffix instead."""
+    named = list(_named(source, pattern, bare_arrays, stdin))
+    counts = Counter(record_id(name) for name, _ in named)
+    for name, path in named:
+        rid = record_id(name)
+        yield Job(rid if counts[rid] == 1 else name, path)
+
+
+def _named(source: str, pattern: str | None, bare_arrays: bool,
+           stdin: TextIO | None) -> Iterator[tuple[str, str]]:
+    """(name, path) of each record: the name is its path below the directory, or as listed."""
     if source == "-":
         yield from _listed(stdin or sys.stdin, pattern)
         return
@@ -48,7 +63,7 @@ def discover(source: str, pattern: str | None = None, bare_arrays: bool = False,
         for found in _walk(path, bare_arrays):
             rel = found.relative_to(path).as_posix()
             if pattern is None or PurePosixPath(rel).match(pattern):
-                yield Job(record_id(rel), str(found))
+                yield rel, str(found)
         return
     if not path.exists():
         raise ECGLMError(f"{source}: no such directory or list file")
@@ -62,13 +77,13 @@ def discover(source: str, pattern: str | None = None, bare_arrays: bool = False,
         raise ECGLMError(f"{source}: cannot read the list ({exc.strerror or exc})") from None
 
 
-def _listed(lines: TextIO, pattern: str | None) -> Iterator[Job]:
+def _listed(lines: TextIO, pattern: str | None) -> Iterator[tuple[str, str]]:
     for line in lines:
         text = line.strip()
         if not text or text.startswith("#"):
             continue
         if pattern is None or PurePosixPath(text).match(pattern):
-            yield Job(record_id(text), text)
+            yield text, text
 
 
 def _walk(root: Path, bare_arrays: bool) -> Iterator[Path]:

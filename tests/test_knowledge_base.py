@@ -39,3 +39,17 @@ def test_categories_match_ptbxl_statement_table(shared_data):
         assert category["rhythm"] == bool(r["rhythm"]), code
         assert (category["diagnostic_class"] or "") == r["diagnostic_class"], code
         assert (category["diagnostic_subclass"] or "") == r["diagnostic_subclass"], code
+
+
+def test_questions_name_statements_the_way_clinicians_write_them():
+    """`ask --format json` gives the head probabilities of the statements a question names. "ST
+    elevation" named none (the statement is "non-specific ST elevation"), and a name inside a
+    longer one counted too."""
+    from ecglm_cli.pipeline.ask import named_statements
+
+    assert named_statements("Is there ST elevation in V2?") == ["STE_"]
+    assert sorted(named_statements("Any T wave inversion or LBBB?")) == ["CLBBB", "INVT"]
+    assert named_statements("Is there incomplete left bundle branch block?") == ["ILBBB"]
+    assert named_statements("Is there LVH?") == ["LVH"]
+    assert named_statements("Does the patient have a pacemaker?") == ["PACE"]  # not PAC
+    assert named_statements("Is this ECG normal?") == ["NORM"]

@@ -18,6 +18,7 @@ class Statement:
     category: dict  # diagnostic/form/rhythm flags, diagnostic_class, diagnostic_subclass
     criteria: str
     source: str
+    aliases: tuple[str, ...] = ()  # how clinicians also write it (for finding it in a question)
 
     @property
     def families(self) -> tuple[str, ...]:
@@ -28,7 +29,8 @@ class Statement:
 def load_statements() -> dict[str, Statement]:
     """All 71 statements keyed by SCP code, read from the package data file."""
     text = resources.files("ecglm_cli.knowledge").joinpath("statements.json").read_text("utf-8")
-    return {entry["code"]: Statement(**entry) for entry in json.loads(text)["statements"]}
+    return {entry["code"]: Statement(**{**entry, "aliases": tuple(entry.get("aliases", ()))})
+            for entry in json.loads(text)["statements"]}
 
 
 @lru_cache(maxsize=1)

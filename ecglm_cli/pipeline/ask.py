@@ -10,6 +10,7 @@ measuring (it needs scipy.signal, about a second to import).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,16 +40,24 @@ class Answer:
 
 
 def named_statements(text: str) -> list[str]:
-    """SCP codes whose readable or ECG-QA name appears in `text` (longest names first)."""
+    """SCP codes that `text` names: by readable or ECG-QA name, by an alias ("ST elevation",
+    "LBBB"), or by code, as whole words ("pac" in "pacemaker" is not PAC), and not only inside
+    a longer name ("left bundle branch block" in "incomplete left bundle branch block")."""
     from ecglm_cli.knowledge.statements import load_statements
 
-    lowered = f" {text.lower()} "
-    found = []
+    lowered = text.lower()
+    spans: dict[str, list[tuple[int, int]]] = {}
     for code, statement in load_statements().items():
-        names = {n.lower() for n in (statement.name, statement.ecgqa_name) if n}
-        if any(name and name in lowered for name in names) or f" {code.lower()} " in lowered:
-            found.append(code)
-    return found
+        for name in (statement.name, statement.ecgqa_name, *statement.aliases, code):
+            if name:
+                pattern = rf"(?<![\w-]){re.escape(name.lower())}(?![\w-])"
+                spans.setdefault(code, []).extend(m.span() for m in re.finditer(pattern, lowered))
+    every = [(code, span) for code, found in spans.items() for span in found]
+    return [
+        code for code, found in spans.items()
+        if any(not any(other != code and a <= start and end <= b and (a, b) != (start, end)
+                       for other, (a, b) in every) for start, end in found)
+    ]
 
 
 class Asker:

@@ -63,6 +63,10 @@ def test_evaluate_qa_cli_with_a_tiny_model(shared_data, tmp_path):
     overall = rows[-1]
     assert overall["question_type"] == "all" and overall["questions"] == 4
     assert 0.0 <= overall["accuracy"] <= 1.0 and overall["skipped_absent"] > 0
+    # off a terminal the progress display is silent: stderr is the one summary line (click's
+    # bar used to leave a stray "questions" line)
+    assert result.stderr.splitlines() == [line for line in result.stderr.splitlines()
+                                          if line.startswith("ecglm: skipped")]
 
 
 def test_evaluate_qa_per_template_and_predictions_file(shared_data, tmp_path):

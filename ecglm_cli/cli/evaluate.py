@@ -112,14 +112,18 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
     from ecglm_cli.output import get_writer, resolve_format
     from ecglm_cli.pipeline.ask import Asker
     from ecglm_cli.pipeline.qa_eval import evaluate_qa, load_questions
+    from ecglm_cli.progress import Progress
     from ecglm_cli.train.encoder import resolve_device
 
     loaded = load_questions(ecgqa, ptbxl, limit)
     with _answer_log(predictions) as on_answer:  # opened first: a bad path fails at once
         asker = Asker(model_name, llm, str(resolve_device(device)))
-        with click.progressbar(length=len(loaded.questions), file=sys.stderr,
-                               label="questions", show_pos=True) as bar:
-            result = evaluate_qa(asker, loaded, ptbxl, progress=bar.update, on_answer=on_answer)
+        progress = Progress(len(loaded.questions), label="ecglm evaluate qa: ")
+        try:
+            result = evaluate_qa(asker, loaded, ptbxl, progress=progress.update,
+                                 on_answer=on_answer)
+        finally:
+            progress.close()
     click.echo(
         f"ecglm: skipped {result['skipped_absent']} questions whose ECG is absent from {ptbxl}, "
         f"{result['skipped_comparison']} comparison questions, "

@@ -233,3 +233,15 @@ def test_model_input_size_is_bounded_before_resampling(monkeypatch):
     with pytest.raises(RecordError, match="slow.npy: 100 s of 2 leads is 20000 samples at the "
                                           "model rate, more than the limit of 19999"):
         prepare.to_model_array(record, EncoderConfig())
+
+
+def test_a_lead_name_wfdb_cannot_decode_is_named_by_its_position(tmp_path):
+    """wfdb drops non-ASCII header bytes and returns None: the channel was reported as "None"."""
+    signal = (np.sin(np.arange(5000) / 50) * 1000).astype("<i2")
+    np.stack([signal, signal], 1).tofile(tmp_path / "r.dat")
+    (tmp_path / "r.hea").write_bytes("r 2 500 5000\nr.dat 16 1000(0)/mV 16 0 0 0 0 \u2161\n"
+                                     "r.dat 16 1000(0)/mV 16 0 0 0 0 V1\n".encode())
+    result = CliRunner().invoke(cli, ["info", "--format", "json", str(tmp_path / "r.hea")])
+    assert result.exit_code == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert info["leads"] == ["V1"] and list(info["dropped"]) == ["signal 1"]

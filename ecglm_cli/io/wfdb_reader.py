@@ -104,7 +104,8 @@ def read_wfdb(path: Path) -> ECGRecord:
     except Exception as exc:  # wfdb raises many types for malformed input
         raise RecordError(path, f"cannot read WFDB record: {short_reason(exc)}") from None
 
-    names = list(rec.sig_name or [])
+    # wfdb reads headers as ASCII: a name of other characters comes back as None
+    names = [name or f"signal {i + 1}" for i, name in enumerate(rec.sig_name or [])]
     units = list(rec.units or [])
     units += ["mV"] * (len(names) - len(units))
     fs = check_rate(path, rec.fs)

@@ -198,6 +198,29 @@ def instruct(**kwargs) -> None:
     _run("instruct", **kwargs)
 
 
+def _threshold_options(bundle_help: str):
+    """The options of the commands that choose thresholds again for a finished bundle."""
+    options = [
+        click.option("--ptbxl", type=click.Path(file_okay=False, path_type=Path), required=True,
+                     help="PTB-XL folder (ptbxl_database.csv, scp_statements.csv, records100/)."),
+        click.option("--bundle", default="ecglm-base", show_default=True, help=bundle_help),
+        click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+                     help="Write a copy of --bundle with the new thresholds here instead "
+                          "(required when --bundle is built in or downloaded)."),
+        click.option("--val-folds", default="9", show_default=True,
+                     help="Validation folds to choose on (never the test fold)."),
+        click.option("--limit", type=click.IntRange(min=1), default=None,
+                     help="Use at most N records (quick tests)."),
+    ]
+
+    def apply(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+
+    return apply
+
+
 @command.command("thresholds", epilog="""\b
 Examples:
   ecglm train thresholds --ptbxl ptb-xl/ --bundle runs/enc
@@ -208,17 +231,7 @@ maximises F1 on --val-folds (never below 0.02), and the validation figures of ev
 those cuts, written to BUNDLE/thresholds.json and metrics.json (or a copy of BUNDLE in OUT). The
 built-in and downloaded bundles are never written: with those, pass --out.
 """)
-@click.option("--ptbxl", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="PTB-XL folder (ptbxl_database.csv, scp_statements.csv, records100/).")
-@click.option("--bundle", default="ecglm-base", show_default=True,
-              help="Classifier bundle whose thresholds are chosen again.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write a copy of --bundle with the new thresholds here instead (required "
-                   "when --bundle is built in or downloaded).")
-@click.option("--val-folds", default="9", show_default=True,
-              help="Validation folds to choose on (never the test fold).")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Use at most N records (quick tests).")
+@_threshold_options("Classifier bundle whose thresholds are chosen again.")
 @click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
 def thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str, limit: int | None,
                device: str) -> None:
@@ -244,17 +257,7 @@ BUNDLE/lm-thresholds.json (or a copy of BUNDLE with it in OUT); `classify --via 
 at these thresholds and `evaluate --via lm` reports F1 at them next to F1 at the LM's own answer.
 The built-in and downloaded bundles are never written: with those, pass --out.
 """)
-@click.option("--ptbxl", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="PTB-XL folder (ptbxl_database.csv, scp_statements.csv, records100/).")
-@click.option("--bundle", default="ecglm-base", show_default=True,
-              help="Bundle with a language model; the thresholds are written into it.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Write a copy of --bundle with the thresholds here instead (required when "
-                   "--bundle is built in or downloaded).")
-@click.option("--val-folds", default="9", show_default=True,
-              help="Validation folds to choose on (never the test fold).")
-@click.option("--limit", type=click.IntRange(min=1), default=None,
-              help="Use at most N records (quick tests).")
+@_threshold_options("Bundle with a language model; the thresholds are written into it.")
 @click.option("--llm", default=None, help="The LM the bundle's projector was trained for.")
 def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
                   limit: int | None, llm: str | None) -> None:

@@ -172,3 +172,20 @@ def test_unknown_lead_names_name_the_option_of_the_command(tmp_path):
     result = CliRunner().invoke(cli, ["info", str(tmp_path / "bare.npy"), "--fs", "500"])
     assert result.exit_code == 1
     assert "name them with --input-leads (--leads for `info`)" in result.stderr
+
+
+def test_assembling_a_record_holds_each_channel_once_at_its_final_precision(tmp_path):
+    """Every channel was kept in float64, stacked, then cast: 3.6x the file's float64 samples
+    at the peak (2.5 GB for a 700 kB .npz of zeros). Channels are now float32 once checked."""
+    x = np.random.default_rng(0).standard_normal((2, 1_000_000))
+    np.save(tmp_path / "rec.npy", x)
+    write_sidecar(tmp_path / "rec.npy", fs=500, leads=["I", "II"])
+    tracemalloc.start()
+    try:
+        record = read_record(tmp_path / "rec.npy")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert record.signal.dtype == np.float32
+    np.testing.assert_allclose(record.signal, x.astype(np.float32))
+    assert peak < 2.8 * x.nbytes

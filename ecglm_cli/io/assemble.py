@@ -84,7 +84,8 @@ def assemble(
                 implausible.add(i)
             x[beyond] = np.nan
         rate = check_rate(path, rates[i])
-        channels.append(_resample_with_gaps(x, rate, fs) if rate != fs else x)
+        x = _resample_with_gaps(x, rate, fs) if rate != fs else x
+        channels.append(x.astype(np.float32))  # kept as the record holds it: half the memory
     n = min(len(c) for c in channels)
     if n == 0:
         raise RecordError(path, "zero-length signal (no samples)")
@@ -106,7 +107,7 @@ def assemble(
     if not rows:
         raise RecordError(path, "all-NaN signal (no valid sample in any ECG channel)")
     return ECGRecord(
-        signal=np.stack(rows).astype(np.float32), fs=fs, leads=kept_leads,
+        signal=np.stack(rows), fs=fs, leads=kept_leads,
         original_leads=kept_names, source=str(path), format=fmt, units=["mV"] * len(rows),
         nonstandard=kept_nonstandard, dropped=dropped, meta=dict(meta or {}),
     )

@@ -85,6 +85,8 @@ def test_ask_cli_text_json_and_stream(bundle, records):
     assert set(data["evidence"]["statements"]) == {"AFIB"}  # named by the question
     assert 0.0 <= data["evidence"]["statements"]["AFIB"] <= 1.0
     assert data["model"] == str(bundle)
+    both = runner.invoke(cli, [*base, "--format", "json", "--stream"])  # --stream was ignored
+    assert both.exit_code == 2 and "cannot be combined with --format json" in both.output
 
 
 def test_ask_refuses_a_record_classify_refuses(bundle, tmp_path, capsys):

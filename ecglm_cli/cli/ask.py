@@ -47,16 +47,18 @@ def command(record: str, question: str, model: str, llm: str | None, max_new_tok
 
     if not question.strip():
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    if stream and fmt == "json":
+        raise click.UsageError("--stream prints the answer as text; it cannot be combined with "
+                               "--format json (one JSON object, written once the answer is done)")
     try:
         leads = parse_lead_set(use_leads) if use_leads else None
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--leads") from None
     ecg = read_record(record, fs=fs, leads=parse_input_leads(input_leads))
     asker = Asker(model, llm)
-    streaming = stream and fmt == "text"
-    on_text = (lambda piece: click.echo(piece, nl=False)) if streaming else None
+    on_text = (lambda piece: click.echo(piece, nl=False)) if stream else None
     answer = asker.ask(ecg, question, leads, max_new_tokens, on_text, evidence=fmt == "json")
-    if streaming:
+    if stream:
         click.echo()
     elif fmt == "json":
         click.echo(to_json_line({"record": record, **answer.to_dict()}))

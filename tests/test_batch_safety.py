@@ -139,3 +139,18 @@ def test_resume_as_json_lines_on_csv_is_refused(records, bundle, tmp_path):  # n
     assert str(result.exception).startswith(f"{out}: holds CSV rows")
     assert "--format csv" in str(result.exception)
     assert out.read_text() == before
+
+
+def test_resume_refuses_rows_of_another_model(bundle, records, tmp_path):  # noqa: F811
+    """`--resume` on JSON lines scored by another model appended this model's rows to them."""
+    out = tmp_path / "scores.jsonl"
+    first = batch(str(records), "--out", str(out), "--model", str(bundle))
+    assert first.exit_code == 0, first.output
+    rows = out.read_text().splitlines()
+    other = rows[0].replace(f'"model":"{bundle.name}"', '"model":"ecglm-small"')
+    assert other != rows[0]
+    out.write_text(other + "\n")
+    again = batch(str(records), "--out", str(out), "--model", str(bundle), "--resume")
+    assert again.exit_code == 1
+    assert f"holds rows scored by model 'ecglm-small', not '{bundle.name}'" in str(again.exception)
+    assert out.read_text() == other + "\n"

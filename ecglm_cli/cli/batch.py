@@ -87,7 +87,8 @@ def command(source: str, out_path: str, fmt: str | None, workers: int | None, ba
     workers = workers or _default_workers()
 
     scorer = Scorer(load_classifier(model), batch_size=batch_size)
-    out = RowFile(out_path, fmt, scorer.columns(), resume)  # replaces OUT only at the first row
+    # replaces OUT only at the first row
+    out = RowFile(out_path, fmt, scorer.columns(), resume, model=scorer.model_name)
     try:
         jobs, skipped = _select(source, pattern, fs is not None, (index, count), out.done)
         progress = Progress(len(jobs), label="ecglm batch: ", enabled=not quiet)

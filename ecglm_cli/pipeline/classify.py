@@ -142,6 +142,11 @@ class Scorer:
         self.batch_size = batch_size
         self.spec = input_spec(bundle.config)
 
+    @property
+    def model_name(self) -> str:
+        """What each row records as its `model`: the bundle's folder name."""
+        return self.bundle.path.name
+
     def columns(self) -> list[str]:
         """CSV columns: identity, error, leads, quality, then `space.code` per statement."""
         probs = [f"{s}.{code}" for s in self.spaces for code in self.bundle.labels(s)]
@@ -188,7 +193,7 @@ class Scorer:
         return {
             "id": record.id,
             "path": record.path,
-            "model": self.bundle.path.name,
+            "model": self.model_name,
             **{k: v for k, v in record.details.items() if k != "measurements"},
             "findings": findings,
             "probabilities": probabilities,

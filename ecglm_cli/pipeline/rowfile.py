@@ -31,10 +31,12 @@ class RowFile:
     `close()` removes a file it created and never wrote to.
     """
 
-    def __init__(self, path: str | os.PathLike, fmt: str, columns: list[str], resume: bool):
+    def __init__(self, path: str | os.PathLike, fmt: str, columns: list[str], resume: bool,
+                 model: str | None = None):
         self.path = Path(path)
         self.fmt = fmt
         self.columns = columns
+        self.model = model  # JSON-lines rows written by another model may not be resumed
         self.done: set[str] = set()
         self._replace = not resume
         self._started = False
@@ -97,10 +99,20 @@ class RowFile:
                                      "with --format csv, or write to a new file")
                 for line in itertools.chain([first], fh):
                     try:
-                        ids.add(str(json.loads(line)["id"]))
+                        row = json.loads(line)
+                        ids.add(str(row["id"]))
                     except (ValueError, KeyError, TypeError):
                         continue  # not one of our rows: leave it, score the record again
+                    self._check_model(row)
         return ids
+
+    def _check_model(self, row: dict[str, Any]) -> None:
+        """A scored row records its model; one from another model would be mixed in."""
+        written_by = row.get("model")
+        if self.model is not None and written_by is not None and written_by != self.model:
+            raise ECGLMError(f"{self.path}: holds rows scored by model {written_by!r}, not "
+                             f"{self.model!r}; resume with --model {written_by}, or write to a "
+                             "new file")
 
 
 def cut_torn_tail(path: Path) -> None:

@@ -190,3 +190,16 @@ def test_detector_alone_on_a_two_lead_strip():
     rec = synthetic_ecg(hr=120.0, seconds=8.0)
     r = detect_qrs(rec.signal[:2].astype(np.float64), FS)
     assert len(r) == 15
+
+
+def test_beats_in_a_small_part_of_the_record_lower_confidence_and_say_so():
+    """Beats only in the first 15 s of 60 (then slow wander, no QRS): the rate was reported
+    with the record's full confidence and no note."""
+    whole = synthetic_ecg(seconds=15.0)
+    t = np.arange(int(45 * FS)) / FS
+    wander = np.repeat((0.5 * np.sin(2 * np.pi * 0.3 * t))[None], 12, axis=0)
+    m = measure(_record(np.concatenate([whole.signal, wander], axis=1)))
+    assert m["heart_rate"]["value"] == pytest.approx(72, abs=2)
+    assert m["heart_rate"]["confidence"] < 0.6
+    assert m["note"].startswith("beats found in only 2")  # about a quarter of the record
+    assert "note" not in measure(synthetic_ecg(seconds=60.0))

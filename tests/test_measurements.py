@@ -203,3 +203,15 @@ def test_beats_in_a_small_part_of_the_record_lower_confidence_and_say_so():
     assert m["heart_rate"]["confidence"] < 0.6
     assert m["note"].startswith("beats found in only 2")  # about a quarter of the record
     assert "note" not in measure(synthetic_ecg(seconds=60.0))
+
+
+@pytest.mark.parametrize("ecg_id", [697, 1404, 1755])
+def test_fibrillation_beats_that_barely_agree_give_no_pr(shared_data, ecg_id):
+    """PTB-XL AFIB records, irregular, whose P-segment agreement lies between 0.5 and 0.6: a PR
+    was reported for them (an invented number; there are no P waves)."""
+    from ecglm_cli.io import read_record
+
+    folder = shared_data / "ptbxl" / "records100" / f"{ecg_id // 1000 * 1000:05d}"
+    record = read_record(folder / f"{ecg_id:05d}_lr.hea")
+    pr = measure(record)["pr_interval"]
+    assert pr["value"] is None and "no P waves" in pr["reason"]

@@ -24,7 +24,7 @@ P_ONSET_SHARE = 0.05  # of the P height above its foot that marks the onset
 P_OVERLAP_S = 0.12  # with long PR the P wave may start this far inside the previous T wave
 P_MIN_MV = 0.04  # spatial P magnitude below this is no P wave
 P_MIN_AGREEMENT = 0.3  # median beat-to-median correlation of the P segment (AF is lower)
-P_MIN_AGREEMENT_IRREGULAR = 0.5  # the same when the RR intervals vary a lot
+P_MIN_AGREEMENT_IRREGULAR = 0.6  # the same when the RR intervals vary a lot
 T_MIN_MV = 0.05  # spatial T magnitude below this is no measurable T wave
 T_DESCENT_S = 0.2  # the T wave ends within this time of its peak
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
@@ -17,10 +16,7 @@ from ecglm_cli.cli.common import (
     parse_input_leads,
     parse_model_leads,
 )
-from ecglm_cli.errors import EXIT_PARTIAL, ECGLMError
-
-if TYPE_CHECKING:
-    from ecglm_cli.pipeline.batch_inputs import Job
+from ecglm_cli.errors import EXIT_PARTIAL
 
 EXAMPLES = """\b
 Examples:
@@ -72,7 +68,7 @@ def command(source: str, out_path: str, fmt: str | None, workers: int | None, ba
     """Score every record of INPUT: a directory (walked recursively), a file listing record
     paths, or - to read that list from stdin."""
     from ecglm_cli.pipeline.batch import run_batch
-    from ecglm_cli.pipeline.batch_inputs import parse_shard
+    from ecglm_cli.pipeline.batch_inputs import parse_shard, select_jobs
     from ecglm_cli.pipeline.classify import ReadOptions, Scorer, load_classifier
     from ecglm_cli.pipeline.rowfile import RowFile
     from ecglm_cli.progress import Progress
@@ -90,7 +86,8 @@ def command(source: str, out_path: str, fmt: str | None, workers: int | None, ba
     # replaces OUT only at the first row
     out = RowFile(out_path, fmt, scorer.columns(), resume, model=scorer.model_name)
     try:
-        jobs, skipped = _select(source, pattern, fs is not None, (index, count), out.done)
+        jobs, skipped = select_jobs(source, pattern, fs is not None, (index, count),
+                                    out.done)
         progress = Progress(len(jobs), label="ecglm batch: ", enabled=not quiet)
         try:
             summary = run_batch(jobs, out, scorer, options, workers, on_row=progress.update)
@@ -103,29 +100,6 @@ def command(source: str, out_path: str, fmt: str | None, workers: int | None, ba
     click.echo(summary.line(), err=True)
     if summary.failed:
         sys.exit(EXIT_PARTIAL)
-
-
-def _select(source: str, pattern: str | None, bare_arrays: bool, shard: tuple[int, int],
-            done: set[str]) -> tuple[list[Job], int]:
-    """The records of this shard not already in the output, and how many were skipped as done.
-    Finding no record at all is an error (a mistyped INPUT or --glob), raised while OUT is still
-    untouched."""
-    from ecglm_cli.pipeline.batch_inputs import discover, shard_of
-
-    index, count = shard
-    jobs, skipped, found = [], 0, 0
-    for job in discover(source, pattern, bare_arrays=bare_arrays):
-        found += 1
-        if count > 1 and shard_of(job.id, count) != index:
-            continue
-        if job.id in done:
-            skipped += 1
-            continue
-        jobs.append(job)
-    if not found:
-        raise ECGLMError(f"{'stdin' if source == '-' else source}: no records found"
-                         + (f" matching --glob {pattern!r}" if pattern else ""))
-    return jobs, skipped
 
 
 def _tuple(values: list[str] | None) -> tuple[str, ...] | None:

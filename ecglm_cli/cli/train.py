@@ -263,11 +263,10 @@ def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
                   limit: int | None, llm: str | None) -> None:
     """Choose, per statement, the P(yes) threshold of LM detection that maximises F1 on the
     validation folds (as the classifier heads' thresholds are chosen)."""
-    from ecglm_cli.models.bundle import resolve_bundle_dir
+    from ecglm_cli.models.bundle import copy_bundle, resolve_bundle_dir
     from ecglm_cli.models.ecglm import save_lm_thresholds
     from ecglm_cli.pipeline.lm_detect import choose_lm_thresholds
     from ecglm_cli.progress import Progress
-    from ecglm_cli.train.lm import copy_bundle
     from ecglm_cli.train.output_dir import check_output
 
     folds = parse_folds(val_folds)

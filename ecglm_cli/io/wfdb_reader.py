@@ -136,9 +136,10 @@ def _layout(path: Path, base: Path) -> _Layout:
     text = header_path.read_text(encoding="latin-1")
     if not text.strip():
         raise RecordError(path, f"header {header_path.name} is empty")
-    _check_record_line(path, text)
+    lines = [ln.split() for ln in text.splitlines() if ln.strip() and ln.lstrip()[0] != "#"]
+    _check_record_line(path, lines[0] if lines else [])
     try:
-        layout = _parse_layout(text)
+        layout = _parse_layout(lines)
     except (ValueError, IndexError):
         layout = _wfdb_layout(path, base)
     if layout.sig_len == 0:
@@ -152,13 +153,11 @@ def _layout(path: Path, base: Path) -> _Layout:
 _PLAIN_NUMBER = re.compile(r"\d+\.?\d*|\.\d+")
 
 
-def _check_record_line(path: Path, text: str) -> None:
+def _check_record_line(path: Path, fields: list[str]) -> None:
     """The record line's counts and rate, checked before any parser allocates for them.
 
     wfdb reads a rate it cannot parse (`nan`, `-500`, `5e2`) as its 250 Hz default or as the
     digits it can match, and allocates per declared signal before reading any signal line."""
-    lines = (ln.split() for ln in text.splitlines() if ln.strip() and ln.lstrip()[0] != "#")
-    fields = next(lines, [])
     if len(fields) < 2 or not fields[1].isdigit():
         return  # wfdb's parser gives the malformed-header message
     if int(fields[1]) > MAX_SIGNALS:
@@ -177,13 +176,12 @@ def _check_record_line(path: Path, text: str) -> None:
 _FMT_FIELD = re.compile(r"(\d+)(?:x(\d+))?(?::(\d+))?(?:\+(\d+))?")
 
 
-def _parse_layout(text: str) -> _Layout:
+def _parse_layout(lines: list[list[str]]) -> _Layout:
     """The record line and signal (or segment) lines of a header; ValueError when unusual.
 
     wfdb's own header parser is slow (tens of ms per header); this covers the usual headers
     so the checks cost nothing, and anything unusual goes to wfdb's parser instead.
     """
-    lines = [ln.split() for ln in text.splitlines() if ln.strip() and ln.lstrip()[0] != "#"]
     record = lines[0]
     n_sig = int(record[1])
     sig_len = int(record[3]) if len(record) > 3 else None

@@ -473,7 +473,7 @@ def report(row: dict, measurements: dict | None = None) -> str:
     numbers = [p for p in measurement_sentence({k: v for k, v in (measurements or {}).items()
                                                 if k != "heart_rate"}).split(". ") if p]
     sentences += [n if n.endswith(".") else n + "." for n in numbers]
-    if labels.axis and not value_text(measurements, "axis"):
+    if labels.axis:  # the label, beside any measured axis the sentence above cites
         sentences.append(f"Heart axis: {labels.axis}.")
     for code, likelihood in sorted(labels.codes.items(), key=lambda kv: -kv[1]):
         statement = statements.get(code)

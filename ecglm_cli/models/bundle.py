@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,22 @@ def load_bundle(name_or_path: str | os.PathLike = DEFAULT_BUNDLE) -> Bundle:
         metrics=_read_json(path / "metrics.json", required=False),
         provenance=_read_json(path / "provenance.json", required=False),
     )
+
+
+def copy_bundle(source: Path, out: Path) -> Path:
+    """Copy the bundle at `source` into `out` (its files, compact LM and LoRA adapter; no
+    checkpoints), keeping what `out` already holds, so a run can leave the original alone."""
+    from ecglm_cli.models.ecglm import BUNDLED_LM_DIR
+    from ecglm_cli.models.lora import LORA_DIR
+
+    if out.resolve() != source.resolve():
+        out.mkdir(parents=True, exist_ok=True)
+        for item in source.iterdir():
+            target = out / item.name
+            if target.exists():
+                continue
+            if item.is_file():
+                shutil.copy2(item, target)
+            elif item.name in (BUNDLED_LM_DIR, LORA_DIR):  # its compact LM or LoRA adapter
+                shutil.copytree(item, target)
+    return out

@@ -52,6 +52,27 @@ def discover(source: str, pattern: str | None = None, bare_arrays: bool = False,
         yield Job(rid if counts[rid] == 1 else name, path)
 
 
+def select_jobs(source: str, pattern: str | None, bare_arrays: bool, shard: tuple[int, int],
+                done: set[str]) -> tuple[list[Job], int]:
+    """The records of shard `(index, count)` not already in the output (`done`), and how many
+    were skipped as done. Finding no record at all is an error (a mistyped INPUT or --glob),
+    raised before the output is touched."""
+    index, count = shard
+    jobs, skipped, found = [], 0, 0
+    for job in discover(source, pattern, bare_arrays=bare_arrays):
+        found += 1
+        if count > 1 and shard_of(job.id, count) != index:
+            continue
+        if job.id in done:
+            skipped += 1
+            continue
+        jobs.append(job)
+    if not found:
+        raise ECGLMError(f"{'stdin' if source == '-' else source}: no records found"
+                         + (f" matching --glob {pattern!r}" if pattern else ""))
+    return jobs, skipped
+
+
 def _named(source: str, pattern: str | None, bare_arrays: bool,
            stdin: TextIO | None) -> Iterator[tuple[str, str]]:
     """(name, path) of each record: the name is its path below the directory, or as listed."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import sys
 import time
 from collections import defaultdict
@@ -27,7 +26,7 @@ import torch
 
 from ecglm_cli.data.ptbxl import PTBXL
 from ecglm_cli.errors import ModelError
-from ecglm_cli.models.bundle import load_bundle
+from ecglm_cli.models.bundle import copy_bundle, load_bundle
 from ecglm_cli.models.compact_lm import CompactLMConfig, build_compact_lm, train_tokenizer
 from ecglm_cli.models.ecglm import (
     BUNDLED_LM_DIR,
@@ -40,7 +39,7 @@ from ecglm_cli.models.ecglm import (
     save_lm_parts,
 )
 from ecglm_cli.models.lm_loader import load_causal_lm
-from ecglm_cli.models.lora import LORA_DIR, add_lora, is_lora
+from ecglm_cli.models.lora import add_lora, is_lora
 from ecglm_cli.pipeline.ecg_features import feature_statements
 from ecglm_cli.train.encoder import CHECKPOINT_DIR, cosine_lr, git_commit, resolve_device
 from ecglm_cli.train.lm_data import (
@@ -83,22 +82,6 @@ def _log(text: str) -> None:
 def _prepare_out(options: LMTrainOptions) -> Path:
     """OUT holds a copy of the bundle (with its LM parts, if any); training adds or updates them."""
     return copy_bundle(load_bundle(options.bundle).path, Path(options.out))
-
-
-def copy_bundle(source: Path, out: Path) -> Path:
-    """Copy the bundle at `source` into `out` (its files, compact LM and LoRA adapter; no
-    checkpoints), keeping what `out` already holds, so a run can leave the original alone."""
-    if out.resolve() != source.resolve():
-        out.mkdir(parents=True, exist_ok=True)
-        for item in source.iterdir():
-            target = out / item.name
-            if target.exists():
-                continue
-            if item.is_file():
-                shutil.copy2(item, target)
-            elif item.name in (BUNDLED_LM_DIR, LORA_DIR):  # its compact LM or LoRA adapter
-                shutil.copytree(item, target)
-    return out
 
 
 def _new_model(options: LMTrainOptions, bundle, corpus: list[str]) -> ECGLM:

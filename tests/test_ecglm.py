@@ -78,9 +78,10 @@ def test_ask_cli_text_json_and_stream(bundle, records):
     assert runner.invoke(cli, base).output == first.output  # greedy: deterministic
     streamed = runner.invoke(cli, [*base, "--stream"])
     assert streamed.exit_code == 0
-    assert streamed.output.strip() == first.output.strip()
+    assert streamed.stdout.strip() == first.stdout.strip()
+    assert streamed.stderr == first.stderr  # the same notes
     as_json = runner.invoke(cli, [*base, "--format", "json", "--leads", "limb"])
-    data = json.loads(as_json.output)
+    data = json.loads(as_json.stdout)
     assert data["leads"] == ["I", "II", "III", "aVR", "aVL", "aVF"]
     assert set(data["evidence"]["statements"]) == {"AFIB"}  # named by the question
     assert 0.0 <= data["evidence"]["statements"]["AFIB"] <= 1.0

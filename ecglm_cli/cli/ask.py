@@ -16,7 +16,10 @@ Examples:
 The answer is generated greedily (deterministic). An LM trained with measured values reads
 the record's rate, intervals and axis as well. --format json adds the evidence: the
 classifier's probabilities for the statements the question or answer names, measured values,
-the model and the leads used. Not for clinical decisions.
+the model and the leads used. Notes go to stderr (in JSON, "notes") where the answer is not
+backed up: a lead the question names was not read, the classifier contradicts a yes/no, a
+rate or interval is asked of an LM that reads none, the answer quotes a "likelihood", or it
+reached --max-new-tokens. Not for clinical decisions.
 """
 
 
@@ -64,3 +67,6 @@ def command(record: str, question: str, model: str, llm: str | None, max_new_tok
         click.echo(to_json_line({"record": record, **answer.to_dict()}))
     else:
         click.echo(answer.answer)
+    if fmt == "text":  # JSON carries them under "notes"
+        for note in answer.notes:
+            click.echo(f"ecglm: note: {note}", err=True)

@@ -20,6 +20,13 @@ import torch
 from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.models.bundle import DEFAULT_BUNDLE, load_bundle
 from ecglm_cli.models.ecglm import BUNDLED_LM_DIR, read_lm_thresholds
+from ecglm_cli.pipeline.answer_notes import (
+    cut_short_note,
+    disagreement_note,
+    lead_notes,
+    likelihood_note,
+    unmeasured_note,
+)
 from ecglm_cli.pipeline.ecg_features import RecordFeatures, feature_statements, record_features
 
 
@@ -31,11 +38,13 @@ class Answer:
     llm: str
     leads: list[str]
     evidence: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # where the answer is not backed up
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question, "answer": self.answer, "model": self.model,
             "llm": self.llm, "leads": self.leads, "evidence": self.evidence,
+            "notes": self.notes,
         }
 
 
@@ -71,6 +80,9 @@ class Asker:
         self.bundle.model.to(device)
         self.lm.to(device)
         self.statements = feature_statements(self.bundle)
+        self.thresholds = (dict(zip(self.bundle.labels("all"), self.bundle.thresholds["all"]
+                                    .tolist(), strict=True))
+                           if "all" in self.bundle.label_spaces else {})
         self.model_name = str(model)
         self.llm_name = "compact" if self.lm.lm_ref == BUNDLED_LM_DIR else self.lm.lm_ref
 
@@ -93,15 +105,35 @@ class Asker:
     ) -> Answer:
         """Answer one question; `on_text` receives the answer piece by piece as it is generated.
 
-        With `evidence` false the answer comes alone (its `evidence` stays empty).
+        With `evidence` false the answer comes without its `evidence` (its notes come always).
         """
         feats = self.features(record, leads)
-        on_token = _text_stream(self.lm.tokenizer, on_text) if on_text else None
+        generated: list[int] = []
+        stream = _text_stream(self.lm.tokenizer, on_text) if on_text else None
+
+        def on_token(token: int) -> None:
+            generated.append(token)
+            if stream:
+                stream(token)
+
         text = self.answer_batch([question], [feats], max_new_tokens, on_token)[0]
         answer = Answer(question, text, self.model_name, self.llm_name, feats.leads)
+        answer.notes = self._notes(question, text, feats,
+                                   complete=self.lm.tokenizer.eos_token_id in generated)
         if evidence:
             answer.evidence = self._evidence(record, feats, question + " " + text, leads)
         return answer
+
+    def _notes(self, question: str, text: str, feats: RecordFeatures,
+               complete: bool) -> list[str]:
+        probabilities = {name.removeprefix("all:"): p
+                         for name, p in feats.probabilities(self.statements).items()
+                         if name.startswith("all:")}
+        disagreement = disagreement_note(question, text, named_statements(question),
+                                         probabilities, self.thresholds)
+        return [*lead_notes(question, feats.leads), *([disagreement] if disagreement else []),
+                *unmeasured_note(question, self.lm.measured), *likelihood_note(text),
+                *cut_short_note(complete)]
 
     def _evidence(self, record: ECGRecord, feats: RecordFeatures, text: str,
                   leads: list[str] | None) -> dict[str, Any]:

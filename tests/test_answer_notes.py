@@ -1,0 +1,125 @@
+"""Notes that `ask` adds where its answer is not backed up: leads not read, the classifier
+contradicting a yes/no, an answer stopped at the token limit."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from lm_fixtures import add_language_model, make_encoder_bundle, write_record
+
+from ecglm_cli.cli.main import cli
+from ecglm_cli.io import read_record
+from ecglm_cli.pipeline.answer_notes import (
+    disagreement_note,
+    lead_notes,
+    likelihood_note,
+    named_leads,
+    unmeasured_note,
+)
+from ecglm_cli.pipeline.ask import Asker
+
+
+@pytest.mark.parametrize(("question", "leads"), [
+    ("Is there ST elevation in V2?", ["V2"]),
+    ("Does this ECG show baseline drift in lead I?", ["I"]),
+    ("Which leads, II, III and aVF, show Q waves?", ["II", "III", "aVF"]),
+    ("Is this v5 or avl?", ["aVL", "V5"]),
+    ("Am I at risk? Is the lead in place?", []),  # "I" is a lead only after "lead"
+    ("Describe this ECG.", []),
+])
+def test_named_leads(question, leads):
+    assert named_leads(question) == leads
+
+
+def test_lead_notes_name_what_was_not_read():
+    """MIT-BIH record 100 has II and V5: "ST elevation in V2?" got a plain `no`."""
+    [note] = lead_notes("Is there ST elevation in V2?", ["II", "V5"])
+    assert "V2" in note and "leads read: II, V5" in note
+    assert lead_notes("Is there ST elevation in V2?", ["V1", "V2"]) == []
+    [axis] = lead_notes("Is there left axis deviation?", ["V1", "V2"])
+    assert "two limb leads" in axis and "only V1, V2" in axis
+    assert lead_notes("Is there left axis deviation?", ["I", "aVF"]) == []
+
+
+def test_disagreement_with_the_classifier():
+    """PTB-XL record 2 (sinus bradycardia) got `yes` to the AF question at AFIB 0.007."""
+    cut = {"AFIB": 0.2, "SR": 0.5}
+    question = "Does this ECG show atrial fibrillation?"
+    note = disagreement_note(question, "yes", ["AFIB"], {"AFIB": 0.007}, cut)
+    assert note is not None and "does not find AFIB" in note and "0.007" in note
+    assert "finds AFIB" in disagreement_note(question, "No.", ["AFIB"], {"AFIB": 0.33}, cut)
+    assert disagreement_note(question, "yes", ["AFIB"], {"AFIB": 0.33}, cut) is None
+    assert disagreement_note(question, "no", ["AFIB"], {"AFIB": 0.007}, cut) is None
+    # negated, two statements, or not a yes/no: nothing to compare
+    assert disagreement_note("Is there no atrial fibrillation?", "yes", ["AFIB"],
+                             {"AFIB": 0.007}, cut) is None
+    assert disagreement_note("AF or sinus rhythm?", "yes", ["AFIB", "SR"],
+                             {"AFIB": 0.007, "SR": 0.9}, cut) is None
+    assert disagreement_note(question, "atrial fibrillation", ["AFIB"], {"AFIB": 0.007},
+                             cut) is None
+
+
+def test_likelihood_in_an_answer_is_flagged():
+    """Record 1596 was described as "Possible normal ECG (likelihood 80%)" at NORM 0.107."""
+    [note] = likelihood_note("Atrial fibrillation. Possible normal ECG (likelihood 80%).")
+    assert "not a probability computed for this record" in note
+    assert likelihood_note("Sinus rhythm. Normal ECG.") == []
+
+
+@pytest.mark.parametrize(("question", "noted"), [
+    ("What is the heart rate?", True),
+    ("How long is the PR interval?", True),
+    ("What is the QTc of this ECG?", True),
+    ("How wide is the QRS duration?", True),
+    ("What rhythm is this?", False),
+    ("Is the heart rate normal?", False),  # a range question the heads' labels can answer
+    ("What is the heart axis?", False),  # the axis family is taught from the labels
+])
+def test_value_questions_to_an_lm_without_measured_values(question, noted):
+    """The shipped LM answers "What is the heart rate?" with a report; it never read a rate."""
+    assert bool(unmeasured_note(question, lm_reads_measurements=False)) is noted
+    assert unmeasured_note(question, lm_reads_measurements=True) == []
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bundle")
+    make_encoder_bundle(path)
+    return add_language_model(path, "llama")
+
+
+@pytest.fixture(scope="module")
+def record(tmp_path_factory):
+    return write_record(tmp_path_factory.mktemp("records"), "r0", seed=0, leads=("II", "V5"))
+
+
+def test_ask_notes_reach_json_and_stderr(bundle, record):
+    base = ["ask", str(record), "Is there ST elevation in V2?", "--model", str(bundle),
+            "--max-new-tokens", "4"]
+    as_json = CliRunner().invoke(cli, [*base, "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.stdout)
+    assert data["leads"] == ["II", "V5"]
+    assert any("names V2, which the model did not read" in n for n in data["notes"])
+    as_text = CliRunner().invoke(cli, base)
+    assert as_text.exit_code == 0
+    assert "ecglm: note: " not in as_text.stdout  # stdout keeps the answer alone
+    assert "ecglm: note: the question names V2" in as_text.stderr
+
+
+def test_cut_short_note_follows_the_end_token(bundle, record):
+    """An answer that stops at --max-new-tokens says so; one the model ended does not."""
+    asker = Asker(bundle)
+    ecg = read_record(record)
+    first: list[int] = []
+    asker.answer_batch(["Describe this ECG."], [asker.features(ecg)], 1, first.append)
+    tokenizer = asker.lm.tokenizer
+    ended = tokenizer.convert_ids_to_tokens(first[0])
+    if first[0] != tokenizer.eos_token_id:
+        notes = asker.ask(ecg, "Describe this ECG.", max_new_tokens=1, evidence=False).notes
+        assert any("token limit" in n for n in notes)
+    tokenizer.eos_token = ended  # now the first token ends the answer
+    notes = asker.ask(ecg, "Describe this ECG.", max_new_tokens=1, evidence=False).notes
+    assert not any("token limit" in n for n in notes)

@@ -170,6 +170,6 @@ def test_resume_on_csv_keeps_one_header(tree, bundle, tmp_path):  # noqa: F811
     result = run_batch(str(tree), *args, "--resume")
     assert result.exit_code == 0, result.output
     lines = out.read_text().splitlines()
-    assert lines[0].startswith("id,path,error,")
+    assert lines[0].startswith("id,path,model,error,")
     assert sum(line.startswith("id,") for line in lines) == 1
     assert len(lines) == 26

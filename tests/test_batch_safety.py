@@ -154,3 +154,24 @@ def test_resume_refuses_rows_of_another_model(bundle, records, tmp_path):  # noq
     assert again.exit_code == 1
     assert f"holds rows scored by model 'ecglm-small', not '{bundle.name}'" in str(again.exception)
     assert out.read_text() == other + "\n"
+
+
+def test_csv_rows_name_their_model_and_resume_refuses_another(bundle, records, tmp_path):  # noqa: F811
+    """CSV rows of `ecglm-base` and `ecglm-small` had the same header and no model column, so
+    `--resume` appended one model's rows to the other's without a word."""
+    import csv
+
+    out = tmp_path / "scores.csv"
+    first = batch(str(records), "--out", str(out), "--model", str(bundle), "--format", "csv")
+    assert first.exit_code == 0, first.output
+    rows = list(csv.DictReader(out.open()))
+    assert [row["model"] for row in rows] == [bundle.name] * 3
+    lines = out.read_text().splitlines()
+    other = lines[1].replace(f",{bundle.name},", ",ecglm-small,")
+    assert other != lines[1]
+    out.write_text(f"{lines[0]}\n{other}\n")
+    again = batch(str(records), "--out", str(out), "--model", str(bundle), "--format", "csv",
+                  "--resume")
+    assert again.exit_code == 1
+    assert f"holds rows scored by model 'ecglm-small', not '{bundle.name}'" in str(again.exception)
+    assert out.read_text() == f"{lines[0]}\n{other}\n"

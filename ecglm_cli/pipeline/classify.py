@@ -148,7 +148,7 @@ class Scorer:
         return self.bundle.path.name
 
     def columns(self) -> list[str]:
-        """CSV columns: identity, error, leads, quality, then `space.code` per statement."""
+        """CSV columns: identity, model, error, leads, quality, then `space.code` per statement."""
         probs = [f"{s}.{code}" for s in self.spaces for code in self.bundle.labels(s)]
         return [*CSV_HEAD, *probs]
 
@@ -202,12 +202,12 @@ class Scorer:
         }
 
 
-CSV_HEAD = ("id", "path", "error", "leads_used", "quality_ok")
+CSV_HEAD = ("id", "path", "model", "error", "leads_used", "quality_ok")
 
 
 def csv_row(result: dict[str, Any]) -> dict[str, Any]:
     """One flat CSV row for a result or an error row (`{id, path, error}`)."""
-    row = {key: result.get(key) for key in ("id", "path", "error")}
+    row = {key: result.get(key) for key in ("id", "path", "model", "error")}
     if "probabilities" in result:
         row["leads_used"] = " ".join(result["leads_used"])
         row["quality_ok"] = result["quality"]["ok"]

@@ -36,7 +36,7 @@ class RowFile:
         self.path = Path(path)
         self.fmt = fmt
         self.columns = columns
-        self.model = model  # JSON-lines rows written by another model may not be resumed
+        self.model = model  # rows written by another model may not be resumed
         self.done: set[str] = set()
         self._replace = not resume
         self._started = False
@@ -89,10 +89,15 @@ class RowFile:
                 if first and next(csv.reader([first])) != self.columns:
                     raise ECGLMError(
                         f"{self.path}: its first line is not this run's CSV header (written by "
-                        "another --model, or as JSON lines?); resume with the same --model and "
-                        "--format, or write to a new file"
+                        "another --model, an earlier ecglm, or as JSON lines?); resume with "
+                        "the same --model and --format, or write to a new file"
                     )
-                ids.update(row[0] for row in csv.reader(fh) if row)
+                model_at = self.columns.index("model") if "model" in self.columns else None
+                for row in csv.reader(fh):
+                    if row:
+                        ids.add(row[0])
+                        if model_at is not None and len(row) > model_at and row[model_at]:
+                            self._check_model({"model": row[model_at]})
             else:
                 if first.split(",", 3)[:3] == self.columns[:3]:
                     raise ECGLMError(f"{self.path}: holds CSV rows, not JSON lines; resume it "

@@ -12,6 +12,9 @@ from lm_fixtures import add_language_model, make_encoder_bundle, write_record
 from ecglm_cli.cli.main import cli
 from ecglm_cli.io import read_record
 from ecglm_cli.pipeline.answer_notes import (
+    AXIS_MARGIN_DEG,
+    AXIS_RANGES,
+    axis_note,
     disagreement_note,
     lead_notes,
     likelihood_note,
@@ -83,6 +86,33 @@ def test_value_questions_to_an_lm_without_measured_values(question, noted):
     assert unmeasured_note(question, lm_reads_measurements=True) == []
 
 
+def _axis(value, confidence=0.99):
+    return {"qrs_axis": {"value": value, "unit": "deg", "confidence": confidence}}
+
+
+def test_axis_answers_against_the_measured_axis():
+    """The shipped LM said `yes` to "Is there left axis deviation?" on 218 of 242 fold-9
+    records, record 1 among them at a measured +17 degrees."""
+    lad = "Is there left axis deviation?"
+    note = axis_note(lad, "yes", _axis(17))
+    assert note and "+17°" in note and "normal heart axis, not left axis deviation" in note
+    assert axis_note(lad, "yes", _axis(-10)) is None  # PTB-XL calls most of these left
+    assert axis_note(lad, "yes", _axis(-50)) is None
+    assert "inside the range of left axis deviation" in axis_note(lad, "no", _axis(-60))
+    assert axis_note(lad, "no", _axis(-45)) is None  # within the margin of the boundary
+    which = "What is the heart axis of this ECG?"
+    assert "not left axis deviation" in axis_note(which, "left axis deviation", _axis(40))
+    assert axis_note(which, "normal heart axis", _axis(40)) is None
+    assert "right axis deviation, not normal heart axis" in axis_note(
+        which, "normal heart axis", _axis(150))
+    # nothing to compare: unmeasured, unsure, negated, not about the axis
+    assert axis_note(lad, "yes", _axis(None)) is None
+    assert axis_note(lad, "yes", _axis(17, confidence=0.2)) is None
+    assert axis_note("Is there no left axis deviation?", "yes", _axis(17)) is None
+    assert axis_note("Is this ECG normal?", "yes", _axis(-80)) is None
+    assert axis_note(lad, "yes", None) is None
+
+
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     path = tmp_path_factory.mktemp("bundle")
@@ -123,3 +153,24 @@ def test_cut_short_note_follows_the_end_token(bundle, record):
     tokenizer.eos_token = ended  # now the first token ends the answer
     notes = asker.ask(ecg, "Describe this ECG.", max_new_tokens=1, evidence=False).notes
     assert not any("token limit" in n for n in notes)
+
+
+def test_a_text_answer_about_the_axis_is_checked_against_the_measured_axis(bundle, tmp_path):
+    """A text answer skips measuring, except for the axis, whose note needs the measurement.
+    The LM's text is replaced here (a test double) so that it contradicts the measured axis."""
+    from ecglm_cli.pipeline.ecg_features import measured_values
+
+    ecg = read_record(write_record(tmp_path, "twelve", seed=3))
+    axis = measured_values(ecg)[0]["qrs_axis"]
+    if axis["value"] is None or axis["confidence"] < 0.5:
+        pytest.skip("the synthetic record has no confident axis")
+    low, high = AXIS_RANGES["left axis deviation"]
+    inside = min(axis["value"] - low, high - axis["value"])
+    if abs(inside) < AXIS_MARGIN_DEG:
+        pytest.skip("the synthetic record's axis lies at a class boundary")
+    contradicting = "no" if inside > 0 else "yes"
+    asker = Asker(bundle)
+    asker.answer_batch = lambda questions, feats, *args: [contradicting]
+    answer = asker.ask(ecg, "Is there left axis deviation?", evidence=False)
+    assert any(note.startswith("the measured QRS axis is") for note in answer.notes)
+    assert answer.evidence == {}

@@ -17,9 +17,10 @@ The answer is generated greedily (deterministic). An LM trained with measured va
 the record's rate, intervals and axis as well. --format json adds the evidence: the
 classifier's probabilities for the statements the question or answer names, measured values,
 the model and the leads used. Notes go to stderr (in JSON, "notes") where the answer is not
-backed up: a lead the question names was not read, the classifier contradicts a yes/no, a
-rate or interval is asked of an LM that reads none, the answer quotes a "likelihood", or it
-reached --max-new-tokens. Not for clinical decisions.
+backed up: a lead the question names was not read, the classifier contradicts a yes/no, the
+measured axis contradicts an axis answer, a rate or interval is asked of an LM that reads
+none, the answer quotes a "likelihood", or it reached --max-new-tokens. Not for clinical
+decisions.
 """
 
 

@@ -5,7 +5,8 @@ evidence added for `--format json` is read off afterwards: the classifier-head p
 the statements that the question or the answer names, and the measured values
 (`features.measure`). An LM trained with measured values (`measured` in its `ecglm.json`) also
 reads them in its prompt; for any other LM they never change the answer, so a text answer skips
-measuring (it needs scipy.signal, about a second to import).
+measuring (it needs scipy.signal, about a second to import) unless the question is about the
+axis, whose note compares the answer with the measured axis (`answer_notes`).
 """
 
 from __future__ import annotations
@@ -21,13 +22,20 @@ from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.models.bundle import DEFAULT_BUNDLE, load_bundle
 from ecglm_cli.models.ecglm import BUNDLED_LM_DIR, read_lm_thresholds
 from ecglm_cli.pipeline.answer_notes import (
+    asks_about_axis,
+    axis_note,
     cut_short_note,
     disagreement_note,
     lead_notes,
     likelihood_note,
     unmeasured_note,
 )
-from ecglm_cli.pipeline.ecg_features import RecordFeatures, feature_statements, record_features
+from ecglm_cli.pipeline.ecg_features import (
+    RecordFeatures,
+    feature_statements,
+    measured_values,
+    record_features,
+)
 
 
 @dataclass
@@ -118,36 +126,37 @@ class Asker:
 
         text = self.answer_batch([question], [feats], max_new_tokens, on_token)[0]
         answer = Answer(question, text, self.model_name, self.llm_name, feats.leads)
-        answer.notes = self._notes(question, text, feats,
+        measurements = feats.measurements
+        if measurements is None and (evidence or asks_about_axis(question)):
+            measurements = measured_values(record, leads)[0]
+        answer.notes = self._notes(question, text, feats, measurements,
                                    complete=self.lm.tokenizer.eos_token_id in generated)
         if evidence:
-            answer.evidence = self._evidence(record, feats, question + " " + text, leads)
+            answer.evidence = self._evidence(feats, question + " " + text, measurements)
         return answer
 
     def _notes(self, question: str, text: str, feats: RecordFeatures,
-               complete: bool) -> list[str]:
+               measurements: dict | None, complete: bool) -> list[str]:
         probabilities = {name.removeprefix("all:"): p
                          for name, p in feats.probabilities(self.statements).items()
                          if name.startswith("all:")}
         disagreement = disagreement_note(question, text, named_statements(question),
                                          probabilities, self.thresholds)
+        axis = axis_note(question, text, measurements)
         return [*lead_notes(question, feats.leads), *([disagreement] if disagreement else []),
-                *unmeasured_note(question, self.lm.measured), *likelihood_note(text),
-                *cut_short_note(complete)]
+                *([axis] if axis else []), *unmeasured_note(question, self.lm.measured),
+                *likelihood_note(text), *cut_short_note(complete)]
 
-    def _evidence(self, record: ECGRecord, feats: RecordFeatures, text: str,
-                  leads: list[str] | None) -> dict[str, Any]:
+    def _evidence(self, feats: RecordFeatures, text: str,
+                  measurements: dict | None) -> dict[str, Any]:
         """Head probabilities of the statements `text` names, and the measured values."""
-        from ecglm_cli.pipeline.ecg_features import measured_values
-
         probabilities = feats.probabilities(self.statements)
         return {
             "statements": {
                 code: round(probabilities[f"all:{code}"], 4)
                 for code in named_statements(text) if f"all:{code}" in probabilities
             },
-            "measurements": (feats.measurements if feats.measurements is not None
-                             else measured_values(record, leads)[0]),
+            "measurements": measurements,
         }
 
 

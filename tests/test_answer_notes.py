@@ -66,9 +66,9 @@ def test_disagreement_with_the_classifier():
 
 def test_likelihood_in_an_answer_is_flagged():
     """Record 1596 was described as "Possible normal ECG (likelihood 80%)" at NORM 0.107."""
-    [note] = likelihood_note("Atrial fibrillation. Possible normal ECG (likelihood 80%).")
+    note = likelihood_note("Atrial fibrillation. Possible normal ECG (likelihood 80%).")
     assert "not a probability computed for this record" in note
-    assert likelihood_note("Sinus rhythm. Normal ECG.") == []
+    assert likelihood_note("Sinus rhythm. Normal ECG.") is None
 
 
 @pytest.mark.parametrize(("question", "noted"), [
@@ -83,7 +83,7 @@ def test_likelihood_in_an_answer_is_flagged():
 def test_value_questions_to_an_lm_without_measured_values(question, noted):
     """The shipped LM answers "What is the heart rate?" with a report; it never read a rate."""
     assert bool(unmeasured_note(question, lm_reads_measurements=False)) is noted
-    assert unmeasured_note(question, lm_reads_measurements=True) == []
+    assert unmeasured_note(question, lm_reads_measurements=True) is None
 
 
 def _axis(value, confidence=0.99):

@@ -124,27 +124,27 @@ def _axis_name(found: str) -> str:
     return "normal heart axis" if found.startswith("normal") else found
 
 
-def unmeasured_note(question: str, lm_reads_measurements: bool) -> list[str]:
+def unmeasured_note(question: str, lm_reads_measurements: bool) -> str | None:
     """A question for a rate or interval, put to an LM that was never shown measured values:
     whatever number or report it gives, it did not read one (`train --measured` teaches it)."""
     if lm_reads_measurements or not (_ASKS_VALUE.search(question) and _MEASURED.search(question)):
-        return []
-    return ["this language model does not read measured values, so its answer gives no measured "
-            "rate or interval; --format json gives them under evidence.measurements"]
+        return None
+    return ("this language model does not read measured values, so its answer gives no measured "
+            "rate or interval; --format json gives them under evidence.measurements")
 
 
-def likelihood_note(answer: str) -> list[str]:
+def likelihood_note(answer: str) -> str | None:
     """Training reports quote PTB-XL's annotators ("Possible IMI (likelihood 50%)"), so the LM
     writes such figures too; read as a probability for this record they mislead."""
     if not _LIKELIHOOD.search(answer):
-        return []
-    return ["a \"likelihood N%\" in the answer is a phrase the model learnt from cardiologists' "
+        return None
+    return ("a \"likelihood N%\" in the answer is a phrase the model learnt from cardiologists' "
             "reports, not a probability computed for this record; --format json gives the "
-            "classifier's probabilities"]
+            "classifier's probabilities")
 
 
-def cut_short_note(complete: bool) -> list[str]:
+def cut_short_note(complete: bool) -> str | None:
     if complete:
-        return []
-    return ["the answer reached the token limit before the model ended it, so it may be cut "
-            "short; raise --max-new-tokens for more"]
+        return None
+    return ("the answer reached the token limit before the model ended it, so it may be cut "
+            "short; raise --max-new-tokens for more")

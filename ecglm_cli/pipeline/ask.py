@@ -140,12 +140,15 @@ class Asker:
         probabilities = {name.removeprefix("all:"): p
                          for name, p in feats.probabilities(self.statements).items()
                          if name.startswith("all:")}
-        disagreement = disagreement_note(question, text, named_statements(question),
-                                         probabilities, self.thresholds)
-        axis = axis_note(question, text, measurements)
-        return [*lead_notes(question, feats.leads), *([disagreement] if disagreement else []),
-                *([axis] if axis else []), *unmeasured_note(question, self.lm.measured),
-                *likelihood_note(text), *cut_short_note(complete)]
+        single = (
+            disagreement_note(question, text, named_statements(question), probabilities,
+                              self.thresholds),
+            axis_note(question, text, measurements),
+            unmeasured_note(question, self.lm.measured),
+            likelihood_note(text),
+            cut_short_note(complete),
+        )
+        return [*lead_notes(question, feats.leads), *(note for note in single if note)]
 
     def _evidence(self, feats: RecordFeatures, text: str,
                   measurements: dict | None) -> dict[str, Any]:

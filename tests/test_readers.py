@@ -76,7 +76,7 @@ def test_edf_keeps_ecg_channels_and_reports_the_others(record_files, ecg12):
 
 def test_bdf_is_read(record_files, ecg12):
     record = read_record(record_files["bdf"])
-    assert record.format.startswith("bdf") and record.leads == ["II", "V1"]
+    assert record.format == "bdf+" and record.leads == ["II", "V1"]
     assert "Resp" in record.dropped
     _close(record.signal, ecg12[[1, 6], :2500], tol=0.001)
 

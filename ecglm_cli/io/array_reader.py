@@ -70,7 +70,8 @@ def read_array(path: Path, fs: float | None, leads: list[str] | None) -> ECGReco
     unit = str(sidecar.get("units", "mV"))
     return assemble(
         path, list(names), [unit] * len(names), [rate] * len(names),
-        lambda i: signal[i], suffix.lstrip("."), {"age": None, "sex": None, "comments": []},
+        [signal.shape[1]] * len(names), lambda i: signal[i], suffix.lstrip("."),
+        {"age": None, "sex": None, "comments": []},
     )
 
 

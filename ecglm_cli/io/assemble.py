@@ -1,9 +1,10 @@
 """Turn raw channels from any reader into one validated `ECGRecord`.
 
 Every reader ends here, so the rules live in one place: ECG channels are chosen by label,
-scaled to mV, non-finite samples and samples beyond ±100 V become NaN, channels at other rates
-are resampled to the highest kept rate, channels with no valid sample are dropped, and an empty
-or all-NaN result is an error.
+channels at a rate no ECG is recorded at are dropped, the rest are scaled to mV, non-finite
+samples and samples beyond ±100 V become NaN, channels at other rates are resampled to the
+highest kept rate (refused when that would pass `MAX_SAMPLES`), channels with no valid sample
+are dropped, and an empty or all-NaN result is an error.
 """
 
 from __future__ import annotations
@@ -27,6 +28,11 @@ MAX_RATE_HZ = 100_000.0
 # A sample beyond this is not an ECG voltage in mV (100 V): a wrong gain or unit. It becomes a
 # gap, as non-finite samples do, which also keeps every kept value within float32's range.
 MAX_ABS_MV = 100_000.0
+
+
+class UnusableChannel(Exception):
+    """Raised by a reader's `read_channel` for a channel whose samples cannot be turned into a
+    voltage (an EDF channel with no digital range); `assemble` drops it with this reason."""
 
 
 def check_size(path: object, n_samples: float) -> None:
@@ -58,34 +64,53 @@ def assemble(
     names: Sequence[str],
     units: Sequence[str],
     rates: Sequence[float],
+    lengths: Sequence[int],
     read_channel: Callable[[int], np.ndarray],
     fmt: str,
     meta: dict[str, Any] | None = None,
 ) -> ECGRecord:
-    """Build the record from channel `names`/`units`/`rates`; `read_channel(i)` gives channel i
-    in its physical unit. Only kept channels are read."""
+    """Build the record from channel `names`/`units`/`rates`/`lengths` (samples); `read_channel(i)`
+    gives channel i in its physical unit. Only kept channels are read."""
     names = [str(n).strip() for n in names]
     if not names:
         raise RecordError(path, "file holds no signals")
     keep, leads, nonstandard, dropped = select_ecg_channels(names, list(units))
     if not keep:
-        raise RecordError(path, f"no ECG channel among {', '.join(names)}")
-    fs = max(check_rate(path, rates[i]) for i in keep)
-    if fs / min(check_rate(path, rates[i]) for i in keep) > 1000:
+        raise RecordError(path, f"no ECG channel among {', '.join(repr(n) for n in names)}")
+    at_rate = []  # a channel at a rate no ECG is recorded at is dropped, not the whole file
+    for i, lead in zip(keep, leads, strict=True):
+        try:
+            at_rate.append((i, lead, check_rate(path, rates[i])))
+        except RecordError as exc:
+            dropped[names[i]] = exc.problem
+    if not at_rate:
+        raise RecordError(path, f"channel {names[keep[0]]!r}: {dropped[names[keep[0]]]}")
+    fs = max(rate for _, _, rate in at_rate)
+    if fs / min(rate for _, _, rate in at_rate) > 1000:
         raise RecordError(path, "channel sampling rates differ by more than a factor of 1000")
+    resampled = sum(float(lengths[i]) * fs / rate for i, _, rate in at_rate)
+    if resampled > MAX_SAMPLES:  # a slow channel grows by up to 1000x at the record's rate
+        raise RecordError(path, f"resampling its channels to {fs:g} Hz would give "
+                                f"{resampled:.0f} samples, more than the limit of {MAX_SAMPLES}")
 
-    channels, implausible = [], set()
-    for i in keep:
-        x = np.asarray(read_channel(i), dtype=np.float64).reshape(-1) * unit_scale(units[i])
-        x[~np.isfinite(x)] = np.nan
-        beyond = np.abs(x) > MAX_ABS_MV
+    read, implausible = [], set()
+    for i, lead, rate in at_rate:
+        try:
+            x = np.asarray(read_channel(i), dtype=np.float64).reshape(-1) * unit_scale(units[i])
+        except UnusableChannel as exc:
+            dropped[names[i]] = str(exc)
+            continue
+        beyond = np.abs(x) > MAX_ABS_MV  # infinite too (NaN compares False)
         if beyond.any():
-            if beyond.sum() == np.isfinite(x).sum():
+            if beyond.sum() == (~np.isnan(x)).sum():
                 implausible.add(i)
             x[beyond] = np.nan
-        rate = check_rate(path, rates[i])
         x = _resample_with_gaps(x, rate, fs) if rate != fs else x
-        channels.append(x.astype(np.float32))  # kept as the record holds it: half the memory
+        read.append((i, lead, x.astype(np.float32)))  # as the record holds it: half the memory
+    if not read:
+        first = at_rate[0][0]
+        raise RecordError(path, f"channel {names[first]!r}: {dropped[names[first]]}")
+    keep, leads, channels = (list(column) for column in zip(*read, strict=True))
     n = min(len(c) for c in channels)
     if n == 0:
         raise RecordError(path, "zero-length signal (no samples)")

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from ecglm_cli.io.leads import canonical_lead
+from ecglm_cli.io.leads import canonical_lead, chest_leads_named_c
 
 _TO_MV = {"mv": 1.0, "uv": 1e-3, "v": 1e3, "nv": 1e-6}
 
@@ -31,9 +31,10 @@ def select_ecg_channels(
     leads: list[str] = []
     nonstandard: list[str] = []
     dropped: dict[str, str] = {}
+    chest_c = chest_leads_named_c(names)
     for i, name in enumerate(names):
         try:
-            lead, standard = canonical_lead(name)
+            lead, standard = canonical_lead(name, chest_c)
         except ValueError as exc:
             dropped[_unique(name, dropped)] = str(exc)
             continue

@@ -10,11 +10,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ecglm_cli.errors import RecordError
-from ecglm_cli.io.assemble import assemble, check_size, short_reason
+from ecglm_cli.io.assemble import UnusableChannel, assemble, check_size, short_reason
 from ecglm_cli.io.record import ECGRecord
 
-_FILETYPES = {0: "edf", 1: "edf+", 2: "edf+", 3: "bdf", 4: "bdf+"}
+_FILETYPES = {0: "edf", 1: "edf+", 2: "bdf", 3: "bdf+"}  # pyedflib's FILETYPE_* numbers
 
 
 def read_edf(path: Path) -> ECGRecord:
@@ -31,12 +33,34 @@ def read_edf(path: Path) -> ECGRecord:
         n = edf.signals_in_file
         names = list(edf.getSignalLabels())
         units = [edf.getPhysicalDimension(i) for i in range(n)]
-        rates = [edf.getSampleFrequency(i) for i in range(n)]
-        check_size(path, float(sum(edf.getNSamples())))
+        try:
+            rates = [edf.getSampleFrequency(i) for i in range(n)]
+        except ZeroDivisionError:
+            raise RecordError(path, "its data records last 0 s, so it has no sampling rate") \
+                from None
+        lengths = [int(v) for v in edf.getNSamples()]
+        check_size(path, float(sum(lengths)))
         fmt = _FILETYPES.get(edf.filetype, "edf")
-        return assemble(path, names, units, rates, edf.readSignal, fmt, _meta(edf))
+        return assemble(path, names, units, rates, lengths, lambda i: _read_channel(edf, i), fmt,
+                        _meta(edf))
     finally:
         edf.close()
+
+
+def _read_channel(edf: Any, i: int) -> np.ndarray:
+    """Channel i in its physical unit. Samples outside the declared digital range are not
+    valid EDF and become gaps (edflib would extrapolate them); a channel whose digital range is
+    one value cannot be scaled at all."""
+    low, high = edf.getDigitalMinimum(i), edf.getDigitalMaximum(i)
+    if low == high:
+        raise UnusableChannel(f"its digital minimum and maximum are both {low}, so its samples "
+                              "cannot be scaled to a voltage")
+    x = edf.readSignal(i, digital=True).astype(np.float64)
+    outside = (x < min(low, high)) | (x > max(low, high))
+    p_low, p_high = edf.getPhysicalMinimum(i), edf.getPhysicalMaximum(i)
+    x = (x - low) * ((p_high - p_low) / (high - low)) + p_low
+    x[outside] = np.nan
+    return x
 
 
 def _meta(edf: Any) -> dict[str, Any]:

@@ -22,8 +22,14 @@ _ALIASES: dict[str, str] = {
     "avf": "aVF", "leadavf": "aVF", "ecgavf": "aVF",
 }
 for _n in range(1, 7):
-    for _spelling in (f"v{_n}", f"leadv{_n}", f"ecgv{_n}", f"c{_n}", f"precordial{_n}"):
+    for _spelling in (f"v{_n}", f"leadv{_n}", f"ecgv{_n}", f"precordial{_n}"):
         _ALIASES[_spelling] = f"V{_n}"
+# Some exports name the chest leads C1-C6, and sleep studies name EEG electrodes C3 and C4: these
+# are chest leads only in a file that `chest_leads_named_c` accepts.
+_CHEST_C: dict[str, str] = {f"c{_n}": f"V{_n}" for _n in range(1, 7)}
+# 10-20 EEG electrode names (after normalising): F3, Fp1, Cz, O2, A1, M2, T7, ...
+_EEG_ELECTRODE = re.compile(r"(fp|af|f|fc|ft|c|cp|t|tp|p|po|o|a|m)\d{1,2}|(fp|f|c|p|o)z")
+_SEPARATORS = re.compile(r"[\s_\-.:/()]+")
 
 # ECG leads that are real but outside the standard 12: kept under their own names.
 _NONSTANDARD: dict[str, str] = {
@@ -54,17 +60,50 @@ def _normalise(name: str) -> str:
     return re.sub(r"[\s_\-.:()]+", "", text)
 
 
-def canonical_lead(name: str) -> tuple[str, bool]:
+def _derivation(name: str) -> list[str] | None:
+    """The electrodes of a label that joins two or more ("I-II", "C3-A2", "ECG I II"), else None.
+
+    Without this, removing the separators would read "I-II" as lead III.
+    """
+    text = re.sub(r"^(ecg|ekg|lead)(?=[\s_\-:])", "", name.strip().lower())
+    text = _REFERENCE_SUFFIX.sub("", text)
+    parts = [p for p in _SEPARATORS.split(text) if p and p != "lead"]
+    electrode = [p in _ALIASES or p in _CHEST_C or _EEG_ELECTRODE.fullmatch(p) for p in parts]
+    return parts if len(parts) > 1 and all(electrode) else None
+
+
+def chest_leads_named_c(names: list[str]) -> bool:
+    """Whether a file's C1-C6 labels are chest leads: three or more of them, and no other EEG
+    electrode or EEG label (a sleep study's C3 and C4 beside F3, O1 or A2 are EEG)."""
+    keys = [_normalise(n) for n in names]
+    named_c = {k for k in keys if k in _CHEST_C}
+    eeg = any(k.startswith("eeg") or (_EEG_ELECTRODE.fullmatch(k) and k not in _CHEST_C)
+              for k in keys)
+    return len(named_c) >= 3 and not eeg
+
+
+def canonical_lead(name: str, chest_c: bool = False) -> tuple[str, bool]:
     """Map a lead label to `(canonical name, is_standard)`.
 
     Standard leads come back as `I II III aVR aVL aVF V1..V6`. Other ECG leads keep a tidy form
     of their own name with `is_standard=False`. Raises `ValueError` for a label that is not an
-    ECG lead (for example PLETH or ABP), so readers can drop and report it.
+    ECG lead (for example PLETH or ABP), so readers can drop and report it. `C1`-`C6` are chest
+    leads only with `chest_c` (see `chest_leads_named_c`); otherwise they are EEG electrodes.
     """
     if name.strip().startswith("-"):
         # an inverted lead (e.g. -aVR in the Cabrera display) is not the lead itself
         return name.strip(), False
+    parts = _derivation(name)
+    if parts is not None:
+        if all(p in _ALIASES for p in parts):  # between two ECG leads: ECG, but no standard lead
+            return name.strip(), False
+        raise ValueError(f"{name!r} is a derivation between EEG electrodes, not an ECG lead")
     key = _normalise(name)
+    if key in _CHEST_C:
+        if chest_c and not _REFERENCE_SUFFIX.search(name.strip().lower()):
+            return _CHEST_C[key], True
+        raise ValueError(f"{name!r} is read as an EEG electrode (C1-C6 are chest leads only in a "
+                         "file with three or more of them and no EEG channel)")
     numbered = re.fullmatch(r"(f?ecg|ekg|ch|channel)(\d+)", key)
     if numbered:  # "ECG 1", "ch3": a channel number, not lead I or III
         return f"{numbered.group(1).upper()}{numbered.group(2)}", False
@@ -95,7 +134,7 @@ def parse_lead_set(spec: str) -> list[str]:
     for part in spec.split(","):
         if not part.strip():
             continue
-        lead, _ = canonical_lead(part)
+        lead, _ = canonical_lead(part, chest_c=True)
         leads.append(lead)
     if not leads:
         raise ValueError(f"no leads in {spec!r}")
@@ -107,6 +146,8 @@ def alias_table() -> dict[str, tuple[bool, list[str]]]:
     table: dict[str, tuple[bool, list[str]]] = {lead: (True, []) for lead in STANDARD_LEADS}
     for spelling, lead in _ALIASES.items():
         table[lead][1].append(spelling)
+    for spelling, lead in _CHEST_C.items():
+        table[lead][1].append(f"{spelling} (*)")
     for spelling, lead in _NONSTANDARD.items():
         table.setdefault(lead, (False, []))[1].append(spelling)
     return table

@@ -120,7 +120,8 @@ def read_wfdb(path: Path) -> ECGRecord:
     if len(channels) != len(names):
         raise RecordError(path, "header and signal disagree on the number of channels")
     return assemble(
-        path, names, units, rates, lambda i: channels[i], "wfdb", _meta(rec.comments or [])
+        path, names, units, rates, [len(c) for c in channels], lambda i: channels[i], "wfdb",
+        _meta(rec.comments or []),
     )
 
 
@@ -342,7 +343,7 @@ def _read_format16(path: Path, base: Path, text: str) -> ECGRecord | None:
     names = [m["sig_name"] for m in signals]
     return assemble(
         path, names, [m["units"] for m in signals], [check_rate(path, fs)] * n_sig,
-        lambda i: channels_t[i], "wfdb", _meta(comments),
+        [sig_len] * n_sig, lambda i: channels_t[i], "wfdb", _meta(comments),
     )
 
 

@@ -1,0 +1,176 @@
+"""EDF/BDF files with odd or hostile headers, written byte by byte: each is read correctly or
+refused with one clear reason, and no channel is read as a lead it is not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ecglm_cli.errors import RecordError
+from ecglm_cli.io import read_record
+
+
+def _field(value: object, width: int) -> bytes:
+    return str(value).encode("latin-1")[:width].ljust(width)
+
+
+def raw_edf(path: Path, channels: list[dict], n_records: int = 10,
+            duration: object = 1) -> Path:
+    """A plain EDF file. Each channel: label, unit, pmin, pmax, dmin, dmax, per_record (samples
+    per data record) and digital (int samples, n_records * per_record of them)."""
+    n = len(channels)
+    header = (_field(0, 8) + _field("X X X X", 80) + _field("Startdate X X X X", 80)
+              + _field("01.01.20", 8) + _field("00.00.00", 8) + _field(256 * (n + 1), 8)
+              + _field("", 44) + _field(n_records, 8) + _field(duration, 8) + _field(n, 4))
+    for key, width in (("label", 16), ("transducer", 80), ("unit", 8), ("pmin", 8),
+                       ("pmax", 8), ("dmin", 8), ("dmax", 8), ("prefilter", 80),
+                       ("per_record", 8), ("reserved", 32)):
+        header += b"".join(_field(c.get(key, ""), width) for c in channels)
+    data = bytearray()
+    for r in range(n_records):
+        for c in channels:
+            k = int(c["per_record"])
+            data += np.asarray(c["digital"][r * k:(r + 1) * k], dtype="<i2").tobytes()
+    path.write_bytes(header + bytes(data))
+    return path
+
+
+def channel(label: str, digital: np.ndarray, per_record: int = 500, unit: str = "mV",
+            pmin: float = -10, pmax: float = 10, dmin: int = -32768, dmax: int = 32767) -> dict:
+    return {"label": label, "unit": unit, "pmin": pmin, "pmax": pmax, "dmin": dmin, "dmax": dmax,
+            "per_record": per_record, "digital": digital}
+
+
+def beats(seed: int, n: int = 5000) -> np.ndarray:
+    """Digital samples of a spiky 1 Hz rhythm at 500 Hz, different for each seed."""
+    t = np.arange(n) / 500
+    x = np.exp(-((t + seed * 0.1) % 1.0 - 0.3) ** 2 / 0.001) * (1 + seed) * 3000
+    return np.round(x).astype(np.int64)
+
+
+def test_a_derivation_between_two_leads_is_not_lead_iii(tmp_path):
+    """`I-II` lost its separator and became lead III; the real `ECG III` was then dropped as
+    its duplicate."""
+    path = raw_edf(tmp_path / "bipolar.edf", [
+        channel("ECG I", beats(0)), channel("ECG II", beats(1)), channel("I-II", beats(2)),
+        channel("ECG III", beats(3))])
+    record = read_record(path)
+    assert record.leads == ["I", "II", "I-II", "III"] and record.nonstandard == ["I-II"]
+    np.testing.assert_allclose(record.signal[3], beats(3) * 20 / 65535, atol=1e-3)
+
+
+def test_sleep_study_eeg_is_not_read_as_chest_leads(tmp_path):
+    """`C3-REF` and `C4-REF` (EEG) became V3 and V4 and were scored as an ECG."""
+    path = raw_edf(tmp_path / "psg.edf", [
+        channel("C3-REF", beats(0), unit="uV"), channel("C4-REF", beats(1), unit="uV"),
+        channel("ECG II", beats(2))])
+    record = read_record(path)
+    assert record.leads == ["II"]
+    assert "EEG" in record.dropped["C3-REF"] and "EEG" in record.dropped["C4-REF"]
+    bare = raw_edf(tmp_path / "psg2.edf", [
+        channel("C3", beats(0)), channel("C4", beats(1)), channel("F3", beats(2)),
+        channel("ECG II", beats(3))])
+    assert read_record(bare).leads == ["II"]
+
+
+def test_chest_leads_named_c1_to_c6_are_still_read(tmp_path):
+    labels = ["I", "II", "C1", "C2", "C3", "C4", "C5", "C6"]
+    path = raw_edf(tmp_path / "c.edf", [channel(label, beats(i)) for i, label in
+                                        enumerate(labels)])
+    assert read_record(path).leads == ["I", "II", "V1", "V2", "V3", "V4", "V5", "V6"]
+
+
+def test_a_channel_with_one_digital_value_is_refused(tmp_path):
+    """Digital min = max made the raw counts come out as millivolts."""
+    path = raw_edf(tmp_path / "flatgain.edf", [channel("ECG II", beats(0) // 3, dmin=0, dmax=0)])
+    with pytest.raises(RecordError, match="'ECG II': its digital minimum and maximum are both"):
+        read_record(path)
+
+
+def test_samples_outside_the_digital_range_are_gaps(tmp_path):
+    """A sample of 30000 in a declared range of +-1000 was extrapolated to 300 mV."""
+    digital = np.zeros(5000, dtype=np.int64)
+    digital[100:200] = 30000
+    path = raw_edf(tmp_path / "outside.edf", [
+        channel("ECG II", digital, dmin=-1000, dmax=1000)])
+    record = read_record(path)
+    assert np.isnan(record.signal[0, 100:200]).all()
+    assert np.nanmax(np.abs(record.signal)) < 1e-9  # the rest: digital 0 is 0 mV here
+
+
+def test_a_slow_channel_labelled_ecg_is_dropped_not_the_file(tmp_path):
+    path = raw_edf(tmp_path / "slow.edf", [
+        channel("ECG II", beats(0)), channel("ECG Rate", np.full(10, 70), per_record=1)])
+    record = read_record(path)
+    assert record.leads == ["II"] and "1 Hz" in record.dropped["ECG Rate"]
+    alone = raw_edf(tmp_path / "only_slow.edf", [
+        channel("ECG Rate", np.full(10, 70), per_record=1)])
+    with pytest.raises(RecordError, match="channel 'ECG Rate': sampling rate 1 Hz"):
+        read_record(alone)
+
+
+def test_zero_record_duration_is_named(tmp_path):
+    path = raw_edf(tmp_path / "dur0.edf", [channel("ECG II", beats(0))], duration=0)
+    with pytest.raises(RecordError, match="last 0 s, so it has no sampling rate"):
+        read_record(path)
+
+
+def test_an_overflowing_gain_is_named_as_a_gain_problem(tmp_path):
+    """Physical limits of +-1e308 gave infinite samples, reported as "all-NaN"."""
+    path = raw_edf(tmp_path / "inf.edf", [
+        channel("ECG II", beats(0), pmin="-1e308", pmax="1e308")])
+    with pytest.raises(RecordError, match="check the gain or units"):
+        read_record(path)
+
+
+def test_resampling_past_the_size_limit_is_refused_before_reading(tmp_path, monkeypatch):
+    """One 25 kHz channel made eleven 25 Hz channels grow 1000-fold: 60 MB became 2.9 GB."""
+    import ecglm_cli.io.assemble as assemble
+
+    monkeypatch.setattr(assemble, "MAX_SAMPLES", 100_000)  # the same check, a smaller file
+    leads = ["II", "I", "III", "aVR", "aVL", "aVF", "V1", "V2", "V3", "V4", "V5", "V6"]
+    fast = channel("ECG II", np.zeros(1000 * 10, dtype=np.int64), per_record=1000)
+    slow = [channel(f"ECG {lead}", np.zeros(10, dtype=np.int64), per_record=1)
+            for lead in leads[1:]]
+    path = raw_edf(tmp_path / "amplify.edf", [fast, *slow], n_records=10, duration="0.04")
+    with pytest.raises(RecordError, match="resampling its channels to 25000 Hz would give "
+                                          "120000 samples"):
+        read_record(path)
+
+
+@pytest.mark.parametrize(("suffix", "file_type", "name"), [
+    (".bdf", 2, "bdf"), (".bdf", 3, "bdf+"), (".edf", 0, "edf"), (".edf", 1, "edf+")])
+def test_the_format_is_named_right(tmp_path, suffix, file_type, name):
+    """BDF was reported as "edf+" and BDF+ as "bdf"."""
+    import pyedflib
+
+    path = tmp_path / f"ecg{suffix}"
+    writer = pyedflib.EdfWriter(str(path), 1, file_type=file_type)
+    try:
+        writer.setSignalHeader(0, {"label": "ECG II", "dimension": "mV", "sample_frequency": 500,
+                                   "physical_min": -10, "physical_max": 10,
+                                   "digital_min": -32768, "digital_max": 32767})
+        writer.writeSamples([np.sin(np.arange(5000) / 50.0)])
+    finally:
+        writer.close()
+    assert read_record(path).format == name
+
+
+@pytest.mark.parametrize(("label", "expected"), [
+    ("II-I", ("II-I", False)), ("ECG I II", ("ECG I II", False)), ("V1-REF", ("V1", True)),
+    ("lead_ii", ("II", True)), ("precordial 1", ("V1", True)), ("ECG 1", ("ECG1", False)),
+])
+def test_lead_labels(label, expected):
+    from ecglm_cli.io.leads import canonical_lead
+
+    assert canonical_lead(label) == expected
+
+
+@pytest.mark.parametrize("label", ["C3-A2", "C4-M1", "C3", "C3-REF", "C4-Cz"])
+def test_eeg_labels_are_not_leads(label):
+    from ecglm_cli.io.leads import canonical_lead
+
+    with pytest.raises(ValueError, match="EEG"):
+        canonical_lead(label)

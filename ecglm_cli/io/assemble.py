@@ -70,7 +70,8 @@ def assemble(
     meta: dict[str, Any] | None = None,
 ) -> ECGRecord:
     """Build the record from channel `names`/`units`/`rates`/`lengths` (samples); `read_channel(i)`
-    gives channel i in its physical unit. Only kept channels are read."""
+    gives channel i in its physical unit, an array `assemble` may change in place. Only kept
+    channels are read."""
     names = [str(n).strip() for n in names]
     if not names:
         raise RecordError(path, "file holds no signals")
@@ -95,18 +96,20 @@ def assemble(
 
     read, implausible = [], set()
     for i, lead, rate in at_rate:
-        try:
-            x = np.asarray(read_channel(i), dtype=np.float64).reshape(-1) * unit_scale(units[i])
+        try:  # float32, as the record holds it; a value past its range becomes infinite
+            x = np.array(read_channel(i), dtype=np.float32, copy=None).reshape(-1)
         except UnusableChannel as exc:
             dropped[names[i]] = str(exc)
             continue
-        beyond = np.abs(x) > MAX_ABS_MV  # infinite too (NaN compares False)
+        with np.errstate(over="ignore"):
+            x *= unit_scale(units[i])  # in place: a reader hands over its channel
+        beyond = (x > MAX_ABS_MV) | (x < -MAX_ABS_MV)  # infinite too (NaN compares False)
         if beyond.any():
             if beyond.sum() == (~np.isnan(x)).sum():
                 implausible.add(i)
             x[beyond] = np.nan
-        x = _resample_with_gaps(x, rate, fs) if rate != fs else x
-        read.append((i, lead, x.astype(np.float32)))  # as the record holds it: half the memory
+        x = _resample_with_gaps(x, rate, fs).astype(np.float32) if rate != fs else x
+        read.append((i, lead, x))
     if not read:
         first = at_rate[0][0]
         raise RecordError(path, f"channel {names[first]!r}: {dropped[names[first]]}")

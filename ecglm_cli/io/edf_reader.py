@@ -55,10 +55,17 @@ def _read_channel(edf: Any, i: int) -> np.ndarray:
     if low == high:
         raise UnusableChannel(f"its digital minimum and maximum are both {low}, so its samples "
                               "cannot be scaled to a voltage")
-    x = edf.readSignal(i, digital=True).astype(np.float64)
-    outside = (x < min(low, high)) | (x > max(low, high))
     p_low, p_high = edf.getPhysicalMinimum(i), edf.getPhysicalMaximum(i)
-    x = (x - low) * ((p_high - p_low) / (high - low)) + p_low
+    if not max(abs(p_low), abs(p_high), abs(p_high - p_low)) < np.finfo(np.float32).max:
+        raise UnusableChannel(f"its physical range {p_low:g} to {p_high:g} is beyond any "
+                              "voltage (check the gain or units)")
+    digital = edf.readSignal(i, digital=True)
+    outside = (digital < min(low, high)) | (digital > max(low, high))
+    x = digital.astype(np.float32)  # exact for 16- and 24-bit samples; scaled in place below
+    del digital
+    x -= low
+    x *= (p_high - p_low) / (high - low)
+    x += p_low
     x[outside] = np.nan
     return x
 

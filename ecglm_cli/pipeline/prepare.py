@@ -47,7 +47,7 @@ def to_model_array(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarra
         raise RecordError(record.source, f"{record.duration:.0f} s of {len(rows)} leads is "
                                          f"{n_out} samples at the model rate, more than the "
                                          f"limit of {MAX_SAMPLES}")
-    raw = record.signal[rows]
+    raw = record.signal if len(rows) == len(record.leads) else record.signal[rows]
     empty = ~np.isfinite(raw).any(axis=1)
     try:  # before resampling: a NaN would smear over the whole filter length
         raw = fill_gaps(raw, record.fs)

@@ -22,8 +22,9 @@ def fill_gaps(
     max_gap_s: float = MAX_GAP_S,
     max_nan_fraction: float = MAX_NAN_FRACTION,
 ) -> np.ndarray:
-    """Return a NaN-free copy of `x` ([leads, samples] or [samples]) following the policy above."""
-    x = np.array(x, dtype=np.float32)
+    """`x` ([leads, samples] or [samples]) as float32 without NaN, following the policy above:
+    a filled copy, or `x` itself when it has no gap (a long record is not copied for nothing)."""
+    x = np.asarray(x, dtype=np.float32)
     missing = np.isnan(x)
     if x.size and missing.mean() > max_nan_fraction:
         raise ValueError(
@@ -31,6 +32,7 @@ def fill_gaps(
         )
     if not missing.any():
         return x
+    x = x.copy()
     max_gap = int(round(max_gap_s * fs))
     rows = x.reshape(-1, x.shape[-1])
     for row in rows:

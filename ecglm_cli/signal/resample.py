@@ -19,5 +19,8 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     # the denominator bound grows with the down-sampling factor, or 150 kHz -> 100 Hz would be
     # taken as 1/1000 (the time axis stretched 1.5x) and anything faster as 0
     ratio = Fraction(fs_out / fs_in).limit_denominator(1000 * max(1, math.ceil(fs_in / fs_out)))
+    if x.ndim == 2:  # one lead at a time: float64 copies of a long record's every lead add up
+        return np.stack([resample(row, fs_in, fs_out) for row in x]) if len(x) else \
+            np.zeros((0, 0), dtype=np.float32)
     y = resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator, axis=-1)
     return y.astype(np.float32)

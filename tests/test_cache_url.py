@@ -281,3 +281,52 @@ def test_offline_registry_model_exits_4(tmp_path, monkeypatch):
         resolve("someone/b")
     with pytest.raises(ModelError, match="unknown model 'b'"):
         resolve("b")
+
+
+def test_a_server_that_only_drips_is_given_up_and_resumed_later(tmp_path, monkeypatch):
+    """At 1 byte/s each byte reset the 30 s socket timeout, so a download would take weeks;
+    now a window with too few bytes ends it, keeping what arrived for the next run."""
+    import ecglm_cli.cache.http as http
+
+    monkeypatch.setattr(http, "SLOW_WINDOW_S", 0.3)
+    monkeypatch.setattr(http, "SLOW_MIN_BYTES", 1 << 20)
+    archive = bundle_tar()
+    state = ServerState(files={"/b.tar.gz": archive}, delay_s=0.1)  # 8 kB per 0.1 s
+    with file_server(state) as server:
+        url = f"{server.url}/b.tar.gz"
+        with pytest.raises(DownloadError, match="the server is too slow.*resumes from it"):
+            fetch_bundle(url, sha(archive), Store(tmp_path))
+        kept = [p.stat().st_size for p in leftovers(tmp_path) if p.suffix == ".part"]
+        assert len(kept) == 1 and 0 < kept[0] < len(archive)
+        state.delay_s = 0.0
+        entry, downloaded = fetch_bundle(url, sha(archive), Store(tmp_path))
+    assert downloaded and (entry.path / "weights.safetensors").read_bytes() == WEIGHTS
+    assert state.log[-1].range == f"bytes={kept[0]}-"
+
+
+def test_member_listing_stops_at_the_limit():
+    """Every member was listed before the count was checked: 2 million empty members took
+    1.8 GB and 142 s. An endless listing now stops at the limit."""
+    import itertools
+
+    from ecglm_cli.cache.archive import Member, _at_most
+
+    endless = itertools.repeat(Member("f", False, 0, lambda: None))
+    with pytest.raises(DownloadError, match="more than 10 members"):
+        _at_most(endless, 10)
+
+
+@pytest.mark.parametrize(("name", "why"), [
+    ("a/" * 5000 + "f", "folders deep"), ("bad\nname", "line break"),
+], ids=["5000 folders deep", "line break"])
+def test_member_names_too_deep_or_with_line_breaks_are_refused(tmp_path, name, why):
+    """5000 nested folders overflowed Python's recursion (a RecursionError, not a reason)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz", format=tarfile.PAX_FORMAT) as tar:
+        info = tarfile.TarInfo(name)
+        info.size = 1
+        tar.addfile(info, io.BytesIO(b"x"))
+    archive = buffer.getvalue()
+    with file_server(ServerState(files={"/b.tar.gz": archive})) as server:
+        with pytest.raises(DownloadError, match=why):
+            fetch_bundle(f"{server.url}/b.tar.gz", sha(archive), Store(tmp_path))

@@ -12,6 +12,7 @@ import hashlib
 import http.client
 import re
 import shutil
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,7 +27,11 @@ from ecglm_cli.progress import Progress
 MAX_ARCHIVE_BYTES = 16 * 1024**3
 SHA256 = re.compile(r"[0-9a-f]{64}")
 CHUNK = 1 << 16
-TIMEOUT_S = 30
+TIMEOUT_S = 30  # no byte for this long: the connection is lost
+# fewer bytes than this in a whole window: the server only drips (each byte resets the socket
+# timeout, so 1 byte/s would otherwise take weeks)
+SLOW_WINDOW_S = 60.0
+SLOW_MIN_BYTES = 64 * 1024
 
 
 def is_url(text: str) -> bool:
@@ -114,6 +119,25 @@ def _hash_into(digest: hashlib._Hash, path: Path) -> int:
     return size
 
 
+class _RateWindow:
+    """Refuses a transfer that delivers under `SLOW_MIN_BYTES` in `SLOW_WINDOW_S` seconds."""
+
+    def __init__(self, url: str, done: int):
+        self.url, self.start, self.done = url, time.monotonic(), done
+
+    def check(self, done: int) -> None:
+        now = time.monotonic()
+        if now - self.start < SLOW_WINDOW_S:
+            return
+        if done - self.done < SLOW_MIN_BYTES:
+            raise DownloadError(
+                f"{self.url}: only {done - self.done} bytes arrived in the last "
+                f"{now - self.start:.0f} s (the server is too slow); what arrived is kept, and "
+                "the same command resumes from it"
+            )
+        self.start, self.done = now, done
+
+
 class _RangeRefused(Exception):
     """The server answered 416 to our resume request."""
 
@@ -141,7 +165,9 @@ def _download(url: str, part: Path, sha256: str, label: str) -> None:
         progress = Progress(total, label, unit="bytes", done=offset)
         try:
             with open(part, "ab" if offset else "wb") as out:
-                for chunk in iter(lambda: response.read(CHUNK), b""):
+                window = _RateWindow(url, progress.done)
+                for chunk in iter(lambda: response.read1(CHUNK), b""):  # what has arrived
+                    window.check(progress.done)
                     if progress.done + len(chunk) > MAX_ARCHIVE_BYTES:
                         part.unlink(missing_ok=True)
                         raise DownloadError(f"{url}: more than {MAX_ARCHIVE_BYTES} bytes")

@@ -122,8 +122,8 @@ def _read_json(path: Path, required: bool = True) -> Any:
         return {}
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: unreadable ({exc})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ModelError(f"{path}: unreadable ({str(exc) or type(exc).__name__})") from None
 
 
 def _check_config(path: Path, raw: Any) -> tuple[EncoderConfig, dict[str, dict[str, Any]]]:
@@ -153,31 +153,44 @@ def _check_config(path: Path, raw: Any) -> tuple[EncoderConfig, dict[str, dict[s
     return config, spaces
 
 
-def _load_weights(path: Path, model: ECGClassifier) -> None:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
+def _check_weights(path: Path, config: EncoderConfig) -> None:
+    """The weights file must hold exactly the tensors config.json implies. Checked on a
+    meta-device model and the safetensors header, before any memory is spent on either."""
+    from safetensors import SafetensorError, safe_open
 
     weights = path / WEIGHTS
     if not weights.exists():
         raise ModelError(f"{path}: not a model bundle (no {WEIGHTS})")
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in ECGClassifier(config).state_dict().items()}
     try:
-        state = load_file(str(weights))
+        with safe_open(str(weights), framework="pt") as handle:
+            found = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{weights}: truncated or corrupt weights ({exc})") from None
-    expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    extra = sorted(set(state) - set(expected))
+    missing = sorted(set(expected) - set(found))
+    extra = sorted(set(found) - set(expected))
     if missing or extra:
         raise ModelError(
             f"{weights}: weights do not match config.json "
             f"(missing {missing[:3]}, unexpected {extra[:3]})"
         )
-    for key, tensor in expected.items():
-        if tuple(state[key].shape) != tuple(tensor.shape):
-            raise ModelError(
-                f"{weights}: tensor {key} has shape {list(state[key].shape)}, "
-                f"config.json implies {list(tensor.shape)}"
-            )
+    for key, shape in expected.items():
+        if found[key] != shape:
+            raise ModelError(f"{weights}: tensor {key} has shape {list(found[key])}, "
+                             f"config.json implies {list(shape)}")
+
+
+def _load_weights(path: Path, model: ECGClassifier) -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    weights = path / WEIGHTS
+    try:
+        state = load_file(str(weights))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise ModelError(f"{weights}: truncated or corrupt weights ({exc})") from None
+    expected = model.state_dict()
     model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
 
 
@@ -187,6 +200,7 @@ def load_bundle(name_or_path: str | os.PathLike = DEFAULT_BUNDLE) -> Bundle:
     if not path.is_dir():
         raise ModelError(f"model bundle {name_or_path} is not installed at {path}")
     config, spaces = _check_config(path, _read_json(path / "config.json"))
+    _check_weights(path, config)
     model = ECGClassifier(config)
     _load_weights(path, model)
     model.eval()

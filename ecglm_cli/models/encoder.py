@@ -59,8 +59,45 @@ class EncoderConfig:
             raise ValueError(f"unknown architecture keys: {', '.join(sorted(unknown))}")
         data = dict(data)
         if "blocks_per_stage" in data:
-            data["blocks_per_stage"] = tuple(int(b) for b in data["blocks_per_stage"])
-        return cls(**data)
+            blocks = data["blocks_per_stage"]
+            if not isinstance(blocks, list) or not 1 <= len(blocks) <= MAX_STAGES:
+                raise ValueError(f"blocks_per_stage must list 1 to {MAX_STAGES} stages")
+            data["blocks_per_stage"] = tuple(_bounded(b, 1, MAX_BLOCKS, "blocks_per_stage")
+                                             for b in blocks)
+        config = cls(**data)
+        config.check()
+        return config
+
+    def check(self) -> None:
+        """Refuse values no trained encoder has, before anything is built from them: a
+        downloaded config.json is untrusted, and `blocks_per_stage` of a million allocated
+        gigabytes of modules."""
+        if self.n_leads != len(STANDARD_LEADS):
+            raise ValueError(f"n_leads must be {len(STANDARD_LEADS)}")
+        _bounded(self.width, 1, MAX_WIDTH, "width")
+        _bounded(self.kernel_size, 1, MAX_KERNEL, "kernel_size")
+        _bounded(self.n_tokens, 1, MAX_TOKENS, "n_tokens")
+        for name, low, high in (("fs", 25.0, 1000.0), ("window_s", 0.5, 60.0),
+                                ("stride_s", 0.01, 60.0), ("dropout", 0.0, 1.0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) \
+                    or not low <= value <= high:
+                raise ValueError(f"{name} must be a number from {low:g} to {high:g}")
+        if not isinstance(self.label_counts, dict) or len(self.label_counts) > MAX_SPACES:
+            raise ValueError(f"label_counts must map at most {MAX_SPACES} label spaces to sizes")
+        for space, count in self.label_counts.items():
+            _bounded(count, 1, MAX_LABELS, f"label_counts[{space!r}]")
+
+
+# Far above any trained encoder (ecglm-base: width 64, 4 stages of 2 blocks, 8 tokens, 71 labels)
+MAX_WIDTH, MAX_KERNEL, MAX_TOKENS, MAX_STAGES, MAX_BLOCKS = 1024, 63, 256, 8, 16
+MAX_SPACES, MAX_LABELS = 16, 10_000
+
+
+def _bounded(value: object, low: int, high: int, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValueError(f"{name} must be a whole number from {low} to {high}")
+    return value
 
 
 class BasicBlock(nn.Module):

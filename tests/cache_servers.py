@@ -115,6 +115,8 @@ class HubState:
     files: dict[str, bytes]
     listed_names: dict[str, str] = field(default_factory=dict)  # listed name -> served file
     tamper: set[str] = field(default_factory=set)  # served with content unlike the listing
+    late: dict[str, bytes] = field(default_factory=dict)  # listed from the second tree listing
+    tree_listings: int = 0
     log: list[Request] = field(default_factory=list)
 
     @classmethod
@@ -159,6 +161,9 @@ class HubHandler(_Quiet):
                         "siblings": [{"rfilename": e["path"]} for e in state.tree()]})
             return
         if path == f"/api/models/{repo}/tree/{COMMIT}":
+            state.tree_listings += 1
+            if state.tree_listings == 2:  # a listing that changes under the client
+                state.files.update(state.late)
             self._json(state.tree())
             return
         prefix = f"/{repo}/resolve/{COMMIT}/"

@@ -96,6 +96,20 @@ def test_hub_download_then_load_with_transformers(tiny_model, tmp_path):
     assert not any((cache / "tmp").rglob("*.safetensors"))
 
 
+def test_only_the_vetted_listing_is_downloaded(tiny_model, tmp_path):
+    """snapshot_download listed the repo a second time and fetched what that listing said: a
+    300 MB file missing from the listing ecglm had checked was downloaded before the refusal."""
+    state = HubState.from_folder(REPO_ID, tiny_model)
+    state.late = {"extra-00001.safetensors": b"x" * 1000}
+    cache = tmp_path / "cache"
+    with hub_server(state) as server:
+        done = _cli("download", REPO_ID, "--endpoint", server.url, "--cache-dir", str(cache))
+    assert done.returncode == 0, done.stderr
+    fetched = [r.path for r in state.log if r.method == "GET" and "/resolve/" in r.path]
+    assert fetched and not any("extra-00001" in p for p in fetched)
+    assert not (Path(done.stdout.strip()) / "extra-00001.safetensors").exists()
+
+
 def test_hub_without_safetensors_is_refused(tmp_path):
     state = HubState(REPO_ID, {"config.json": b"{}", "pytorch_model.bin": b"pickle!"})
     with hub_server(state) as server, pytest.raises(DownloadError, match="no safetensors"):

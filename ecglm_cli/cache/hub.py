@@ -1,10 +1,11 @@
 """Language models from the Hugging Face Hub (or any server speaking its API, via `endpoint`).
 
-`huggingface_hub.snapshot_download` does the transfer, with endpoint, revision and cache_dir
-always passed explicitly: its cache is only a staging area under our `tmp/hub`, from which the
-files are moved into our own layout and manifest. Only safetensors weights, JSON and tokenizer
-files are fetched - never pickles. File names from the Hub's listing are checked before anything
-is written, and every file is checked against the listing's sha256 (LFS) or git blob id.
+`huggingface_hub.hf_hub_download` does the transfer, file by file, with endpoint, revision and
+cache_dir always passed explicitly: its cache is only a staging area under our `tmp/hub`, from
+which the files are moved into our own layout and manifest. Only safetensors weights, JSON and
+tokenizer files are fetched - never pickles. File names from the Hub's listing are checked
+before anything is written, and every file is checked against the listing's sha256 (LFS) or git
+blob id.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ecglm_cli import __version__
 from ecglm_cli.cache.archive import safe_parts
@@ -69,7 +70,7 @@ def fetch_repo(
 ) -> tuple[CachedModel, bool]:
     """Download `repo_id` at `revision` (default `main`) into the cache, or find it there;
     True when downloaded now."""
-    from huggingface_hub import HfApi, snapshot_download
+    from huggingface_hub import HfApi, hf_hub_download
     from huggingface_hub.hf_api import RepoFile
 
     if not REPO_ID.fullmatch(repo_id):
@@ -96,10 +97,15 @@ def fetch_repo(
         wanted = _wanted_files(repo_id, listing)
         hub_cache = store.tmp_dir / "hub"
         with _hub_errors(repo_id, endpoint):
-            snapshot = snapshot_download(
-                repo_id, revision=commit, cache_dir=hub_cache, endpoint=endpoint, token=token,
-                allow_patterns=ALLOW_PATTERNS, library_name="ecglm", library_version=__version__,
-            )
+            # one file at a time, in this thread: exactly the vetted files (snapshot_download
+            # lists the repo again and fetches what that second listing says), and Ctrl-C
+            # stops it (snapshot_download's worker threads kept the process alive)
+            for name in sorted(wanted):
+                fetched = hf_hub_download(
+                    repo_id, name, revision=commit, cache_dir=hub_cache, endpoint=endpoint,
+                    token=token, library_name="ecglm", library_version=__version__,
+                )
+        snapshot = Path(fetched).parents[len(PurePosixPath(name).parts) - 1]  # its root
         # an interrupted transfer leaves huggingface_hub's staging copy, so a rerun resumes;
         # once the transfer is complete the copy is moved or, on failure, dropped
         staging = store.staging_dir(repo_id)

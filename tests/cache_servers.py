@@ -116,6 +116,8 @@ class HubState:
     listed_names: dict[str, str] = field(default_factory=dict)  # listed name -> served file
     tamper: set[str] = field(default_factory=set)  # served with content unlike the listing
     late: dict[str, bytes] = field(default_factory=dict)  # listed from the second tree listing
+    endless: set[str] = field(default_factory=set)  # streamed without end or Content-Length
+    drip_s: dict[str, float] = field(default_factory=dict)  # name -> pause between 100 bytes
     tree_listings: int = 0
     log: list[Request] = field(default_factory=list)
 
@@ -183,10 +185,25 @@ class HubHandler(_Quiet):
             self.send_header("X-Linked-Etag", f'"{hashlib.sha256(state.files[name]).hexdigest()}"')
             self.send_header("X-Linked-Size", str(len(data)))
         self.send_header("ETag", f'"{git_blob_id(state.files[name])}"')
-        self.send_header("Content-Length", str(len(data)))
+        if name not in state.endless:
+            self.send_header("Content-Length", str(len(data)))
         self.end_headers()
-        if method == "GET":
-            self.wfile.write(data)
+        if method != "GET":
+            return
+        try:
+            if name in state.endless:
+                self.close_connection = True
+                while True:
+                    self.wfile.write(bytes(1 << 16))
+            elif name in state.drip_s:
+                for start in range(0, len(data), 100):
+                    self.wfile.write(data[start:start + 100])
+                    self.wfile.flush()
+                    time.sleep(state.drip_s[name])
+            else:
+                self.wfile.write(data)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up
+            pass
 
     def do_HEAD(self) -> None:
         self._handle("HEAD")

@@ -110,6 +110,29 @@ def test_only_the_vetted_listing_is_downloaded(tiny_model, tmp_path):
     assert not (Path(done.stdout.strip()) / "extra-00001.safetensors").exists()
 
 
+def test_a_file_longer_than_its_listing_is_stopped(tiny_model, tmp_path):
+    """huggingface_hub compares sizes only at the end: a server streaming without end filled
+    3 GB in 20 s for a file listed at 100 kB, and left it behind after a kill."""
+    state = HubState.from_folder(REPO_ID, tiny_model)
+    state.endless = {"model.safetensors"}
+    with hub_server(state) as server:
+        with pytest.raises(DownloadError, match="sent more than the .* bytes its listing gave"):
+            fetch_repo(REPO_ID, None, Store(tmp_path), server.url)
+    assert sum(p.stat().st_size for p in tmp_path.rglob("*") if p.is_file()) < 8 << 20
+
+
+def test_a_hub_server_that_drips_is_given_up(tiny_model, tmp_path, monkeypatch):
+    import ecglm_cli.cache.hub as hub
+
+    monkeypatch.setattr(hub, "SLOW_WINDOW_S", 0.5)
+    monkeypatch.setattr(hub, "SLOW_MIN_BYTES", 1 << 20)
+    state = HubState.from_folder(REPO_ID, tiny_model)
+    state.drip_s = {"model.safetensors": 0.05}
+    with hub_server(state) as server:
+        with pytest.raises(DownloadError, match="the server is too slow"):
+            fetch_repo(REPO_ID, None, Store(tmp_path), server.url)
+
+
 def test_hub_without_safetensors_is_refused(tmp_path):
     state = HubState(REPO_ID, {"config.json": b"{}", "pytorch_model.bin": b"pickle!"})
     with hub_server(state) as server, pytest.raises(DownloadError, match="no safetensors"):

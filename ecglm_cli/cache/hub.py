@@ -10,16 +10,21 @@ blob id.
 
 from __future__ import annotations
 
+import _thread
 import hashlib
 import os
 import re
 import shutil
+import signal
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from ecglm_cli import __version__
 from ecglm_cli.cache.archive import safe_parts
+from ecglm_cli.cache.http import SLOW_MIN_BYTES, SLOW_WINDOW_S
 from ecglm_cli.cache.store import FILES, REPO_ID, CachedModel, Store, sha256_file
 from ecglm_cli.errors import DownloadError
 
@@ -100,11 +105,14 @@ def fetch_repo(
             # one file at a time, in this thread: exactly the vetted files (snapshot_download
             # lists the repo again and fetches what that second listing says), and Ctrl-C
             # stops it (snapshot_download's worker threads kept the process alive)
-            for name in sorted(wanted):
-                fetched = hf_hub_download(
-                    repo_id, name, revision=commit, cache_dir=hub_cache, endpoint=endpoint,
-                    token=token, library_name="ecglm", library_version=__version__,
-                )
+            for name, item in sorted(wanted.items()):
+                limit = int(getattr(getattr(item, "lfs", None), "size", None) or item.size or 0)
+                blobs = hub_cache / ("models--" + repo_id.replace("/", "--")) / "blobs"
+                with TransferWatch(blobs, limit, f"{repo_id}/{name}"):
+                    fetched = hf_hub_download(
+                        repo_id, name, revision=commit, cache_dir=hub_cache, endpoint=endpoint,
+                        token=token, library_name="ecglm", library_version=__version__,
+                    )
         snapshot = Path(fetched).parents[len(PurePosixPath(name).parts) - 1]  # its root
         # an interrupted transfer leaves huggingface_hub's staging copy, so a rerun resumes;
         # once the transfer is complete the copy is moved or, on failure, dropped
@@ -118,6 +126,79 @@ def fetch_repo(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             shutil.rmtree(hub_cache / ("models--" + repo_id.replace("/", "--")), ignore_errors=True)
+
+
+class TransferWatch:
+    """Watches one huggingface_hub download from a thread, which it cannot bound itself: more
+    bytes than the listing gave (a server streamed 3 GB for a 100 kB file), or fewer than
+    `SLOW_MIN_BYTES` in `SLOW_WINDOW_S` once the file is being written (a server that drips),
+    interrupt the main thread, and the transfer ends with one line saying why."""
+
+    POLL_S = 0.2
+
+    def __init__(self, blobs: Path, limit: int, label: str):
+        self.blobs, self.limit, self.label = blobs, limit, label
+        self.reason: str | None = None
+        self.active = True
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> TransferWatch:
+        self.thread.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *rest: object) -> None:
+        with self.lock:
+            self.active = False
+        try:
+            self.thread.join()
+            time.sleep(0)  # an interrupt already sent is raised here, not in the caller
+        except KeyboardInterrupt:
+            if self.reason is None:
+                raise
+        if self.reason is not None and (kind is None or issubclass(kind, KeyboardInterrupt)):
+            for part in self.blobs.glob("*.incomplete"):
+                part.unlink(missing_ok=True)
+            raise DownloadError(self.reason) from None
+
+    def _received(self) -> int | None:
+        """Bytes in huggingface_hub's partial file; None before it exists (asking for the file,
+        or a transfer that does not write one, as Xet storage)."""
+        sizes = [p.stat().st_size for p in self.blobs.glob("*.incomplete") if p.is_file()]
+        return sum(sizes) if sizes else None
+
+    def _watch(self) -> None:
+        start, before = time.monotonic(), 0
+        while True:
+            time.sleep(self.POLL_S)
+            received, now = self._received(), time.monotonic()
+            if received is None:  # the rate is judged on a transfer that is writing
+                start, before, reason = now, 0, None
+            elif received > self.limit + (1 << 20):
+                reason = (f"{self.label}: the server sent more than the {self.limit} bytes "
+                          "its listing gave; nothing was kept")
+            elif now - start >= SLOW_WINDOW_S and received - before < SLOW_MIN_BYTES:
+                reason = (f"{self.label}: only {received - before} bytes arrived in the last "
+                          f"{now - start:.0f} s (the server is too slow)")
+            else:
+                if now - start >= SLOW_WINDOW_S:
+                    start, before = now, received
+                reason = None
+            with self.lock:
+                if not self.active:
+                    return
+                if reason is not None:
+                    self.reason = reason
+                    _interrupt_main()
+                    return
+
+
+def _interrupt_main() -> None:
+    """A real SIGINT to the main thread: it also ends a sleep or a blocking read there."""
+    if hasattr(signal, "pthread_kill"):
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+    else:
+        _thread.interrupt_main()
 
 
 def _wanted_files(repo_id: str, listing: list) -> dict[str, object]:

@@ -174,3 +174,37 @@ def test_eeg_labels_are_not_leads(label):
 
     with pytest.raises(ValueError, match="EEG"):
         canonical_lead(label)
+
+
+def test_empty_short_and_dangling_files_say_so(tmp_path):
+    """These all said "a read error occurred" or "no such file"."""
+    (tmp_path / "empty.edf").write_bytes(b"")
+    with pytest.raises(RecordError, match="empty file"):
+        read_record(tmp_path / "empty.edf")
+    (tmp_path / "short.edf").write_bytes(b"0" * 255)
+    with pytest.raises(RecordError, match="too short for an EDF header"):
+        read_record(tmp_path / "short.edf")
+    (tmp_path / "a.edf").symlink_to(tmp_path / "b.edf")
+    (tmp_path / "b.edf").symlink_to(tmp_path / "a.edf")
+    with pytest.raises(RecordError, match="a link that leads nowhere"):
+        read_record(tmp_path / "a.edf")
+
+
+def test_a_truncated_millivolt_unit_and_a_placeholder_birth_date(tmp_path):
+    """EDF's 8-character unit field cuts "millivolt" to "millivol", which was dropped as not a
+    voltage; a birth date of 1850 gave an age of 169."""
+    from datetime import datetime
+
+    from pyedflib import highlevel
+
+    signal_header = highlevel.make_signal_header(
+        "ECG II", dimension="millivolt", sample_frequency=500, physical_min=-10,
+        physical_max=10)
+    header = highlevel.make_header(birthdate=datetime(1850, 1, 1),
+                                   startdate=datetime(2020, 1, 1))
+    path = tmp_path / "old.edf"
+    highlevel.write_edf(str(path), [np.sin(np.arange(5000) / 50.0)], [signal_header],
+                        header=header)
+    record = read_record(path)
+    assert record.leads == ["II"] and record.meta["age"] is None
+    np.testing.assert_allclose(record.signal[0], np.sin(np.arange(5000) / 50.0), atol=1e-3)

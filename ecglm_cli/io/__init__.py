@@ -52,9 +52,12 @@ def _dispatch(path: Path, fs: float | None, leads: list[str] | None) -> ECGRecor
 
         return read_wfdb(path)
     if not path.exists():
-        raise RecordError(path, "no such file")
+        raise RecordError(path, "a link that leads nowhere (dangling, or a loop)"
+                          if path.is_symlink() else "no such file")
     if not path.is_file():
         raise RecordError(path, "not a regular file")
+    if path.stat().st_size == 0:
+        raise RecordError(path, "empty file (0 bytes)")
     if suffix in EDF_SUFFIXES:
         from ecglm_cli.io.edf_reader import read_edf
 

@@ -18,7 +18,7 @@ def unit_scale(unit: str | None) -> float | None:
     spelled-out forms (`millivolt`, `microvolts`, ...).
     """
     key = (unit or "mV").strip().lower().replace("µ", "u").replace("μ", "u")
-    key = re.sub(r"volts?$", "v", key)
+    key = re.sub(r"vol(ts?)?$", "v", key)  # EDF's 8-character field cuts "millivolt" to "millivol"
     key = {"milliv": "mv", "microv": "uv", "nanov": "nv", "": "mv"}.get(key, key)
     return _TO_MV.get(key)
 

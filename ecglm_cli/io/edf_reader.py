@@ -17,12 +17,15 @@ from ecglm_cli.io.assemble import UnusableChannel, assemble, check_size, short_r
 from ecglm_cli.io.record import ECGRecord
 
 _FILETYPES = {0: "edf", 1: "edf+", 2: "bdf", 3: "bdf+"}  # pyedflib's FILETYPE_* numbers
+MAX_AGE = 120
 
 
 def read_edf(path: Path) -> ECGRecord:
     """Read the ECG channels of an EDF/EDF+/BDF file; the file is closed in every case."""
     import pyedflib
 
+    if path.stat().st_size < 256:  # edflib says only "a read error occurred"
+        raise RecordError(path, f"too short for an EDF header ({path.stat().st_size} bytes)")
     try:
         with silenced_c_output():  # edflib prints some header complaints to stdout itself
             edf = pyedflib.EdfReader(str(path))
@@ -82,8 +85,9 @@ def _meta(edf: Any) -> dict[str, Any]:
             born = datetime.strptime(str(birth).strip(), fmt)
         except ValueError:
             continue
-        if isinstance(start, datetime) and start > born:
-            meta["age"] = int((start - born).days // 365.25)
+        age = int((start - born).days // 365.25) if isinstance(start, datetime) else -1
+        if 0 <= age <= MAX_AGE:  # a birth date of 1850 is a placeholder, not an age of 169
+            meta["age"] = age
         break
     extra = " ".join(str(_field(edf, m) or "") for m in ("getPatientAdditional",
                                                           "getRecordingAdditional")).strip()

@@ -330,3 +330,16 @@ def test_member_names_too_deep_or_with_line_breaks_are_refused(tmp_path, name, w
     with file_server(ServerState(files={"/b.tar.gz": archive})) as server:
         with pytest.raises(DownloadError, match=why):
             fetch_bundle(f"{server.url}/b.tar.gz", sha(archive), Store(tmp_path))
+
+
+def test_a_cache_path_that_is_a_file_is_named(tmp_path):
+    """It gave "NotADirectoryError: [Errno 20] Not a directory: '.../locks'"."""
+    archive = bundle_tar()
+    not_a_folder = tmp_path / "cache"
+    not_a_folder.write_text("a file")
+    with file_server(ServerState(files={"/b.tar.gz": archive})) as server:
+        result = cli("download", f"{server.url}/b.tar.gz", "--sha256", sha(archive),
+                     cache=not_a_folder)
+    assert result.returncode == 1
+    line = error_line(result.stderr)
+    assert f"cannot write the model cache at {not_a_folder}" in line and "--cache-dir" in line

@@ -174,7 +174,7 @@ class Store:
         """Hold the per-model lock; a second downloader of the same model waits here."""
         from filelock import FileLock, Timeout
 
-        self.locks_dir.mkdir(parents=True, exist_ok=True)
+        self._make(self.locks_dir)
         lock = FileLock(str(self.locks_dir / f"{slug(name)}.lock"))
         try:
             lock.acquire(timeout=0.5)
@@ -188,8 +188,19 @@ class Store:
 
     def staging_dir(self, label: str) -> Path:
         """A fresh private folder under tmp/, on the same file system as the cache."""
-        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self._make(self.tmp_dir)
         return Path(tempfile.mkdtemp(prefix=f"{slug(label)}-", dir=self.tmp_dir))
+
+    def _make(self, folder: Path) -> None:
+        """Create a cache folder; a cache path that is a file, or one we may not write, is
+        one line naming it and the way to choose another."""
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise DownloadError(
+                f"cannot write the model cache at {self.root}: {exc.strerror or exc} (choose "
+                "another folder with --cache-dir or ECGLM_CACHE_DIR)"
+            ) from None
 
     def install(self, staging: Path, name: str, revision: str, info: dict[str, Any]) -> CachedModel:
         """Write the manifest into `staging` (which holds `files/`) and rename it into place.

@@ -343,3 +343,30 @@ def test_a_cache_path_that_is_a_file_is_named(tmp_path):
     assert result.returncode == 1
     line = error_line(result.stderr)
     assert f"cannot write the model cache at {not_a_folder}" in line and "--cache-dir" in line
+
+
+def test_a_full_disk_is_not_reported_as_a_lost_connection(tmp_path, monkeypatch):
+    """A full disk said "connection lost ... run the same command again to resume" and left
+    its partial file filling the disk."""
+    import errno
+
+    import ecglm_cli.cache.http as http
+
+    class FullDisk(io.RawIOBase):
+        def __init__(self, path, mode, buffering):
+            self.real = open(path, mode, buffering=buffering)
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def close(self):
+            self.real.close()
+            super().close()
+
+    monkeypatch.setattr(http, "open", FullDisk, raising=False)
+    archive = bundle_tar()
+    with file_server(ServerState(files={"/b.tar.gz": archive})) as server:
+        with pytest.raises(DownloadError, match="No space left on device; the partial file "
+                                                "was removed"):
+            fetch_bundle(f"{server.url}/b.tar.gz", sha(archive), Store(tmp_path))
+    assert not [p for p in leftovers(tmp_path) if p.suffix == ".part"]

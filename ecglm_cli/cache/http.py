@@ -164,14 +164,21 @@ def _download(url: str, part: Path, sha256: str, label: str) -> None:
             raise DownloadError(f"{url}: {total} bytes is more than the {MAX_ARCHIVE_BYTES} limit")
         progress = Progress(total, label, unit="bytes", done=offset)
         try:
-            with open(part, "ab" if offset else "wb") as out:
+            with open(part, "ab" if offset else "wb", buffering=0) as out:
                 window = _RateWindow(url, progress.done)
                 for chunk in iter(lambda: response.read1(CHUNK), b""):  # what has arrived
                     window.check(progress.done)
                     if progress.done + len(chunk) > MAX_ARCHIVE_BYTES:
                         part.unlink(missing_ok=True)
                         raise DownloadError(f"{url}: more than {MAX_ARCHIVE_BYTES} bytes")
-                    out.write(chunk)
+                    try:
+                        out.write(chunk)
+                    except OSError as exc:  # not the connection: a full disk, a quota
+                        part.unlink(missing_ok=True)
+                        raise DownloadError(
+                            f"cannot write the download to {part.parent}: "
+                            f"{exc.strerror or exc}; the partial file was removed"
+                        ) from None
                     digest.update(chunk)
                     progress.update(len(chunk))
             if total is not None and progress.done < total:  # http.client reports early EOF

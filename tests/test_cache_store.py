@@ -189,3 +189,19 @@ def test_options_that_do_not_fit_the_name_are_usage_errors():
     assert result.exit_code == 2
     result = runner.invoke(cli, ["download", "--list", "--verify"])
     assert result.exit_code == 2
+
+
+def test_a_killed_runs_staging_folder_is_removed_by_the_next(tmp_path):
+    """SIGKILL while unpacking left a staging folder (0.7 GB each time) that no later run
+    removed. Another model's staging folder is left alone."""
+    from ecglm_cli.cache.store import Store
+
+    store = Store(tmp_path)
+    with store.lock("b"):
+        killed = store.staging_dir("b")
+    (killed / "weights.safetensors").write_bytes(b"x" * 1000)
+    with store.lock("b-tiny"):
+        other = store.staging_dir("b-tiny")
+    with store.lock("b"):
+        fresh = store.staging_dir("b")
+    assert fresh.is_dir() and not killed.exists() and other.is_dir()

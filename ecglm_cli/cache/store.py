@@ -187,8 +187,14 @@ class Store:
             lock.release()
 
     def staging_dir(self, label: str) -> Path:
-        """A fresh private folder under tmp/, on the same file system as the cache."""
+        """A fresh private folder under tmp/, on the same file system as the cache. Called
+        under `lock(label)`, so an older folder of the same label is what a killed run left
+        (up to a whole unpacked model each time): it is removed first."""
         self._make(self.tmp_dir)
+        mine = re.compile(re.escape(slug(label)) + r"-[a-z0-9_]{8}")  # mkdtemp's names only
+        for stale in self.tmp_dir.iterdir():
+            if mine.fullmatch(stale.name) and stale.is_dir() and not stale.is_symlink():
+                shutil.rmtree(stale, ignore_errors=True)
         return Path(tempfile.mkdtemp(prefix=f"{slug(label)}-", dir=self.tmp_dir))
 
     def _make(self, folder: Path) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from ecglm_cli.errors import RecordError
 from ecglm_cli.io import read_record
+from ecglm_cli.io.leads import STANDARD_LEADS as STANDARD
 
 
 def _field(value: object, width: int) -> bytes:
@@ -161,6 +162,7 @@ def test_the_format_is_named_right(tmp_path, suffix, file_type, name):
 @pytest.mark.parametrize(("label", "expected"), [
     ("II-I", ("II-I", False)), ("ECG I II", ("ECG I II", False)), ("V1-REF", ("V1", True)),
     ("lead_ii", ("II", True)), ("precordial 1", ("V1", True)), ("ECG 1", ("ECG1", False)),
+    ("ECG C3", ("V3", True)), ("Lead C3", ("V3", True)),  # they say they are ECG leads
 ])
 def test_lead_labels(label, expected):
     from ecglm_cli.io.leads import canonical_lead
@@ -208,3 +210,21 @@ def test_a_truncated_millivolt_unit_and_a_placeholder_birth_date(tmp_path):
     record = read_record(path)
     assert record.leads == ["II"] and record.meta["age"] is None
     np.testing.assert_allclose(record.signal[0], np.sin(np.arange(5000) / 50.0), atol=1e-3)
+
+
+@pytest.mark.parametrize("spelling", ["ECG C{}", "Lead C{}", "C{}-REF", "C{}"])
+def test_a_12_lead_export_naming_its_chest_leads_c1_to_c6(spelling):
+    """The first C1-C6 rule missed the `ECG`/`Lead` prefix and refused a reference suffix, so
+    these chest leads were lost (a review of this stop's changes)."""
+    from ecglm_cli.io.channels import select_ecg_channels
+
+    names = ["I", "II", "III", "aVR", "aVL", "aVF", *(spelling.format(n) for n in range(1, 7))]
+    _, leads, _, dropped = select_ecg_channels(names, ["mV"] * 12)
+    assert leads == list(STANDARD) and dropped == {}
+
+
+def test_chest_leads_named_c_by_the_user_are_chest_leads():
+    """`--input-leads C1,C2` names two chest leads, whatever the file-level rule says."""
+    from ecglm_cli.cli.common import parse_input_leads
+
+    assert parse_input_leads("C1,C2,MLII") == ["V1", "V2", "II"]

@@ -7,7 +7,7 @@ import traceback
 
 import click
 
-from ecglm_cli.io.leads import parse_lead_set
+from ecglm_cli.io.leads import parse_lead_set, typed_lead_name
 from ecglm_cli.output import FORMATS
 
 format_option = click.option(
@@ -27,13 +27,14 @@ leads_in_option = click.option(
 def parse_input_leads(spec: str | None) -> list[str] | None:
     """The `--leads` value for bare arrays as a list of names (`12`, `limb`, `precordial` expand).
 
-    Names are kept as typed; the reader maps them to canonical leads and reports unknown ones.
+    Standard names are mapped here (`C1` typed by a user is V1); the reader maps the rest and
+    reports unknown ones.
     """
     if spec is None:
         return None
     if spec.strip().lower() in ("12", "all", "limb", "precordial"):
         return parse_lead_set(spec)
-    names = [part.strip() for part in spec.split(",") if part.strip()]
+    names = [typed_lead_name(part.strip()) for part in spec.split(",") if part.strip()]
     if not names:
         raise click.BadParameter(f"no lead names in {spec!r}", param_hint="--leads")
     return names

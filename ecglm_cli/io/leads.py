@@ -72,10 +72,24 @@ def _derivation(name: str) -> list[str] | None:
     return parts if len(parts) > 1 and all(electrode) else None
 
 
+def _lead_key(key: str) -> str:
+    """A normalised label without an `ecg` or `lead` prefix before a lead name ("ecgc1")."""
+    for prefix in ("ecg", "lead"):
+        if key.startswith(prefix) and (key[len(prefix):] in _ALIASES
+                                       or key[len(prefix):] in _CHEST_C):
+            return key[len(prefix):]
+    return key
+
+
+def _says_ecg(key: str) -> bool:
+    """A normalised label that calls itself an ECG lead ("ECG C3", "Lead C3"), not EEG."""
+    return key.startswith(("ecg", "lead")) and _lead_key(key) != key
+
+
 def chest_leads_named_c(names: list[str]) -> bool:
     """Whether a file's C1-C6 labels are chest leads: three or more of them, and no other EEG
     electrode or EEG label (a sleep study's C3 and C4 beside F3, O1 or A2 are EEG)."""
-    keys = [_normalise(n) for n in names]
+    keys = [_lead_key(_normalise(n)) for n in names]
     named_c = {k for k in keys if k in _CHEST_C}
     eeg = any(k.startswith("eeg") or (_EEG_ELECTRODE.fullmatch(k) and k not in _CHEST_C)
               for k in keys)
@@ -99,18 +113,16 @@ def canonical_lead(name: str, chest_c: bool = False) -> tuple[str, bool]:
             return name.strip(), False
         raise ValueError(f"{name!r} is a derivation between EEG electrodes, not an ECG lead")
     key = _normalise(name)
-    if key in _CHEST_C:
-        if chest_c and not _REFERENCE_SUFFIX.search(name.strip().lower()):
-            return _CHEST_C[key], True
-        raise ValueError(f"{name!r} is read as an EEG electrode (C1-C6 are chest leads only in a "
-                         "file with three or more of them and no EEG channel)")
     numbered = re.fullmatch(r"(f?ecg|ekg|ch|channel)(\d+)", key)
     if numbered:  # "ECG 1", "ch3": a channel number, not lead I or III
         return f"{numbered.group(1).upper()}{numbered.group(2)}", False
-    if key.startswith("ecg") and key[3:] in _ALIASES:
-        key = key[3:]
-    if key.startswith("lead") and key[4:] in _ALIASES:
-        key = key[4:]
+    chest_c = chest_c or _says_ecg(key)
+    key = _lead_key(key)
+    if key in _CHEST_C:
+        if chest_c:
+            return _CHEST_C[key], True
+        raise ValueError(f"{name!r} is read as an EEG electrode (C1-C6 are chest leads only in a "
+                         "file with three or more of them and no EEG channel)")
     if key in _ALIASES:
         return _ALIASES[key], True
     if key in _NONSTANDARD:
@@ -120,6 +132,16 @@ def canonical_lead(name: str, chest_c: bool = False) -> tuple[str, bool]:
     if "ecg" in key or "ekg" in key:
         return name.strip(), False
     raise ValueError(f"{name!r} is not a recognised ECG lead")
+
+
+def typed_lead_name(name: str) -> str:
+    """A lead name a user typed (`--input-leads`): `C1`-`C6` mean the chest leads there, as in
+    `--leads`, whatever else the file holds."""
+    try:
+        lead, standard = canonical_lead(name, chest_c=True)
+    except ValueError:
+        return name
+    return lead if standard else name
 
 
 def parse_lead_set(spec: str) -> list[str]:

@@ -13,15 +13,23 @@ import re
 from ecglm_cli.io.leads import LIMB_LEADS, STANDARD_LEADS, canonical_lead
 from ecglm_cli.knowledge.labels import axis_class
 
-_LEAD = r"(?:I{1,3}|aV[RLF]|V[1-6])"
-# "lead II", "leads II, III and aVF": roman numerals count only after the word "lead(s)"
+_LEAD = r"(?:I{1,3}|a[Vv][RLFrlf]|[Vv][1-6])"
+_SEP = r"\s*(?:,|and|or|&|/)\s*"
+# "lead II", "leads II, III and aVF": roman numerals count only after "lead", or as a list after
+# "leads" ("the leads I have" is not lead I)
 _LEAD_LIST = re.compile(
-    rf"\bleads?(?:\s+|\s*[,:]\s*)({_LEAD}(?:\s*(?:,|and|or|&|/)\s*{_LEAD})*)(?![\w-])",
-    re.IGNORECASE)
-# "V2", "aVF" anywhere: no English word is spelt like them
-_LEAD_NAMED = re.compile(r"(?<![\w-])(aV[RLF]|V[1-6])(?![\w-])", re.IGNORECASE)
-_NEGATION = re.compile(r"\b(no|not|none|without|absen\w*|ruled?|exclude[sd]?)\b|n't\b",
-                       re.IGNORECASE)
+    rf"\b(?:lead(?:\s+|\s*[,:]\s*)({_LEAD}(?:{_SEP}{_LEAD})*)"
+    rf"|leads(?:\s+|\s*[,:]\s*)({_LEAD}(?:{_SEP}{_LEAD})+))(?![\w-])")
+# "V2", "aVF" anywhere: no English word is spelt like them. "AVR" (aortic valve replacement) and
+# "AVF" (a fistula) in capitals are not leads.
+_LEAD_NAMED = re.compile(r"(?<![\w-])(a[Vv][RLFrlf]|[Vv][1-6])(?![\w-])")
+_NEGATION = re.compile(r"\b(no|not|none|without|absen\w*|ruled?|exclude[sd]?|unlikely|lack\w*|"
+                       r"negative|missing|free of)\b|n't\b", re.IGNORECASE)
+# "A or B?": a yes or no does not say which one it is about
+_CHOICE = re.compile(r"\bor\b|\bversus\b|\bvs\.?(?!\w)", re.IGNORECASE)
+# Findings that many statements share: "ST depression" comes with ischaemia and infarction as
+# much as with non-specific ST depression (STD_), so that one code's cut does not decide it
+SHARED_FINDINGS = frozenset({"STD_", "STE_", "QWAVE", "INVT"})
 _AXIS = re.compile(r"\baxis\b", re.IGNORECASE)
 _ASKS_VALUE = re.compile(r"\b(what|how (much|long|fast|wide|slow)|value)\b", re.IGNORECASE)
 _MEASURED = re.compile(r"\b(heart ?rate|rate|bpm|pr|qrs (duration|width)|qtc?|corrected qt|rr)\b",
@@ -33,19 +41,22 @@ AXIS_RANGES: dict[str, tuple[float, float]] = {
     "right axis deviation": (90.0, 180.0),
 }
 # PTB-XL labels the axis "left" in 74 of the 79 records (folds 1-9) measured at -30..0 degrees,
-# where the guideline class is normal: only a measured axis this far past a class boundary
-# contradicts an answer
+# where the guideline class is normal: only a measured axis this far outside the class an
+# answer gives contradicts it. A class the answer denies needs less (LAD is only 60 degrees
+# wide): no record measured below -30 degrees is labelled normal.
 AXIS_MARGIN_DEG = 30.0
-_AXIS_CLASS = re.compile(r"\b(left axis deviation|right axis deviation|normal (?:heart )?axis)\b",
-                         re.IGNORECASE)
-_LIKELIHOOD = re.compile(r"\blikelihood \d+ ?%")
+DENIED_MARGIN_DEG = 10.0
+_AXIS_CLASS = re.compile(
+    r"\b(left[- ]axis(?: deviation)?|right[- ]axis(?: deviation)?|normal (?:heart )?axis"
+    r"|axis (?:is )?normal)\b", re.IGNORECASE)
+_LIKELIHOOD = re.compile(r"\blikelihood \d+ ?%", re.IGNORECASE)
 
 
 def named_leads(text: str) -> list[str]:
     """Standard leads that `text` names ("V2", "aVF", "lead III", "leads II, III and aVF")."""
     parts = [m.group(1) for m in _LEAD_NAMED.finditer(text)]
     for listed in _LEAD_LIST.finditer(text):
-        parts += re.findall(_LEAD, listed.group(1), re.IGNORECASE)
+        parts += re.findall(_LEAD, listed.group(1) or listed.group(2))
     return [lead for lead in STANDARD_LEADS if lead in {canonical_lead(p)[0] for p in parts}]
 
 
@@ -55,9 +66,10 @@ def lead_notes(question: str, leads_read: list[str]) -> list[str]:
     notes = []
     missing = [lead for lead in named_leads(question) if lead not in leads_read]
     if missing:
-        them = "them" if len(missing) > 1 else "it"
-        notes.append(f"the question names {', '.join(missing)}, which the model did not read "
-                     f"(leads read: {read}); the answer cannot rest on {them}")
+        many = len(missing) > 1
+        notes.append(f"the question names lead{'s' if many else ''} {', '.join(missing)}, which "
+                     f"the model did not read (leads read: {read}); the answer cannot rest on "
+                     f"{'them' if many else 'it'}")
     if asks_about_axis(question) and sum(lead in leads_read for lead in LIMB_LEADS) < 2:
         notes.append("the heart axis needs at least two limb leads, and the model read "
                      f"{'only ' + read if read else 'none'}")
@@ -69,10 +81,12 @@ def disagreement_note(question: str, answer: str, statements: list[str],
                       thresholds: dict[str, float]) -> str | None:
     """A yes/no about one statement that the classifier, at its decision threshold, contradicts.
 
-    Only plain questions: one statement named, no negation ("Is there no AF?" inverts "yes").
+    Only plain questions: one statement named, no negation ("Is there no AF?" inverts "yes"),
+    no choice ("AF or flutter?"), and not a finding many statements share (`SHARED_FINDINGS`).
     """
     reply = answer.strip().lower().rstrip(".!")
-    if reply not in ("yes", "no") or len(statements) != 1 or _NEGATION.search(question):
+    if reply not in ("yes", "no") or len(statements) != 1 or _NEGATION.search(question) \
+            or _CHOICE.search(question) or statements[0] in SHARED_FINDINGS:
         return None
     code = statements[0]
     if code not in probabilities or code not in thresholds:
@@ -93,7 +107,8 @@ def asks_about_axis(question: str) -> bool:
 
 def axis_note(question: str, answer: str, measurements: dict | None) -> str | None:
     """The answer's axis class (a yes/no about one class, or the class an answer names) against
-    the measured QRS axis, when that lies `AXIS_MARGIN_DEG` past the class's boundary."""
+    the measured QRS axis, when that lies `AXIS_MARGIN_DEG` outside the class given, or
+    `DENIED_MARGIN_DEG` inside a class denied."""
     axis = (measurements or {}).get("qrs_axis") or {}
     if not asks_about_axis(question) or axis.get("value") is None \
             or axis.get("confidence", 0) < 0.5:
@@ -101,7 +116,8 @@ def axis_note(question: str, answer: str, measurements: dict | None) -> str | No
     reply = answer.strip().lower().rstrip(".!")
     asked = {_axis_name(m) for m in _AXIS_CLASS.findall(question)}
     named = {_axis_name(m) for m in _AXIS_CLASS.findall(answer)}
-    if reply in ("yes", "no") and len(asked) == 1 and not _NEGATION.search(question):
+    if reply in ("yes", "no") and len(asked) == 1 and not _NEGATION.search(question) \
+            and not _CHOICE.search(question):
         claimed, present = asked.pop(), reply == "yes"
     elif reply not in ("yes", "no") and len(named) == 1:
         claimed, present = named.pop(), True
@@ -109,19 +125,26 @@ def axis_note(question: str, answer: str, measurements: dict | None) -> str | No
         return None
     low, high = AXIS_RANGES[claimed]
     angle = float(axis["value"])
-    inside = min(angle - low, high - angle)  # > 0 inside the range, < 0 outside
-    if (present and inside > -AXIS_MARGIN_DEG) or (not present and inside < AXIS_MARGIN_DEG):
+    # > 0 inside the range, < 0 outside; on the circle, so -170 degrees is 10 past +180
+    inside = max(min(a - low, high - a) for a in (angle - 360, angle, angle + 360))
+    if (present and inside > -AXIS_MARGIN_DEG) or (not present and inside < DENIED_MARGIN_DEG):
         return None
     measured = f"the measured QRS axis is {angle:+.0f}° (confidence {axis['confidence']:.2f})"
-    span = f"{claimed} ({low:+.0f}° to {high:+.0f}°)"
+    span = f"{_named(claimed)} ({low:+.0f}° to {high:+.0f}°)"
     if present:
-        return f"{measured}, which is {axis_class(angle)}, not {span}"
+        return f"{measured}, which is {_named(axis_class(angle))}, not {span}"
     return f"{measured}, inside the range of {span}"
+
+
+def _named(axis: str) -> str:
+    return f"a {axis}" if axis == "normal heart axis" else axis
 
 
 def _axis_name(found: str) -> str:
     found = found.lower()
-    return "normal heart axis" if found.startswith("normal") else found
+    if "normal" in found:
+        return "normal heart axis"
+    return "left axis deviation" if found.startswith("left") else "right axis deviation"
 
 
 def unmeasured_note(question: str, lm_reads_measurements: bool) -> str | None:

@@ -36,6 +36,7 @@ from ecglm_cli.pipeline.ask import Asker
     ("Looking at the leads, I see T changes.", []),
     ("Is this patient after AVR?", []),
     ("Is aVR positive?", ["aVR"]),
+    ("Lead III: any Q waves? And LEADS II and aVF?", ["II", "III", "aVF"]),
 ])
 def test_named_leads(question, leads):
     assert named_leads(question) == leads

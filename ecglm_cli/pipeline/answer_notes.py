@@ -18,8 +18,8 @@ _SEP = r"\s*(?:,|and|or|&|/)\s*"
 # "lead II", "leads II, III and aVF": roman numerals count only after "lead", or as a list after
 # "leads" ("the leads I have" is not lead I)
 _LEAD_LIST = re.compile(
-    rf"\b(?:lead(?:\s+|\s*[,:]\s*)({_LEAD}(?:{_SEP}{_LEAD})*)"
-    rf"|leads(?:\s+|\s*[,:]\s*)({_LEAD}(?:{_SEP}{_LEAD})+))(?![\w-])")
+    rf"\b(?:(?i:lead)(?:\s+|\s*[,:]\s*)({_LEAD}(?:{_SEP}{_LEAD})*)"
+    rf"|(?i:leads)(?:\s+|\s*[,:]\s*)({_LEAD}(?:{_SEP}{_LEAD})+))(?![\w-])")
 # "V2", "aVF" anywhere: no English word is spelt like them. "AVR" (aortic valve replacement) and
 # "AVF" (a fistula) in capitals are not leads.
 _LEAD_NAMED = re.compile(r"(?<![\w-])(a[Vv][RLFrlf]|[Vv][1-6])(?![\w-])")

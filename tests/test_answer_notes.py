@@ -37,6 +37,12 @@ from ecglm_cli.pipeline.ask import Asker
     ("Is this patient after AVR?", []),
     ("Is aVR positive?", ["aVR"]),
     ("Lead III: any Q waves? And LEADS II and aVF?", ["II", "III", "aVF"]),
+    # ranges and groups of leads
+    ("ST elevation in V1-V3?", ["V1", "V2", "V3"]),
+    ("Is V1 to V4 ok?", ["V1", "V2", "V3", "V4"]),
+    ("Any Q waves in leads I-III?", ["I", "II", "III"]),
+    ("Any changes in the inferior leads?", ["II", "III", "aVF"]),
+    ("Q waves in the high lateral leads?", ["I", "aVL"]),
 ])
 def test_named_leads(question, leads):
     assert named_leads(question) == leads
@@ -99,6 +105,10 @@ def test_likelihood_in_an_answer_is_flagged():
     ("What rhythm is this?", False),
     ("Is the heart rate normal?", False),  # a range question the heads' labels can answer
     ("What is the heart axis?", False),  # the axis family is taught from the labels
+    ("Give me the QRS duration.", True),
+    ("What's the HR?", True),
+    ("Estimate the heart rate in bpm.", True),
+    ("What is the QRS morphology?", False),
 ])
 def test_value_questions_to_an_lm_without_measured_values(question, noted):
     """The shipped LM answers "What is the heart rate?" with a report; it never read a rate."""

@@ -23,6 +23,20 @@ _LEAD_LIST = re.compile(
 # "V2", "aVF" anywhere: no English word is spelt like them. "AVR" (aortic valve replacement) and
 # "AVF" (a fistula) in capitals are not leads.
 _LEAD_NAMED = re.compile(r"(?<![\w-])(a[Vv][RLFrlf]|[Vv][1-6])(?![\w-])")
+# "V1-V3", "V1 to V4", "leads I-III": every lead between
+_LEAD_RANGE = re.compile(
+    r"(?<![\w-])([Vv][1-6])\s*(?:-|–|to)\s*([Vv][1-6])(?![\w-])"
+    r"|(?i:leads?)\s+(I{1,3})\s*(?:-|–|to)\s*(I{1,3})(?![\w-])")
+# the usual groups of leads (AHA/ACCF/HRS 2009 wording)
+LEAD_GROUPS: dict[str, tuple[str, ...]] = {
+    "inferior": ("II", "III", "aVF"), "lateral": ("I", "aVL", "V5", "V6"),
+    "high lateral": ("I", "aVL"), "septal": ("V1", "V2"), "anterior": ("V3", "V4"),
+    "anteroseptal": ("V1", "V2", "V3", "V4"), "precordial": STANDARD_LEADS[6:],
+    "chest": STANDARD_LEADS[6:], "limb": LIMB_LEADS,
+}
+_LEAD_GROUP = re.compile(
+    r"\b(high lateral|inferior|lateral|septal|anteroseptal|anterior|precordial|chest|limb)"
+    r"\s+leads\b", re.IGNORECASE)
 _NEGATION = re.compile(r"\b(no|not|none|without|absen\w*|ruled?|exclude[sd]?|unlikely|lack\w*|"
                        r"negative|missing|free of)\b|n't\b", re.IGNORECASE)
 # "A or B?": a yes or no does not say which one it is about
@@ -31,9 +45,10 @@ _CHOICE = re.compile(r"\bor\b|\bversus\b|\bvs\.?(?!\w)", re.IGNORECASE)
 # much as with non-specific ST depression (STD_), so that one code's cut does not decide it
 SHARED_FINDINGS = frozenset({"STD_", "STE_", "QWAVE", "INVT"})
 _AXIS = re.compile(r"\baxis\b", re.IGNORECASE)
-_ASKS_VALUE = re.compile(r"\b(what|how (much|long|fast|wide|slow)|value)\b", re.IGNORECASE)
-_MEASURED = re.compile(r"\b(heart ?rate|rate|bpm|pr|qrs (duration|width)|qtc?|corrected qt|rr)\b",
-                       re.IGNORECASE)
+_ASKS_VALUE = re.compile(r"\b(what|how (much|long|fast|wide|slow)|value|give|tell|estimate|"
+                         r"measure)\b", re.IGNORECASE)
+_MEASURED = re.compile(r"\b(heart ?rate|rate|hr|bpm|pr|qrs (duration|width)|qtc?|corrected qt|"
+                       r"rr)\b", re.IGNORECASE)
 # ECG-QA's axis classes and their ranges in degrees, as `knowledge.labels.axis_class` draws them
 AXIS_RANGES: dict[str, tuple[float, float]] = {
     "normal heart axis": (-30.0, 90.0),
@@ -53,11 +68,19 @@ _LIKELIHOOD = re.compile(r"\blikelihood \d+ ?%", re.IGNORECASE)
 
 
 def named_leads(text: str) -> list[str]:
-    """Standard leads that `text` names ("V2", "aVF", "lead III", "leads II, III and aVF")."""
+    """Standard leads that `text` names ("V2", "aVF", "lead III", "leads II, III and aVF",
+    "V1-V3", "inferior leads")."""
     parts = [m.group(1) for m in _LEAD_NAMED.finditer(text)]
     for listed in _LEAD_LIST.finditer(text):
         parts += re.findall(_LEAD, listed.group(1) or listed.group(2))
-    return [lead for lead in STANDARD_LEADS if lead in {canonical_lead(p)[0] for p in parts}]
+    named = {canonical_lead(p)[0] for p in parts}
+    for match in _LEAD_RANGE.finditer(text):
+        ends = [e for e in match.groups() if e]
+        low, high = sorted(STANDARD_LEADS.index(canonical_lead(e)[0]) for e in ends)
+        named.update(STANDARD_LEADS[low:high + 1])
+    for group in _LEAD_GROUP.findall(text):
+        named.update(LEAD_GROUPS[group.lower()])
+    return [lead for lead in STANDARD_LEADS if lead in named]
 
 
 def lead_notes(question: str, leads_read: list[str]) -> list[str]:

@@ -122,10 +122,10 @@ def test_a_file_longer_than_its_listing_is_stopped(tiny_model, tmp_path):
 
 
 def test_a_hub_server_that_drips_is_given_up(tiny_model, tmp_path, monkeypatch):
-    import ecglm_cli.cache.hub as hub
+    import ecglm_cli.cache.http as http  # the rate rule the Hub watch shares
 
-    monkeypatch.setattr(hub, "SLOW_WINDOW_S", 0.5)
-    monkeypatch.setattr(hub, "SLOW_MIN_BYTES", 1 << 20)
+    monkeypatch.setattr(http, "SLOW_WINDOW_S", 0.5)
+    monkeypatch.setattr(http, "SLOW_MIN_BYTES", 1 << 20)
     state = HubState.from_folder(REPO_ID, tiny_model)
     state.drip_s = {"model.safetensors": 0.05}
     with hub_server(state) as server:

@@ -119,11 +119,13 @@ def _hash_into(digest: hashlib._Hash, path: Path) -> int:
     return size
 
 
-class _RateWindow:
-    """Refuses a transfer that delivers under `SLOW_MIN_BYTES` in `SLOW_WINDOW_S` seconds."""
+class RateWindow:
+    """Refuses a transfer that delivers under `SLOW_MIN_BYTES` in `SLOW_WINDOW_S` seconds (for
+    URL bundles here, and for Hub files by `hub.TransferWatch`)."""
 
-    def __init__(self, url: str, done: int):
-        self.url, self.start, self.done = url, time.monotonic(), done
+    def __init__(self, label: str, done: int, hint: str = ""):
+        self.label, self.hint = label, hint
+        self.start, self.done = time.monotonic(), done
 
     def check(self, done: int) -> None:
         now = time.monotonic()
@@ -131,9 +133,8 @@ class _RateWindow:
             return
         if done - self.done < SLOW_MIN_BYTES:
             raise DownloadError(
-                f"{self.url}: only {done - self.done} bytes arrived in the last "
-                f"{now - self.start:.0f} s (the server is too slow); what arrived is kept, and "
-                "the same command resumes from it"
+                f"{self.label}: only {done - self.done} bytes arrived in the last "
+                f"{now - self.start:.0f} s (the server is too slow){self.hint}"
             )
         self.start, self.done = now, done
 
@@ -165,7 +166,8 @@ def _download(url: str, part: Path, sha256: str, label: str) -> None:
         progress = Progress(total, label, unit="bytes", done=offset)
         try:
             with open(part, "ab" if offset else "wb", buffering=0) as out:
-                window = _RateWindow(url, progress.done)
+                window = RateWindow(url, progress.done, "; what arrived is kept, and the "
+                                    "same command resumes from it")
                 for chunk in iter(lambda: response.read1(CHUNK), b""):  # what has arrived
                     window.check(progress.done)
                     if progress.done + len(chunk) > MAX_ARCHIVE_BYTES:

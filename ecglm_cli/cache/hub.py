@@ -24,7 +24,7 @@ from pathlib import Path, PurePosixPath
 
 from ecglm_cli import __version__
 from ecglm_cli.cache.archive import safe_parts
-from ecglm_cli.cache.http import SLOW_MIN_BYTES, SLOW_WINDOW_S
+from ecglm_cli.cache.http import RateWindow
 from ecglm_cli.cache.store import FILES, REPO_ID, CachedModel, Store, sha256_file
 from ecglm_cli.errors import DownloadError
 
@@ -101,14 +101,13 @@ def fetch_repo(
             ]
         wanted = _wanted_files(repo_id, listing)
         hub_cache = store.tmp_dir / "hub"
+        repo_cache = hub_cache / ("models--" + repo_id.replace("/", "--"))  # huggingface_hub's
         with _hub_errors(repo_id, endpoint):
             # one file at a time, in this thread: exactly the vetted files (snapshot_download
             # lists the repo again and fetches what that second listing says), and Ctrl-C
             # stops it (snapshot_download's worker threads kept the process alive)
             for name, item in sorted(wanted.items()):
-                limit = int(getattr(getattr(item, "lfs", None), "size", None) or item.size or 0)
-                blobs = hub_cache / ("models--" + repo_id.replace("/", "--")) / "blobs"
-                with TransferWatch(blobs, limit, f"{repo_id}/{name}"):
+                with TransferWatch(repo_cache / "blobs", _listed_size(item), f"{repo_id}/{name}"):
                     fetched = hf_hub_download(
                         repo_id, name, revision=commit, cache_dir=hub_cache, endpoint=endpoint,
                         token=token, library_name="ecglm", library_version=__version__,
@@ -125,13 +124,13 @@ def fetch_repo(
             return store.install(staging, repo_id, commit, info), True
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-            shutil.rmtree(hub_cache / ("models--" + repo_id.replace("/", "--")), ignore_errors=True)
+            shutil.rmtree(repo_cache, ignore_errors=True)
 
 
 class TransferWatch:
     """Watches one huggingface_hub download from a thread, which it cannot bound itself: more
-    bytes than the listing gave (a server streamed 3 GB for a 100 kB file), or fewer than
-    `SLOW_MIN_BYTES` in `SLOW_WINDOW_S` once the file is being written (a server that drips),
+    bytes than the listing gave (a server streamed 3 GB for a 100 kB file), or too few in a
+    `RateWindow` once the file is being written (a server that drips),
     interrupt the main thread, and the transfer ends with one line saying why."""
 
     POLL_S = 0.2
@@ -168,22 +167,20 @@ class TransferWatch:
         return sum(sizes) if sizes else None
 
     def _watch(self) -> None:
-        start, before = time.monotonic(), 0
+        window = RateWindow(self.label, 0)
         while True:
             time.sleep(self.POLL_S)
-            received, now = self._received(), time.monotonic()
+            received, reason = self._received(), None
             if received is None:  # the rate is judged on a transfer that is writing
-                start, before, reason = now, 0, None
+                window = RateWindow(self.label, 0)
             elif received > self.limit + (1 << 20):
                 reason = (f"{self.label}: the server sent more than the {self.limit} bytes "
                           "its listing gave; nothing was kept")
-            elif now - start >= SLOW_WINDOW_S and received - before < SLOW_MIN_BYTES:
-                reason = (f"{self.label}: only {received - before} bytes arrived in the last "
-                          f"{now - start:.0f} s (the server is too slow)")
             else:
-                if now - start >= SLOW_WINDOW_S:
-                    start, before = now, received
-                reason = None
+                try:
+                    window.check(received)
+                except DownloadError as exc:
+                    reason = str(exc)
             with self.lock:
                 if not self.active:
                     return
@@ -199,6 +196,12 @@ def _interrupt_main() -> None:
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
     else:
         _thread.interrupt_main()
+
+
+def _listed_size(item: object) -> int:
+    """A file's size in the Hub listing (its LFS object's, for weights)."""
+    lfs = getattr(item, "lfs", None)
+    return int(lfs.size if lfs is not None else getattr(item, "size", 0) or 0)
 
 
 def _wanted_files(repo_id: str, listing: list) -> dict[str, object]:
@@ -218,7 +221,7 @@ def _wanted_files(repo_id: str, listing: list) -> dict[str, object]:
             f"{repo_id} has no safetensors weights at this revision; ecglm does not load "
             "pickled (.bin/.pt) weights. Pick a revision with safetensors via --revision"
         )
-    total = sum(int(item.size or 0) for item in wanted.values())
+    total = sum(_listed_size(item) for item in wanted.values())
     if total > MAX_REPO_BYTES:
         raise DownloadError(f"{repo_id}: {total} bytes is more than the {MAX_REPO_BYTES} limit")
     return wanted
@@ -261,8 +264,7 @@ def _check_files(repo_id: str, files_dir: Path, wanted: dict[str, object]) -> No
     for name, item in wanted.items():
         path = files_dir / name
         lfs = getattr(item, "lfs", None)
-        expected_size = lfs.size if lfs is not None else item.size
-        if path.stat().st_size != expected_size:
+        if path.stat().st_size != _listed_size(item):
             raise DownloadError(f"{repo_id}/{name}: size does not match the Hub listing")
         if lfs is not None:
             ok = sha256_file(path) == lfs.sha256

@@ -143,13 +143,12 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
          train_folds: str, val_folds: str, limit: int | None, measured: bool, draws: int,
          val_questions: int, vocab_size: int, hidden: int, layers: int, heads: int,
          ecgqa: tuple[Path, ...] = (), lora_rank: int = 0) -> None:
-    from ecglm_cli.models.bundle import resolve_bundle_dir
     from ecglm_cli.models.compact_lm import CompactLMConfig
     from ecglm_cli.train.lm import LMTrainOptions, train_lm
     from ecglm_cli.train.lm_corpus import build_texts
-    from ecglm_cli.train.output_dir import check_output
+    from ecglm_cli.train.output_dir import run_output
 
-    out = check_output(out if out is not None else resolve_bundle_dir(bundle), "the trained bundle")
+    out = run_output(out, bundle, "the trained bundle")
     options = LMTrainOptions(
         stage=stage, ptbxl=ptbxl, bundle=bundle, out=out, llm=llm, epochs=epochs,
         device=device, seed=seed, resume=resume, batch_size=batch_size, lr=lr, views=views,
@@ -236,12 +235,10 @@ built-in and downloaded bundles are never written: with those, pass --out.
 def thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str, limit: int | None,
                device: str) -> None:
     """Choose a classifier bundle's decision thresholds again on the validation folds."""
-    from ecglm_cli.models.bundle import resolve_bundle_dir
-    from ecglm_cli.train.output_dir import check_output
+    from ecglm_cli.train.output_dir import run_output
     from ecglm_cli.train.thresholds import rechoose_thresholds
 
-    target = check_output(out if out is not None else resolve_bundle_dir(bundle),
-                          "a copy of the bundle with the new thresholds")
+    target = run_output(out, bundle, "a copy of the bundle with the new thresholds")
     click.echo(str(rechoose_thresholds(bundle, ptbxl, parse_folds(val_folds), target, limit,
                                        device)))
 
@@ -267,12 +264,11 @@ def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
     from ecglm_cli.models.ecglm import save_lm_thresholds
     from ecglm_cli.pipeline.lm_detect import choose_lm_thresholds
     from ecglm_cli.progress import Progress
-    from ecglm_cli.train.output_dir import check_output
+    from ecglm_cli.train.output_dir import run_output
 
     folds = parse_folds(val_folds)
     bundle_dir = resolve_bundle_dir(bundle)
-    target = check_output(out if out is not None else bundle_dir,
-                          "a copy of the bundle with the new thresholds")
+    target = run_output(out, bundle, "a copy of the bundle with the new thresholds")
     progress = Progress(None, label="ecglm train lm-thresholds: ")
     try:
         chosen, records = choose_lm_thresholds(str(bundle_dir), ptbxl, folds, limit, llm,

@@ -45,3 +45,10 @@ def check_output(folder: Path, hint: str) -> Path:
                 "to a folder of your own"
             )
     return Path(folder)
+
+
+def run_output(out: Path | None, bundle: str, hint: str) -> Path:
+    """Where a run that reads `bundle` writes: `--out`, else the bundle itself; checked."""
+    from ecglm_cli.models.bundle import resolve_bundle_dir
+
+    return check_output(out if out is not None else resolve_bundle_dir(bundle), hint)

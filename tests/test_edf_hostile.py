@@ -112,6 +112,30 @@ def test_a_slow_channel_labelled_ecg_is_dropped_not_the_file(tmp_path):
         read_record(alone)
 
 
+def test_a_lead_whose_first_copy_is_unusable_is_read_from_its_second(tmp_path):
+    """The duplicate rule ran before rates and digital ranges were checked: a first `ECG II` at
+    1 Hz, or with no digital range, pushed aside the good second copy and lost lead II."""
+    slow = raw_edf(tmp_path / "slow_first.edf", [
+        channel("ECG II", np.full(10, 70), per_record=1), channel("ECG II", beats(1))])
+    record = read_record(slow)
+    assert record.leads == ["II"] and "1 Hz" in record.dropped["ECG II"]
+    np.testing.assert_allclose(record.signal[0], beats(1) * 20 / 65535, atol=1e-3)
+    flat = raw_edf(tmp_path / "flat_first.edf", [
+        channel("ECG II", beats(0) // 3, dmin=0, dmax=0), channel("ECG II", beats(1)),
+        channel("ECG I", beats(2))])
+    record = read_record(flat)
+    assert record.leads == ["II", "I"] and "digital minimum" in record.dropped["ECG II"]
+    np.testing.assert_allclose(record.signal[0], beats(1) * 20 / 65535, atol=1e-3)
+
+
+def test_a_good_first_copy_still_makes_the_second_a_duplicate(tmp_path):
+    path = raw_edf(tmp_path / "twice.edf", [
+        channel("ECG II", beats(0)), channel("ECG II", beats(1))])
+    record = read_record(path)
+    assert record.leads == ["II"] and record.dropped == {"ECG II": "duplicate of lead II"}
+    np.testing.assert_allclose(record.signal[0], beats(0) * 20 / 65535, atol=1e-3)
+
+
 def test_zero_record_duration_is_named(tmp_path):
     path = raw_edf(tmp_path / "dur0.edf", [channel("ECG II", beats(0))], duration=0)
     with pytest.raises(RecordError, match="last 0 s, so it has no sampling rate"):

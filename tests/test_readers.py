@@ -151,6 +151,17 @@ def test_channel_with_no_valid_sample_is_dropped(tmp_path, ecg12):
     assert record.leads == ["I"] and "NaN" in record.dropped["II"]
 
 
+def test_a_wholly_missing_first_copy_of_a_lead_gives_way_to_the_second(tmp_path, ecg12):
+    """The second copy of lead II was dropped as a duplicate of an all-NaN first copy, and then
+    the first was dropped too: lead II was lost though the file holds it."""
+    x = np.stack([np.full(ecg12.shape[1], np.nan), ecg12[1], ecg12[0]])
+    path = tmp_path / "twice.npy"
+    np.save(path, x)
+    record = read_record(path, fs=500, leads=["II", "II", "I"])
+    assert record.leads == ["II", "I"] and "NaN" in record.dropped["II"]
+    np.testing.assert_allclose(record.signal[0], ecg12[1], atol=1e-6)
+
+
 def test_example_record_is_a_12_lead_10_s_ecg():
     from ecglm_cli.examples import example_record_path
 

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from ecglm_cli.errors import RecordError
-from ecglm_cli.io.channels import select_ecg_channels, unit_scale
+from ecglm_cli.io.channels import select_ecg_channels, unique_key, unit_scale
 from ecglm_cli.io.record import ECGRecord
 
 # Refuse records whose header promises more samples than this (all channels together): a
@@ -78,28 +78,45 @@ def assemble(
     keep, leads, nonstandard, dropped = select_ecg_channels(names, list(units))
     if not keep:
         raise RecordError(path, f"no ECG channel among {', '.join(repr(n) for n in names)}")
+    problems: dict[int, str] = {}  # by channel: the first one's reason names the file's problem
+
+    def drop(i: int, reason: str) -> None:
+        dropped[unique_key(names[i], dropped)] = reason
+        problems.setdefault(i, reason)
+
     at_rate = []  # a channel at a rate no ECG is recorded at is dropped, not the whole file
     for i, lead in zip(keep, leads, strict=True):
         try:
             at_rate.append((i, lead, check_rate(path, rates[i])))
         except RecordError as exc:
-            dropped[names[i]] = exc.problem
+            drop(i, exc.problem)
     if not at_rate:
-        raise RecordError(path, f"channel {names[keep[0]]!r}: {dropped[names[keep[0]]]}")
-    fs = max(rate for _, _, rate in at_rate)
-    if fs / min(rate for _, _, rate in at_rate) > 1000:
+        raise RecordError(path, f"channel {names[keep[0]]!r}: {problems[keep[0]]}")
+    first_copies = {lead: rate for _, lead, rate in reversed(at_rate)}
+    fs = max(first_copies.values())
+    if fs / min(first_copies.values()) > 1000:
         raise RecordError(path, "channel sampling rates differ by more than a factor of 1000")
-    resampled = sum(float(lengths[i]) * fs / rate for i, _, rate in at_rate)
+    longest: dict[str, float] = {}  # per lead: its largest copy, in case that one is read
+    for i, lead, rate in at_rate:
+        longest[lead] = max(longest.get(lead, 0.0), float(lengths[i]) * fs / rate)
+    resampled = sum(longest.values())
     if resampled > MAX_SAMPLES:  # a slow channel grows by up to 1000x at the record's rate
         raise RecordError(path, f"resampling its channels to {fs:g} Hz would give "
                                 f"{resampled:.0f} samples, more than the limit of {MAX_SAMPLES}")
 
-    read, implausible = [], set()
+    # A lead's later copy is read only when every earlier one is unusable or wholly missing.
+    read, implausible, found = [], set(), set()
     for i, lead, rate in at_rate:
+        if lead in found:
+            drop(i, f"duplicate of lead {lead}")
+            continue
+        if fs / rate > 1000:  # only a later copy can be this slow: fs came from first copies
+            drop(i, f"sampling rate {rate:g} Hz is more than 1000 times below the record's")
+            continue
         try:  # float32, as the record holds it; a value past its range becomes infinite
             x = np.array(read_channel(i), dtype=np.float32, copy=None).reshape(-1)
         except UnusableChannel as exc:
-            dropped[names[i]] = str(exc)
+            drop(i, str(exc))
             continue
         with np.errstate(over="ignore"):
             x *= unit_scale(units[i])  # in place: a reader hands over its channel
@@ -110,9 +127,11 @@ def assemble(
             x[beyond] = np.nan
         x = _resample_with_gaps(x, rate, fs).astype(np.float32) if rate != fs else x
         read.append((i, lead, x))
+        if not np.isnan(x).all():
+            found.add(lead)
     if not read:
         first = at_rate[0][0]
-        raise RecordError(path, f"channel {names[first]!r}: {dropped[names[first]]}")
+        raise RecordError(path, f"channel {names[first]!r}: {problems[first]}")
     keep, leads, channels = (list(column) for column in zip(*read, strict=True))
     n = min(len(c) for c in channels)
     if n == 0:
@@ -121,8 +140,8 @@ def assemble(
     kept_leads, kept_names, kept_nonstandard, rows = [], [], [], []
     for i, lead, x in zip(keep, leads, channels, strict=True):
         if np.isnan(x[:n]).all():
-            dropped[names[i]] = (f"every sample is beyond ±{MAX_ABS_MV:g} mV (check the gain or "
-                                 "units)" if i in implausible else "every sample is missing (NaN)")
+            drop(i, f"every sample is beyond ±{MAX_ABS_MV:g} mV (check the gain or units)"
+                 if i in implausible else "every sample is missing (NaN)")
             continue
         kept_leads.append(lead)
         kept_names.append(names[i])

@@ -26,7 +26,10 @@ def unit_scale(unit: str | None) -> float | None:
 def select_ecg_channels(
     names: list[str], units: list[str], scale: Callable[[str], float | None] = unit_scale
 ) -> tuple[list[int], list[str], list[str], dict[str, str]]:
-    """Return (kept indices, canonical names, non-standard names, dropped {name: reason})."""
+    """Return (ECG channel indices, their canonical leads, non-standard leads, dropped {name:
+    reason}). A lead may appear more than once: which copy is used is decided by `assemble`,
+    once it knows which copies can be read (a first copy at an unusable rate must not push
+    aside a good second one)."""
     keep: list[int] = []
     leads: list[str] = []
     nonstandard: list[str] = []
@@ -36,22 +39,19 @@ def select_ecg_channels(
         try:
             lead, standard = canonical_lead(name, chest_c)
         except ValueError as exc:
-            dropped[_unique(name, dropped)] = str(exc)
+            dropped[unique_key(name, dropped)] = str(exc)
             continue
         if scale(units[i]) is None:
-            dropped[_unique(name, dropped)] = f"unit {units[i]!r} is not a voltage"
-            continue
-        if lead in leads:
-            dropped[_unique(name, dropped)] = f"duplicate of lead {lead}"
+            dropped[unique_key(name, dropped)] = f"unit {units[i]!r} is not a voltage"
             continue
         keep.append(i)
         leads.append(lead)
-        if not standard:
+        if not standard and lead not in nonstandard:
             nonstandard.append(lead)
     return keep, leads, nonstandard, dropped
 
 
-def _unique(name: str, taken: dict[str, str]) -> str:
+def unique_key(name: str, taken: dict[str, str]) -> str:
     """A key for `dropped` that does not overwrite an earlier channel with the same label."""
     key, n = name, 2
     while key in taken:

@@ -90,6 +90,22 @@ def test_no_disagreement_note_where_a_yes_or_no_cannot_be_compared(question, sta
     assert disagreement_note(question, "yes", [statement], {statement: 0.01}, cut) is None
 
 
+def test_a_regional_yes_stands_when_an_overlapping_territory_is_found():
+    """"Is there an anterior MI?" answered yes on an anteroseptal infarct got a note that the
+    classifier does not find AMI, though it found ASMI (a review of clinicians' wordings)."""
+    cut = {"AMI": 0.3, "ASMI": 0.3, "IMI": 0.3}
+    question = "Is there an anterior MI?"
+    assert disagreement_note(question, "yes", ["AMI"], {"AMI": 0.05, "ASMI": 0.8, "IMI": 0.0},
+                             cut) is None
+    # a territory that does not overlap (inferior) does not back an anterior MI
+    note = disagreement_note(question, "yes", ["AMI"], {"AMI": 0.05, "ASMI": 0.1, "IMI": 0.9},
+                             cut)
+    assert note is not None and "does not find AMI" in note
+    # a "no" is still compared with the statement asked about
+    assert "finds AMI" in disagreement_note(question, "no", ["AMI"],
+                                            {"AMI": 0.9, "ASMI": 0.0, "IMI": 0.0}, cut)
+
+
 def test_likelihood_in_an_answer_is_flagged():
     """Record 1596 was described as "Possible normal ECG (likelihood 80%)" at NORM 0.107."""
     note = likelihood_note("Atrial fibrillation. Possible normal ECG (likelihood 80%).")

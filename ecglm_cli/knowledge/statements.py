@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -45,3 +46,23 @@ def by_answer_name() -> dict[str, Statement]:
     name, or the readable name of a statement ECG-QA never names."""
     readable = {s.name: s for s in load_statements().values() if not s.ecgqa_name}
     return {**readable, **by_ecgqa_name()}
+
+
+_REGIONAL = re.compile(r"(.+) in (\w+) leads")  # ECG-QA's "ischemic in anterolateral leads"
+_TERRITORY = re.compile(r"anter|sept|infer|poster|lateral")
+
+
+@lru_cache(maxsize=1)
+def overlapping_territories() -> dict[str, frozenset[str]]:
+    """Regional statement -> the other statements of its kind whose territory overlaps it
+    (AMI -> ASMI, ALMI): "anterior MI" is commonly said of an anteroseptal one."""
+    regions: dict[str, tuple[str, frozenset[str]]] = {}
+    for code, statement in load_statements().items():
+        found = _REGIONAL.fullmatch(statement.ecgqa_name or "")
+        if found:
+            regions[code] = (found[1], frozenset(_TERRITORY.findall(found[2])))
+    return {
+        code: frozenset(other for other, (kind2, parts2) in regions.items()
+                        if other != code and kind2 == kind and parts & parts2)
+        for code, (kind, parts) in regions.items()
+    }

@@ -12,6 +12,7 @@ import re
 
 from ecglm_cli.io.leads import LIMB_LEADS, STANDARD_LEADS, canonical_lead
 from ecglm_cli.knowledge.labels import axis_class
+from ecglm_cli.knowledge.statements import overlapping_territories
 
 _LEAD = r"(?:I{1,3}|a[Vv][RLFrlf]|[Vv][1-6])"
 _SEP = r"\s*(?:,|and|or|&|/)\s*"
@@ -106,6 +107,7 @@ def disagreement_note(question: str, answer: str, statements: list[str],
 
     Only plain questions: one statement named, no negation ("Is there no AF?" inverts "yes"),
     no choice ("AF or flutter?"), and not a finding many statements share (`SHARED_FINDINGS`).
+    A regional "yes" stands when the classifier finds an overlapping territory of its kind.
     """
     reply = answer.strip().lower().rstrip(".!")
     if reply not in ("yes", "no") or len(statements) != 1 or _NEGATION.search(question) \
@@ -116,6 +118,9 @@ def disagreement_note(question: str, answer: str, statements: list[str],
         return None
     p, cut = probabilities[code], thresholds[code]
     if reply == "yes" and p < cut:
+        if any(probabilities.get(other, 0.0) >= thresholds.get(other, 1.0)
+               for other in overlapping_territories().get(code, ())):
+            return None  # "anterior MI?" of an anteroseptal one: the classifier finds ASMI
         return (f"the classifier does not find {code}: probability {p:.3f}, below its decision "
                 f"threshold {cut:.3f}")
     if reply == "no" and p >= cut:

@@ -188,3 +188,53 @@ def test_classify_via_lm_reports_yes_probabilities_from_the_shipped_lm():
         for f in found:
             assert f["threshold"] == round(cuts.get(f["code"], 0.5), 4)
             assert f["p_yes"] >= f["threshold"]
+
+
+def test_classify_via_lm_csv_has_the_heads_columns_not_python_dicts():
+    """`findings.diagnostic` held Python reprs ("{'code': 'NORM', ...}") and the probabilities
+    were `probabilities.space.code`, unlike the heads' CSV."""
+    from ecglm_cli.examples import example_record_path
+
+    path = str(example_record_path())
+    result = CliRunner().invoke(cli, ["classify", path, path, "--via", "lm", "--format", "csv"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.output)))
+    assert len(rows) == 2 and rows[0] == rows[1]
+    head = list(rows[0])
+    assert head[:6] == ["id", "path", "model", "via", "llm", "leads_used"]
+    assert all(key.split(".")[0] in ("diagnostic", "rhythm", "form") for key in head[6:])
+    assert 0.0 <= float(rows[0]["rhythm.SR"]) <= 1.0 and "{" not in result.output
+
+
+def test_sigterm_ends_classify_via_lm_with_the_scored_rows_written(tmp_path):
+    """`timeout` or a scheduler's kill ended the run silently (exit -15), and the CSV of
+    `classify --via lm` was held until the end, so every scored row was lost."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import cli_env
+
+    from ecglm_cli.examples import example_record_path
+
+    out = tmp_path / "rows.csv"
+    records = [str(example_record_path())] * 200
+    with open(out, "w") as handle:
+        proc = subprocess.Popen([sys.executable, "-m", "ecglm_cli", "classify", *records,
+                                 "--via", "lm", "--format", "csv"], stdout=handle,
+                                stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        deadline = time.monotonic() + 240
+        while out.read_text().count("\n") < 2:  # the header and one scored row
+            assert proc.poll() is None and time.monotonic() < deadline, "no row was written"
+            time.sleep(0.1)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+        stderr = proc.communicate()[1]
+    assert stderr.strip().endswith("ecglm: terminated")
+    rows = list(csv.DictReader(io.StringIO(out.read_text())))
+    assert 1 <= len(rows) < 200 and all(row["id"] == "example_12lead" for row in rows)

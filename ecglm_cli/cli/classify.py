@@ -103,10 +103,12 @@ def _classify_via_lm(records: tuple[str, ...], model: str, leads: list[str] | No
     from ecglm_cli.output import get_writer, resolve_format
     from ecglm_cli.pipeline.ask import Asker
     from ecglm_cli.pipeline.classify import file_id
-    from ecglm_cli.pipeline.lm_detect import lm_findings
+    from ecglm_cli.pipeline.lm_detect import lm_csv_columns, lm_csv_row, lm_findings
 
     asker = Asker(model)
-    writer = get_writer(resolve_format(fmt))
+    fmt = resolve_format(fmt)
+    # CSV rows stream out under a header known in advance; a table waits for every row
+    writer = get_writer(fmt, columns=lm_csv_columns(asker) if fmt == "csv" else None)
     failed = 0
     try:
         for path in records:
@@ -116,7 +118,8 @@ def _classify_via_lm(records: tuple[str, ...], model: str, leads: list[str] | No
                 report_error(exc)
                 failed += 1
                 continue
-            writer.write({"id": file_id(path), "path": path, "model": model, **found})
+            row = {"id": file_id(path), "path": path, "model": model, **found}
+            writer.write(lm_csv_row(row) if fmt == "csv" else row)
     finally:
         writer.close()
     if failed:

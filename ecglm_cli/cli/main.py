@@ -77,6 +77,15 @@ def cli(debug: bool) -> None:
     """Read electrocardiograms and answer questions about them."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`timeout`, a job scheduler's limit, `kill`) ends a run as Ctrl-C does: output
+    held for the end is written and partial files are cleaned up, instead of a silent death."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("ECGLM_DEBUG") == "1"
 
@@ -89,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         code = cli.main(args=argv, prog_name="ecglm", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -96,9 +106,13 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except click.exceptions.Abort as exc:  # click turns an interrupt into Abort
+        if isinstance(exc.__cause__, Terminated):
+            _terminated()
         click.echo("ecglm: aborted", err=True)
         sys.exit(130)
+    except Terminated:
+        _terminated()
     except KeyboardInterrupt:
         click.echo("ecglm: interrupted", err=True)
         sys.exit(130)
@@ -124,6 +138,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_ERROR)
     # standalone_mode=False hands back ctx.exit(n) as a return value instead of exiting
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _terminated() -> None:
+    click.echo("ecglm: terminated", err=True)
+    sys.exit(128 + signal.SIGTERM)
 
 
 def _one_line(text: str) -> str:

@@ -150,7 +150,7 @@ def lm_findings(asker, record, leads: list[str] | None = None,
     validation fold by `ecglm train lm-thresholds`), else at the LM's own answer, P(yes) 0.5."""
     feats = asker.features(record, leads)
     label_spaces = asker.bundle.label_spaces
-    spaces = tuple(s for s in spaces if s in label_spaces)
+    spaces = _present(asker, spaces)
     every = sorted({c for s in spaces for c in label_spaces[s]["labels"]})
     p_yes = dict(zip(every, yes_probabilities(asker, feats, every), strict=True))
     cut = {c: asker.lm_thresholds.get(c, ANSWER_CUT) for c in every}
@@ -166,3 +166,28 @@ def lm_findings(asker, record, leads: list[str] | None = None,
         ]
     return {"via": "lm", "llm": asker.llm_name, "leads_used": feats.leads,
             "findings": findings, "probabilities": probabilities}
+
+
+
+LM_CSV_HEAD = ("id", "path", "model", "via", "llm", "leads_used")
+
+
+def lm_csv_columns(asker, spaces: tuple[str, ...] = LM_SPACES) -> list[str]:
+    """CSV columns of `classify --via lm`, as the heads' CSV has them: identity, then P(yes)
+    per statement as `space.code`. Known before any record is read, so rows stream out."""
+    labels = asker.bundle.label_spaces
+    return [*LM_CSV_HEAD, *(f"{s}.{c}" for s in _present(asker, spaces)
+                            for c in labels[s]["labels"])]
+
+
+def lm_csv_row(row: dict) -> dict:
+    """One flat CSV row from a `classify --via lm` result (findings stay JSON-only)."""
+    flat = {key: row[key] for key in LM_CSV_HEAD}
+    flat["leads_used"] = " ".join(row["leads_used"])
+    for space, probs in row["probabilities"].items():
+        flat.update({f"{space}.{code}": p for code, p in probs.items()})
+    return flat
+
+
+def _present(asker, spaces: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(s for s in spaces if s in asker.bundle.label_spaces)

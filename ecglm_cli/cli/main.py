@@ -66,7 +66,8 @@ Examples:
   ecglm batch ecgs/ --out scores.jsonl  score a folder, resumable
 
 Exit codes: 0 ok, 1 bad input or model, 2 usage, 3 some batch records failed,
-4 offline and the model is not cached (docs/exit-codes.md).
+4 offline and the model is not cached, 130 interrupted (Ctrl-C), 143 terminated
+(SIGTERM) (docs/exit-codes.md).
 """
 
 

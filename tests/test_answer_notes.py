@@ -132,6 +132,34 @@ def test_value_questions_to_an_lm_without_measured_values(question, noted):
     assert unmeasured_note(question, lm_reads_measurements=True) is None
 
 
+def test_a_value_question_note_gives_the_measured_value_asked_for():
+    """"What is the heart rate?" got a report and a note pointing to --format json: the text
+    user never saw the rate that ecglm had measured."""
+    measured = {"heart_rate": {"value": 69.9, "unit": "bpm", "confidence": 1.0},
+                "qt_interval": {"value": 412, "unit": "ms", "confidence": 1.0},
+                "qtc_bazett": {"value": 443, "unit": "ms", "confidence": 1.0},
+                "pr_interval": {"value": None, "unit": "ms",
+                                "reason": "no P waves found (possible AF)"}}
+    note = unmeasured_note("What's the HR?", False, measured)
+    assert note.endswith("measured from the recording: heart rate 69.9 bpm")
+    assert unmeasured_note("What are the QT and the corrected QT?", False, measured).endswith(
+        "QT interval 412 ms, QTc (Bazett) 443 ms")
+    assert unmeasured_note("What is the QTc?", False, measured).endswith("QTc (Bazett) 443 ms")
+    assert unmeasured_note("How long is the PR interval?", False, measured).endswith(
+        "PR interval not measured: no P waves found (possible AF)")
+
+
+def test_ask_text_prints_the_measured_rate_in_its_note():
+    from ecglm_cli.cli.main import cli
+    from ecglm_cli.examples import example_record_path
+
+    result = CliRunner().invoke(
+        cli, ["ask", str(example_record_path()), "What is the heart rate?"])
+    assert result.exit_code == 0, result.stderr
+    assert "measured from the recording: heart rate 69.9 bpm" in result.stderr
+    assert "measured from the recording" not in result.stdout
+
+
 def _axis(value, confidence=0.99):
     return {"qrs_axis": {"value": value, "unit": "deg", "confidence": confidence}}
 

@@ -175,13 +175,43 @@ def _axis_name(found: str) -> str:
     return "left axis deviation" if found.startswith("left") else "right axis deviation"
 
 
-def unmeasured_note(question: str, lm_reads_measurements: bool) -> str | None:
+def asks_for_value(question: str) -> bool:
+    """"What is the heart rate?", "Give me the QRS duration.": a rate or interval is asked."""
+    return bool(_ASKS_VALUE.search(question) and _MEASURED.search(question))
+
+
+def unmeasured_note(question: str, lm_reads_measurements: bool,
+                    measurements: dict | None = None) -> str | None:
     """A question for a rate or interval, put to an LM that was never shown measured values:
-    whatever number or report it gives, it did not read one (`train --measured` teaches it)."""
-    if lm_reads_measurements or not (_ASKS_VALUE.search(question) and _MEASURED.search(question)):
+    whatever number or report it gives, it did not read one (`train --measured` teaches it).
+    The note gives the values asked for as `features.measure` found them, named as such."""
+    if lm_reads_measurements or not asks_for_value(question):
         return None
-    return ("this language model does not read measured values, so its answer gives no measured "
-            "rate or interval; --format json gives them under evidence.measurements")
+    note = ("this language model does not read measured values, so its answer gives no measured "
+            "rate or interval")
+    asked = [(key, name) for pattern, key, name in _ASKED_VALUES if pattern.search(question)]
+    if not measurements or not asked:
+        return note + "; --format json gives them under evidence.measurements"
+    return note + "; measured from the recording: " + ", ".join(
+        _measured_text(name, measurements.get(key)) for key, name in asked)
+
+
+# what a value question names -> the measurement that answers it, and its name in the note
+_ASKED_VALUES = (
+    (re.compile(r"\b(heart ?rate|rate|hr|bpm)\b", re.IGNORECASE), "heart_rate", "heart rate"),
+    (re.compile(r"\brr\b", re.IGNORECASE), "rr_mean", "mean RR interval"),
+    (re.compile(r"\bpr\b", re.IGNORECASE), "pr_interval", "PR interval"),
+    (re.compile(r"\bqrs\b", re.IGNORECASE), "qrs_duration", "QRS duration"),
+    (re.compile(r"(?<!corrected )\bqt\b", re.IGNORECASE), "qt_interval", "QT interval"),
+    (re.compile(r"\b(qtc|corrected qt)\b", re.IGNORECASE), "qtc_bazett", "QTc (Bazett)"),
+)
+
+
+def _measured_text(name: str, entry: object) -> str:
+    if isinstance(entry, dict) and isinstance(entry.get("value"), (int, float)):
+        return f"{name} {entry['value']:g} {entry.get('unit') or ''}".rstrip()
+    reason = entry.get("reason") if isinstance(entry, dict) else None
+    return f"{name} not measured: {reason}" if reason else f"{name} not measured"
 
 
 def likelihood_note(answer: str) -> str | None:

@@ -23,6 +23,7 @@ from ecglm_cli.models.bundle import DEFAULT_BUNDLE, load_bundle
 from ecglm_cli.models.ecglm import BUNDLED_LM_DIR, read_lm_thresholds
 from ecglm_cli.pipeline.answer_notes import (
     asks_about_axis,
+    asks_for_value,
     axis_note,
     cut_short_note,
     disagreement_note,
@@ -127,7 +128,8 @@ class Asker:
         text = self.answer_batch([question], [feats], max_new_tokens, on_token)[0]
         answer = Answer(question, text, self.model_name, self.llm_name, feats.leads)
         measurements = feats.measurements
-        if measurements is None and (evidence or asks_about_axis(question)):
+        if measurements is None and (evidence or asks_about_axis(question)
+                                     or asks_for_value(question)):
             measurements = measured_values(record, leads)[0]
         answer.notes = self._notes(question, text, feats, measurements,
                                    complete=self.lm.tokenizer.eos_token_id in generated)
@@ -144,7 +146,7 @@ class Asker:
             disagreement_note(question, text, named_statements(question), probabilities,
                               self.thresholds),
             axis_note(question, text, measurements),
-            unmeasured_note(question, self.lm.measured),
+            unmeasured_note(question, self.lm.measured, measurements),
             likelihood_note(text),
             cut_short_note(complete),
         )

@@ -123,6 +123,17 @@ def test_bad_record_is_one_stderr_line_and_others_still_scored(tmp_path, bundle)
     assert "Traceback" not in result.stderr
 
 
+def test_a_record_without_standard_leads_names_the_leads_it_has(tmp_path, bundle):
+    """"none of the 12 standard leads is present" left the user guessing what was read."""
+    fs = 250.0
+    signal = synthetic_ecg(fs=fs, seconds=10.0)[:2]
+    path = write_wfdb(tmp_path, "mcl", signal, fs, leads=["MCL1", "FECG"])
+    result = classify(str(path), "--model", str(bundle))
+    assert result.exit_code == 1
+    assert "leads read: MCL1, FECG" in result.stderr
+    assert "V1-V6" in result.stderr
+
+
 def test_flat_lead_is_flagged_and_left_out(tmp_path, bundle):
     signal = synthetic_ecg(fs=100, seed=6)
     signal[STANDARD_LEADS.index("V3")] = 0.0

@@ -41,7 +41,9 @@ def to_model_array(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarra
         raise RecordError(record.source, "record has no samples")
     rows = [i for i, lead in enumerate(record.leads) if lead in STANDARD_LEADS]
     if not rows:
-        raise RecordError(record.source, "none of the 12 standard leads is present")
+        raise RecordError(record.source, "none of the 12 standard leads (I, II, III, aVR, aVL, "
+                                         "aVF, V1-V6) that the model reads is present; leads "
+                                         f"read: {', '.join(record.leads)}")
     n_out = math.ceil(n_in * config.fs / record.fs) * len(rows)
     if n_out > MAX_SAMPLES:  # a low rate is resampled up: bound what that allocates
         raise RecordError(record.source, f"{record.duration:.0f} s of {len(rows)} leads is "

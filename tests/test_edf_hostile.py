@@ -6,7 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyedflib
 import pytest
+from pyedflib import highlevel
 
 from ecglm_cli.errors import RecordError
 from ecglm_cli.io import read_record
@@ -136,6 +138,46 @@ def test_a_good_first_copy_still_makes_the_second_a_duplicate(tmp_path):
     np.testing.assert_allclose(record.signal[0], beats(0) * 20 / 65535, atol=1e-3)
 
 
+def _edf_plus(path: Path, kind: str, patient: bytes, continuous: bool = True) -> Path:
+    """A valid EDF+/BDF+ file from pyedflib, then its patient field replaced by `patient`."""
+    file_type = pyedflib.FILETYPE_EDFPLUS if kind == "edf" else pyedflib.FILETYPE_BDFPLUS
+    signal_header = highlevel.make_signal_header("ECG II", dimension="mV", sample_frequency=500,
+                                                 physical_min=-5, physical_max=5)
+    highlevel.write_edf(str(path), [np.sin(np.arange(5000) / 50.0)], [signal_header],
+                        file_type=file_type)
+    data = bytearray(path.read_bytes())
+    data[8:88] = patient.ljust(80)
+    if not continuous:
+        data[196:197] = b"D"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["edf", "bdf"])
+@pytest.mark.parametrize("patient", [b"X m 01-JAN-1980 X", b"John Smith 45y",
+                                     b"X M 1980-01-01 X"])
+def test_an_edf_plus_file_with_a_free_text_patient_field_is_read(tmp_path, monkeypatch, kind,
+                                                                  patient):
+    """edflib refused the whole file ("not EDF(+) or BDF(+) compliant") for a patient field
+    that breaks the EDF+ conventions, though its signals are fine."""
+    import tempfile
+
+    path = _edf_plus(tmp_path / f"export.{kind}", kind, patient)
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    record = read_record(path)
+    assert record.format == f"{kind}+" and record.leads == ["II"]
+    np.testing.assert_allclose(record.signal[0], np.sin(np.arange(5000) / 50.0), atol=1e-3)
+    assert not list((tmp_path / "tmp").iterdir())  # the plain copy is gone
+
+
+def test_a_discontinuous_edf_plus_file_with_a_bad_patient_field_stays_refused(tmp_path):
+    """Read as plain EDF, the pieces of an EDF+D file would be joined as if continuous."""
+    path = _edf_plus(tmp_path / "pieces.edf", "edf", b"John Smith 45y", continuous=False)
+    with pytest.raises(RecordError, match="not a readable EDF/BDF file"):
+        read_record(path)
+
+
 def test_zero_record_duration_is_named(tmp_path):
     path = raw_edf(tmp_path / "dur0.edf", [channel("ECG II", beats(0))], duration=0)
     with pytest.raises(RecordError, match="last 0 s, so it has no sampling rate"):
@@ -169,8 +211,6 @@ def test_resampling_past_the_size_limit_is_refused_before_reading(tmp_path, monk
     (".bdf", 2, "bdf"), (".bdf", 3, "bdf+"), (".edf", 0, "edf"), (".edf", 1, "edf+")])
 def test_the_format_is_named_right(tmp_path, suffix, file_type, name):
     """BDF was reported as "edf+" and BDF+ as "bdf"."""
-    import pyedflib
-
     path = tmp_path / f"ecg{suffix}"
     writer = pyedflib.EdfWriter(str(path), 1, file_type=file_type)
     try:
@@ -220,8 +260,6 @@ def test_a_truncated_millivolt_unit_and_a_placeholder_birth_date(tmp_path):
     """EDF's 8-character unit field cuts "millivolt" to "millivol", which was dropped as not a
     voltage; a birth date of 1850 gave an age of 169."""
     from datetime import datetime
-
-    from pyedflib import highlevel
 
     signal_header = highlevel.make_signal_header(
         "ECG II", dimension="millivolt", sample_frequency=500, physical_min=-10,

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -13,26 +15,28 @@ from typing import Any
 import numpy as np
 
 from ecglm_cli.errors import RecordError
-from ecglm_cli.io.assemble import UnusableChannel, assemble, check_size, short_reason
+from ecglm_cli.io.assemble import (
+    MAX_SAMPLES,
+    UnusableChannel,
+    assemble,
+    check_size,
+    short_reason,
+)
 from ecglm_cli.io.record import ECGRecord
 
 _FILETYPES = {0: "edf", 1: "edf+", 2: "bdf", 3: "bdf+"}  # pyedflib's FILETYPE_* numbers
 MAX_AGE = 120
+# A file needing a plain-EDF copy (see `_opened`) larger than this holds more samples (24-bit at
+# most) than a record may have anyway
+MAX_COPY_BYTES = 3 * MAX_SAMPLES + 256 * 4097
+_NONCOMPLIANT = "EDF(+) or BDF(+) compliant"  # edflib's words for a header it refuses
 
 
 def read_edf(path: Path) -> ECGRecord:
     """Read the ECG channels of an EDF/EDF+/BDF file; the file is closed in every case."""
-    import pyedflib
-
     if path.stat().st_size < 256:  # edflib says only "a read error occurred"
         raise RecordError(path, f"too short for an EDF header ({path.stat().st_size} bytes)")
-    try:
-        with silenced_c_output():  # edflib prints some header complaints to stdout itself
-            edf = pyedflib.EdfReader(str(path))
-    except Exception as exc:  # pyedflib reports every header problem as OSError
-        why = short_reason(exc).replace(f"{path}: ", "")
-        raise RecordError(path, f"not a readable EDF/BDF file: {why}") from None
-    try:
+    with _opened(path) as (edf, plus):
         n = edf.signals_in_file
         names = list(edf.getSignalLabels())
         units = [edf.getPhysicalDimension(i) for i in range(n)]
@@ -43,11 +47,60 @@ def read_edf(path: Path) -> ECGRecord:
                 from None
         lengths = [int(v) for v in edf.getNSamples()]
         check_size(path, float(sum(lengths)))
-        fmt = _FILETYPES.get(edf.filetype, "edf")
+        fmt = plus or _FILETYPES.get(edf.filetype, "edf")
         return assemble(path, names, units, rates, lengths, lambda i: _read_channel(edf, i), fmt,
                         _meta(edf))
+
+
+@contextmanager
+def _opened(path: Path) -> Iterator[tuple[Any, str | None]]:
+    """pyedflib's reader on `path`, closed on leaving, and the EDF+/BDF+ format when it had to
+    be read as plain EDF/BDF (else None).
+
+    edflib refuses a whole EDF+C/BDF+C file whose patient or recording field breaks the EDF+
+    conventions: free text such as "John Smith 45y", a lowercase sex, an ISO birth date. The
+    signals do not depend on those fields, so such a file is read again from a temporary copy
+    whose header no longer claims EDF+ (its annotation channel is then listed as dropped). A
+    discontinuous EDF+D file is not: read as plain EDF its pieces would be joined.
+    """
+    copy_dir = None
+    try:
+        edf, plus = _open(path), None
+    except RecordError as refused:
+        with path.open("rb") as handle:
+            mark = handle.read(197)[192:]
+        if mark not in (b"EDF+C", b"BDF+C") or _NONCOMPLIANT not in refused.problem:
+            raise
+        if path.stat().st_size > MAX_COPY_BYTES:
+            raise RecordError(path, f"{refused.problem}; too large to read as plain EDF") from None
+        copy_dir = tempfile.TemporaryDirectory(prefix="ecglm-edf-")
+        copy = Path(copy_dir.name) / path.name
+        try:
+            shutil.copyfile(path, copy)
+            with copy.open("r+b") as handle:
+                handle.seek(192)
+                handle.write(b" " * len(mark))  # the reserved field now says plain EDF/BDF
+            edf, plus = _open(copy), mark[:4].decode().lower()
+        except (OSError, RecordError):
+            copy_dir.cleanup()
+            raise refused from None
+    try:
+        yield edf, plus
     finally:
         edf.close()
+        if copy_dir is not None:
+            copy_dir.cleanup()
+
+
+def _open(path: Path) -> Any:
+    import pyedflib
+
+    try:
+        with silenced_c_output():  # edflib prints some header complaints to stdout itself
+            return pyedflib.EdfReader(str(path))
+    except Exception as exc:  # pyedflib reports every header problem as OSError
+        why = short_reason(exc).replace(f"{path}: ", "")
+        raise RecordError(path, f"not a readable EDF/BDF file: {why}") from None
 
 
 def _read_channel(edf: Any, i: int) -> np.ndarray:

@@ -90,6 +90,28 @@ def test_ask_cli_text_json_and_stream(bundle, records):
     assert both.exit_code == 2 and "cannot be combined with --format json" in both.output
 
 
+def test_ask_answers_several_questions_in_order_with_one_load(bundle, records, capsys):
+    """Each `ask` paid the model load (about 10 s cold) for one question."""
+    runner = CliRunner()
+    second = "Describe this ECG in a few words please."
+    base = ["ask", str(records[0]), "--model", str(bundle), "--max-new-tokens", "8"]
+    alone = [runner.invoke(cli, [*base[:2], q, *base[2:]]) for q in (QUESTION, second)]
+    together = runner.invoke(cli, [*base[:2], QUESTION, second, *base[2:]])
+    assert together.exit_code == 0, together.output
+    lines = together.stdout.splitlines()
+    assert lines == [" ".join(a.stdout.strip().splitlines()) for a in alone]
+    as_json = runner.invoke(cli, [*base[:2], QUESTION, second, *base[2:], "--format", "json"])
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert [r["question"] for r in rows] == [QUESTION, second]
+    assert [r["answer"] for r in rows] == [a.stdout.strip() for a in alone]
+    limit = Asker(bundle).lm.context_length
+    with pytest.raises(SystemExit) as exit_info:
+        main([*base[:2], QUESTION, "is this normal? " * limit, *base[2:]])
+    out, err = capsys.readouterr()
+    assert exit_info.value.code == 2 and "question 2: the question is too long" in err
+    assert out.splitlines() == lines[:1]
+
+
 def test_ask_refuses_a_record_classify_refuses(bundle, tmp_path, capsys):
     """A record whose leads are all flat used to get an answer from `ask` (exit 0) while
     `classify` refused it; both now name the file and exit 1. A flat lead is not read."""

@@ -1,4 +1,4 @@
-"""`ecglm ask RECORD QUESTION`: one question about one ECG, answered by the ECG language model."""
+"""`ecglm ask RECORD QUESTION...`: questions about one ECG, answered by the ECG language model."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ Examples:
   ecglm ask rec.hea "What rhythm is this?" --format json
   ecglm ask rec.hea "Describe this ECG." --stream
   ecglm ask rec.hea "Is there left axis deviation?" --leads limb
+  ecglm ask rec.hea "What rhythm is this?" "Is this ECG normal?"   one answer per line
 \b
 The answer is generated greedily (deterministic). An LM trained with measured values reads
 the record's rate, intervals and axis as well. --format json adds the evidence: the
@@ -19,14 +20,15 @@ classifier's probabilities for the statements the question or answer names, meas
 the model and the leads used. Notes go to stderr (in JSON, "notes") where the answer is not
 backed up: a lead the question names was not read, the classifier contradicts a yes/no, the
 measured axis contradicts an axis answer, a rate or interval is asked of an LM that reads
-none, the answer quotes a "likelihood", or it reached --max-new-tokens. Not for clinical
-decisions.
+none, the answer quotes a "likelihood", or it reached --max-new-tokens. Several questions
+are answered in order with the model loaded once: one line (text) or one JSON object per
+question; a note then says which question it is about. Not for clinical decisions.
 """
 
 
 @click.command("ask", epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("record", type=click.Path())
-@click.argument("question")
+@click.argument("questions", metavar="QUESTION...", nargs=-1, required=True)
 @click.option("--model", default="ecglm-base", show_default=True,
               help="Model bundle directory or name.")
 @click.option("--llm", default=None,
@@ -40,16 +42,17 @@ decisions.
               help="Read only these leads: 12, limb, precordial, or a list like I,II,V1.")
 @fs_option
 @input_leads_option
-def command(record: str, question: str, model: str, llm: str | None, max_new_tokens: int,
-            fmt: str, stream: bool, use_leads: str | None, fs: float | None,
+def command(record: str, questions: tuple[str, ...], model: str, llm: str | None,
+            max_new_tokens: int, fmt: str, stream: bool, use_leads: str | None, fs: float | None,
             input_leads: str | None) -> None:
-    """Answer QUESTION about the ECG in RECORD."""
+    """Answer each QUESTION about the ECG in RECORD."""
+    from ecglm_cli.errors import QuestionError
     from ecglm_cli.io import read_record
     from ecglm_cli.io.leads import parse_lead_set
     from ecglm_cli.output import to_json_line
     from ecglm_cli.pipeline.ask import Asker
 
-    if not question.strip():
+    if not all(question.strip() for question in questions):
         raise click.BadParameter("the question is empty", param_hint="QUESTION")
     if stream and fmt == "json":
         raise click.UsageError("--stream prints the answer as text; it cannot be combined with "
@@ -60,14 +63,27 @@ def command(record: str, question: str, model: str, llm: str | None, max_new_tok
         raise click.BadParameter(str(exc), param_hint="--leads") from None
     ecg = read_record(record, fs=fs, leads=parse_input_leads(input_leads))
     asker = Asker(model, llm)
-    on_text = (lambda piece: click.echo(piece, nl=False)) if stream else None
-    answer = asker.ask(ecg, question, leads, max_new_tokens, on_text, evidence=fmt == "json")
-    if stream:
-        click.echo()
-    elif fmt == "json":
-        click.echo(to_json_line({"record": record, **answer.to_dict()}))
-    else:
-        click.echo(answer.answer)
-    if fmt == "text":  # JSON carries them under "notes"
-        for note in answer.notes:
-            click.echo(f"ecglm: note: {note}", err=True)
+    several = len(questions) > 1
+    for n, question in enumerate(questions, start=1):
+        on_text = (lambda piece: click.echo(_one_line(piece, several), nl=False)) \
+            if stream else None
+        try:
+            answer = asker.ask(ecg, question, leads, max_new_tokens, on_text,
+                               evidence=fmt == "json")
+        except QuestionError as exc:
+            raise QuestionError(f"question {n}: {exc}" if several else str(exc)) from None
+        if stream:
+            click.echo()
+        elif fmt == "json":
+            click.echo(to_json_line({"record": record, **answer.to_dict()}))
+        else:
+            click.echo(_one_line(answer.answer, several))
+        if fmt == "text":  # JSON carries them under "notes"
+            which = f" (question {n})" if several else ""
+            for note in answer.notes:
+                click.echo(f"ecglm: note{which}: {note}", err=True)
+
+
+def _one_line(text: str, several: bool) -> str:
+    """With several questions each answer is one line of stdout, so line n answers question n."""
+    return text.replace("\r", " ").replace("\n", " ") if several else text

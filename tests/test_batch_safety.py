@@ -175,3 +175,33 @@ def test_csv_rows_name_their_model_and_resume_refuses_another(bundle, records, t
     assert again.exit_code == 1
     assert f"holds rows scored by model 'ecglm-small', not '{bundle.name}'" in str(again.exception)
     assert out.read_text() == f"{lines[0]}\n{other}\n"
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is POSIX")
+def test_sigterm_mid_batch_ends_cleanly_with_whole_rows(bundle, tmp_path):  # noqa: F811
+    """`timeout`/a scheduler's SIGTERM: the reader processes, killed by the pool with SIGTERM
+    too, each printed a KeyboardInterrupt traceback (they had inherited the main process's
+    handler); the run must end with exit 143, one line, and only whole rows in OUT."""
+    import json
+
+    folder = tmp_path / "many"
+    for i in range(150):
+        write_wfdb(folder, f"rec{i:03d}", synthetic_ecg(fs=500, seed=i), 500)
+    out = tmp_path / "rows.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecglm_cli", "batch", str(folder), "--out", str(out), "--model",
+         str(bundle), "--workers", "2", "--batch-size", "4", "--quiet"],
+        stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        deadline = time.monotonic() + 240
+        while not out.exists() or out.read_text().count("\n") < 8:
+            assert proc.poll() is None and time.monotonic() < deadline, "no rows were written"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        proc.kill()
+        stderr = proc.communicate()[1]
+    assert "Traceback" not in stderr and stderr.strip().endswith("ecglm: terminated")
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert 8 <= len(rows) < 150 and all("error" not in row for row in rows)

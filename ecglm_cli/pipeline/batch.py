@@ -52,6 +52,9 @@ _WORKER: dict[str, Any] = {}
 
 def _init_worker(spec: InputSpec, options: ReadOptions) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    # `Pool.terminate` ends workers with SIGTERM: they must die, not raise the main process's
+    # `Terminated` (inherited through fork) and print a traceback each
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent()
     _WORKER["spec"], _WORKER["options"] = spec, options
 

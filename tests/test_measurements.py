@@ -215,3 +215,14 @@ def test_fibrillation_beats_that_barely_agree_give_no_pr(shared_data, ecg_id):
     record = read_record(folder / f"{ecg_id:05d}_lr.hea")
     pr = measure(record)["pr_interval"]
     assert pr["value"] is None and "no P waves" in pr["reason"]
+
+
+@pytest.mark.parametrize("ecg_id", [216, 1368])
+def test_a_p_wave_still_rising_where_the_search_stops_gives_no_pr(shared_data, ecg_id):
+    """PTB-XL normal ECGs (NORM, sinus rhythm) were given a PR of 400 ms: the bump the P-wave
+    search found was still rising at its 400 ms limit, so its onset lay outside the window."""
+    from ecglm_cli.io import read_record
+
+    folder = shared_data / "ptbxl" / "records100" / f"{ecg_id // 1000 * 1000:05d}"
+    pr = measure(read_record(folder / f"{ecg_id:05d}_lr.hea"))["pr_interval"]
+    assert pr["value"] is None and "not found within 400 ms" in pr["reason"]

@@ -52,3 +52,25 @@ def test_openmp_threads_wait_passively_unless_the_user_says_otherwise(monkeypatc
     with pytest.raises(SystemExit):
         main(["--version"])
     assert os.environ["OMP_WAIT_POLICY"] == "ACTIVE"
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_reader_that_stops_early_gives_exit_141_not_1(tmp_path, fmt):
+    """`ecglm info ... | head -1` ended with exit 1, the code of a bad input: click's own EPIPE
+    handling exited before ecglm's could give 128 + SIGPIPE."""
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    from ecglm_cli.examples import example_record_path
+
+    records = [str(example_record_path())] * 400
+    proc = subprocess.Popen([sys.executable, "-m", "ecglm_cli", "info", *records, "--format", fmt],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=cli_env())
+    assert proc.stdout.readline()  # one row (or the header), then the reader goes away
+    proc.stdout.close()
+    assert proc.wait(timeout=120) == 128 + signal.SIGPIPE
+    assert proc.stderr.read() == b""
+    proc.stderr.close()

@@ -46,7 +46,18 @@ def _not_yet_command(name: str, summary: str) -> click.Command:
     return command
 
 
+class StdoutClosed(Exception):
+    """The reader of stdout went away (`| head`). Not an OSError, so that click's own EPIPE
+    handling (exit 1, the code of a bad input) lets it reach `main`."""
+
+
 class LazyGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise StdoutClosed() from None
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*COMMANDS, *NOT_YET})
 
@@ -66,8 +77,8 @@ Examples:
   ecglm batch ecgs/ --out scores.jsonl  score a folder, resumable
 
 Exit codes: 0 ok, 1 bad input or model, 2 usage, 3 some batch records failed,
-4 offline and the model is not cached, 130 interrupted (Ctrl-C), 143 terminated
-(SIGTERM) (docs/exit-codes.md).
+4 offline and the model is not cached, 130 interrupted (Ctrl-C), 141 stdout closed
+(| head), 143 terminated (SIGTERM) (docs/exit-codes.md).
 """
 
 
@@ -117,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("ecglm: interrupted", err=True)
         sys.exit(130)
-    except BrokenPipeError:
+    except (BrokenPipeError, StdoutClosed):
         # the reader of our stdout went away (e.g. `| head`): not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

@@ -177,6 +177,19 @@ def test_csv_rows_name_their_model_and_resume_refuses_another(bundle, records, t
     assert out.read_text() == f"{lines[0]}\n{other}\n"
 
 
+def _many_records(folder: Path, n: int = 150) -> Path:
+    for i in range(n):
+        write_wfdb(folder, f"rec{i:03d}", synthetic_ecg(fs=500, seed=i), 500)
+    return folder
+
+
+def _wait_for_rows(proc: subprocess.Popen, out: Path, n: int) -> None:
+    deadline = time.monotonic() + 240
+    while not out.exists() or out.read_text().count("\n") < n:
+        assert proc.poll() is None and time.monotonic() < deadline, "no rows were written"
+        time.sleep(0.05)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is POSIX")
 def test_sigterm_mid_batch_ends_cleanly_with_whole_rows(bundle, tmp_path):  # noqa: F811
     """`timeout`/a scheduler's SIGTERM: the reader processes, killed by the pool with SIGTERM
@@ -184,19 +197,14 @@ def test_sigterm_mid_batch_ends_cleanly_with_whole_rows(bundle, tmp_path):  # no
     handler); the run must end with exit 143, one line, and only whole rows in OUT."""
     import json
 
-    folder = tmp_path / "many"
-    for i in range(150):
-        write_wfdb(folder, f"rec{i:03d}", synthetic_ecg(fs=500, seed=i), 500)
+    folder = _many_records(tmp_path / "many")
     out = tmp_path / "rows.jsonl"
     proc = subprocess.Popen(
         [sys.executable, "-m", "ecglm_cli", "batch", str(folder), "--out", str(out), "--model",
          str(bundle), "--workers", "2", "--batch-size", "4", "--quiet"],
         stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
-        deadline = time.monotonic() + 240
-        while not out.exists() or out.read_text().count("\n") < 8:
-            assert proc.poll() is None and time.monotonic() < deadline, "no rows were written"
-            time.sleep(0.05)
+        _wait_for_rows(proc, out, 8)
         os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(timeout=60) == 128 + signal.SIGTERM
     finally:
@@ -205,3 +213,52 @@ def test_sigterm_mid_batch_ends_cleanly_with_whole_rows(bundle, tmp_path):  # no
     assert "Traceback" not in stderr and stderr.strip().endswith("ecglm: terminated")
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert 8 <= len(rows) < 150 and all("error" not in row for row in rows)
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="needs Linux /proc")
+def test_a_reader_process_killed_mid_batch_costs_its_records_not_the_run(bundle, tmp_path):  # noqa: F811
+    """A reader killed by the kernel (out of memory on a huge record) left multiprocessing.Pool
+    waiting for its record forever. Now its records are error rows and the run goes on."""
+    import json
+
+    folder = _many_records(tmp_path / "many")
+    out = tmp_path / "rows.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecglm_cli", "batch", str(folder), "--out", str(out), "--model",
+         str(bundle), "--workers", "2", "--batch-size", "4", "--quiet"],
+        stderr=subprocess.PIPE, text=True, env=cli_env())
+    try:
+        _wait_for_rows(proc, out, 8)
+        children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
+        os.kill(int(children[0]), signal.SIGKILL)
+        assert proc.wait(timeout=120) == 3  # some records failed, the others were scored
+    finally:
+        proc.kill()
+        stderr = proc.communicate()[1]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(row["id"] for row in rows) == [f"rec{i:03d}" for i in range(150)]
+    lost = [row for row in rows if "error" in row]
+    assert 1 <= len(lost) <= 2 and all("reader process died" in r["error"] for r in lost)
+    assert "Traceback" not in stderr
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="process groups are POSIX")
+def test_sigterm_to_the_whole_process_group_ends_batch_promptly(bundle, tmp_path):  # noqa: F811
+    """`timeout` and job schedulers signal every process of the job. Workers killed holding
+    multiprocessing.Pool's shared queue lock left the main process waiting in the pool's
+    shutdown for ever (seen for 10 minutes, with 4 workers)."""
+    folder = _many_records(tmp_path / "many")
+    out = tmp_path / "rows.jsonl"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ecglm_cli", "batch", str(folder), "--out", str(out), "--model",
+         str(bundle), "--workers", "4", "--batch-size", "4", "--quiet"],
+        stderr=subprocess.PIPE, text=True, env=cli_env(), start_new_session=True)
+    try:
+        _wait_for_rows(proc, out, 8)
+        os.killpg(proc.pid, signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        stderr = proc.communicate()[1]
+    assert "Traceback" not in stderr and stderr.strip().endswith("ecglm: terminated")

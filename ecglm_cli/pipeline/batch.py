@@ -12,9 +12,8 @@ import multiprocessing
 import os
 import signal
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,6 +27,7 @@ from ecglm_cli.pipeline.classify import (
     csv_row,
     prepare_record,
 )
+from ecglm_cli.pipeline.reader_pool import ReaderPool
 from ecglm_cli.pipeline.rowfile import RowFile
 
 IDLE_FLUSH_S = 0.05  # score a partial batch when no prepared record arrives for this long
@@ -51,10 +51,6 @@ _WORKER: dict[str, Any] = {}
 
 
 def _init_worker(spec: InputSpec, options: ReadOptions) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    # `Pool.terminate` ends workers with SIGTERM: they must die, not raise the main process's
-    # `Terminated` (inherited through fork) and print a traceback each
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _die_with_parent()
     _WORKER["spec"], _WORKER["options"] = spec, options
 
@@ -81,6 +77,13 @@ def _prepare_job(job: Job) -> PreparedRecord | dict[str, str]:
         return {"id": job.id, "path": job.path, "error": " ".join(str(exc).split())}
 
 
+def _lost(job: Job) -> dict[str, str]:
+    """The error row of a record whose reader process died (killed, or out of memory)."""
+    return {"id": job.id, "path": job.path,
+            "error": f"{job.path}: its reader process died while reading it (killed, or out "
+                     "of memory)"}
+
+
 def pool_context() -> multiprocessing.context.BaseContext:
     """fork where it is safe and cheap (Linux: workers start in milliseconds and inherit the
     imported readers); the platform default elsewhere."""
@@ -101,7 +104,7 @@ def run_batch(
     them from a process that has imported torch is safe."""
     summary = Summary()
     start = time.monotonic()
-    pool = pool_context().Pool(workers, initializer=_init_worker, initargs=(scorer.spec, options))
+    pool = ReaderPool(pool_context(), workers, _init_worker, (scorer.spec, options), _prepare_job)
     try:
         _set_torch_threads(workers)
         pending: list[PreparedRecord] = []
@@ -113,7 +116,9 @@ def run_batch(
                 on_row()
             pending.clear()
 
-        for item in _prepared(pool, jobs, max_in_flight=max(4 * scorer.batch_size, 8 * workers)):
+        prepared = pool.imap_unordered(jobs, max(4 * scorer.batch_size, 8 * workers),
+                                       IDLE_FLUSH_S, _lost)
+        for item in prepared:
             if item is None:  # nothing arrived for a moment: do not hold finished records back
                 if pending:
                     flush()
@@ -127,42 +132,9 @@ def run_batch(
                 on_row()
         flush()
     finally:
-        pool.terminate()
-        pool.join()
+        pool.close()
     summary.elapsed_s = time.monotonic() - start
     return summary
-
-
-def _prepared(pool: Any, jobs: Iterable[Job], max_in_flight: int) -> Iterator[Any]:
-    """Prepared records (or error rows) as workers finish them; `None` when none is ready yet.
-
-    A semaphore taken for each job handed out and given back for each result consumed keeps at
-    most `max_in_flight` records in the workers or the result queue.
-    """
-    slots = threading.Semaphore(max_in_flight)
-    stop = threading.Event()
-
-    def feed() -> Iterator[Job]:
-        for job in jobs:
-            while not slots.acquire(timeout=0.1):
-                if stop.is_set():
-                    return
-            yield job
-
-    results = pool.imap_unordered(_prepare_job, feed(), chunksize=1)
-    try:
-        while True:
-            try:
-                item = results.next(timeout=IDLE_FLUSH_S)
-            except multiprocessing.TimeoutError:
-                yield None
-                continue
-            except StopIteration:
-                return
-            slots.release()
-            yield item
-    finally:
-        stop.set()
 
 
 def _set_torch_threads(workers: int) -> None:

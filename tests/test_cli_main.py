@@ -74,3 +74,51 @@ def test_a_reader_that_stops_early_gives_exit_141_not_1(tmp_path, fmt):
     assert proc.wait(timeout=120) == 128 + signal.SIGPIPE
     assert proc.stderr.read() == b""
     proc.stderr.close()
+
+
+def test_an_interrupt_swallowed_by_a_finalizer_is_delivered_again():
+    """A SIGTERM that landed while a library's `__del__` ran (the `regex` package, while
+    transformers loaded) was printed as "Exception ignored" and dropped: the run went on to the
+    end and exited 0."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    script = """
+import os, signal
+from ecglm_cli.cli.main import Terminated, install_interrupt_handlers
+install_interrupt_handlers()
+class Freed:
+    def __del__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        sum(range(100000))  # the handler runs here, inside __del__
+try:
+    Freed()
+    sum(range(10000000))
+    print("went on")
+except Terminated:
+    print("terminated")
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=cli_env(), timeout=120)
+    assert result.stdout.strip() == "terminated"
+
+
+def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
+    """Ctrl-C printed a blank line, then "ecglm: aborted" (click's Abort)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import cli_env
+
+    proc = subprocess.Popen([sys.executable, "-m", "ecglm_cli", "batch", "-", "--out",
+                             str(tmp_path / "rows.jsonl"), "--quiet"],
+                            stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=cli_env())
+    time.sleep(3)  # well into the command (loading the model, or waiting for paths on stdin)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=60) == 130
+    assert proc.communicate()[1] == "ecglm: interrupted\n"

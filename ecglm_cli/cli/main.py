@@ -10,6 +10,7 @@ import importlib
 import os
 import signal
 import sys
+import threading
 import traceback
 
 import click
@@ -51,12 +52,28 @@ class StdoutClosed(Exception):
     handling (exit 1, the code of a bad input) lets it reach `main`."""
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`timeout`, a job scheduler's limit, `kill`) ends a run as Ctrl-C does: output
+    held for the end is written and partial files are cleaned up, instead of a silent death."""
+
+
+class Stopped(Exception):
+    """Ctrl-C or SIGTERM while a command ran, carried past click, which would otherwise print a
+    blank line and turn it into "Aborted"."""
+
+    def __init__(self, terminated: bool):
+        super().__init__("terminated" if terminated else "interrupted")
+        self.terminated = terminated
+
+
 class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context) -> object:
         try:
             return super().invoke(ctx)
         except BrokenPipeError:
             raise StdoutClosed() from None
+        except KeyboardInterrupt as exc:
+            raise Stopped(isinstance(exc, Terminated)) from None
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*COMMANDS, *NOT_YET})
@@ -89,13 +106,33 @@ def cli(debug: bool) -> None:
     """Read electrocardiograms and answer questions about them."""
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (`timeout`, a job scheduler's limit, `kill`) ends a run as Ctrl-C does: output
-    held for the end is written and partial files are cleaned up, instead of a silent death."""
-
-
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated()
+
+
+REDELIVER_S = 0.05
+
+
+def install_interrupt_handlers() -> None:
+    """SIGTERM raises `Terminated`. An interrupt that lands in a finalizer (`__del__`, while a
+    library frees objects) is printed as "Exception ignored" and dropped by Python, and the run
+    went on to exit 0; such a one is delivered again, to the code that runs next."""
+    signal.signal(signal.SIGTERM, _terminate)
+    default = sys.unraisablehook
+
+    def redeliver(unraisable: sys.UnraisableHookArgs) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            number = signal.SIGTERM if isinstance(unraisable.exc_value, Terminated) \
+                else signal.SIGINT
+            # from another thread, a moment later: raised here, still inside the finalizer, it
+            # would be dropped again (and if it lands in another, this runs again)
+            timer = threading.Timer(REDELIVER_S, os.kill, (os.getpid(), number))
+            timer.daemon = True
+            timer.start()
+            return
+        default(unraisable)
+
+    sys.unraisablehook = redeliver
 
 
 def _debug_requested(argv: list[str]) -> bool:
@@ -110,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
-    signal.signal(signal.SIGTERM, _terminate)
+    install_interrupt_handlers()
     try:
         code = cli.main(args=argv, prog_name="ecglm", standalone_mode=False)
     except click.exceptions.Exit as exc:
@@ -123,11 +160,14 @@ def main(argv: list[str] | None = None) -> None:
             _terminated()
         click.echo("ecglm: aborted", err=True)
         sys.exit(130)
+    except Stopped as exc:
+        if exc.terminated:
+            _terminated()
+        _interrupted()
     except Terminated:
         _terminated()
     except KeyboardInterrupt:
-        click.echo("ecglm: interrupted", err=True)
-        sys.exit(130)
+        _interrupted()
     except (BrokenPipeError, StdoutClosed):
         # the reader of our stdout went away (e.g. `| head`): not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
@@ -150,6 +190,11 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_ERROR)
     # standalone_mode=False hands back ctx.exit(n) as a return value instead of exiting
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _interrupted() -> None:
+    click.echo("ecglm: interrupted", err=True)
+    sys.exit(130)
 
 
 def _terminated() -> None:

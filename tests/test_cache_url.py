@@ -169,6 +169,30 @@ def test_complete_part_file_is_not_fetched_again(tmp_path):
     assert (entry.path / "weights.safetensors").read_bytes() == WEIGHTS
 
 
+def test_an_interrupt_while_unpacking_keeps_the_verified_archive(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM while unpacking deleted the archive already downloaded and checked, so
+    the rerun downloaded all of it again."""
+    import ecglm_cli.cache.http as http_module
+
+    archive = bundle_tar()
+    state = ServerState(files={"/b.tar.gz": archive})
+    unpack = http_module.safe_extract
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with file_server(state) as server:
+        url = f"{server.url}/b.tar.gz"
+        monkeypatch.setattr(http_module, "safe_extract", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            fetch_bundle(url, sha(archive), Store(tmp_path))
+        monkeypatch.setattr(http_module, "safe_extract", unpack)
+        entry, downloaded = fetch_bundle(url, sha(archive), Store(tmp_path))
+    assert downloaded and [r.range for r in state.log] == [None]  # one transfer, not two
+    assert (entry.path / "weights.safetensors").read_bytes() == WEIGHTS
+    assert not any(p.suffix == ".part" for p in leftovers(tmp_path))
+
+
 def _tar_with(member: tarfile.TarInfo, data: bytes = b"owned") -> bytes:
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:

@@ -86,10 +86,14 @@ def fetch_bundle(
             root = safe_extract(part, staging / FILES)
             info = {"kind": kind, "source": "url", "url": url, "archive_sha256": sha256,
                     "root": root}
-            return store.install(staging, name, revision, info), True
-        finally:
+            installed = store.install(staging, name, revision, info)
+        except Exception:  # a verified archive that cannot be unpacked would fail again
             part.unlink(missing_ok=True)
+            raise
+        finally:  # an interrupt keeps the verified archive: the rerun unpacks it, no download
             shutil.rmtree(staging, ignore_errors=True)
+        part.unlink(missing_ok=True)
+        return installed, True
 
 
 def _open(url: str, offset: int) -> http.client.HTTPResponse:

@@ -197,3 +197,33 @@ def test_bad_options_are_one_line_errors(shared_data, capsys):
         assert exited.value.code == 1
         assert capsys.readouterr().err.strip().splitlines() == [
             "ecglm: error: --device cuda was asked for, but no CUDA GPU is available"]
+
+
+def test_an_interrupted_bundle_copy_is_finished_by_the_rerun(tmp_path, monkeypatch):
+    """`train thresholds --out X` interrupted while copying the compact LM left X/lm with one
+    of its files; the rerun kept it (the copy skips what X holds), and the bundle was broken."""
+    from ecglm_cli.models.bundle import copy_bundle, resolve_bundle_dir
+
+    source = resolve_bundle_dir("ecglm-base")
+    copied = []
+
+    def copy_then_interrupt(src, dst, *args, **kwargs):
+        if copied:
+            raise KeyboardInterrupt
+        copied.append(dst)
+        return shutil.copy2(src, dst)
+
+    out = tmp_path / "X"
+    real_copytree = shutil.copytree
+    monkeypatch.setattr(shutil, "copytree", lambda src, dst: real_copytree(
+        src, dst, copy_function=copy_then_interrupt))
+    with pytest.raises(KeyboardInterrupt):
+        copy_bundle(source, out)
+    monkeypatch.undo()
+    copy_bundle(source, out)
+    for item in (source / "lm").iterdir():
+        assert (out / "lm" / item.name).read_bytes() == item.read_bytes()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        p.name for p in source.iterdir() if p.is_file() or p.name == "lm")
+    load_bundle(str(out)).language_model(None)  # a whole bundle, LM included
+

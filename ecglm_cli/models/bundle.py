@@ -220,7 +220,10 @@ def load_bundle(name_or_path: str | os.PathLike = DEFAULT_BUNDLE) -> Bundle:
 
 def copy_bundle(source: Path, out: Path) -> Path:
     """Copy the bundle at `source` into `out` (its files, compact LM and LoRA adapter; no
-    checkpoints), keeping what `out` already holds, so a run can leave the original alone."""
+    checkpoints), keeping what `out` already holds, so a run can leave the original alone.
+
+    Each file and folder is copied under a temporary name and then renamed, so an interrupted
+    copy leaves either the whole item or none of it (a rerun would keep a half-copied `lm/`)."""
     from ecglm_cli.models.ecglm import BUNDLED_LM_DIR
     from ecglm_cli.models.lora import LORA_DIR
 
@@ -228,10 +231,14 @@ def copy_bundle(source: Path, out: Path) -> Path:
         out.mkdir(parents=True, exist_ok=True)
         for item in source.iterdir():
             target = out / item.name
-            if target.exists():
+            if target.exists() or not (item.is_file() or item.name in (BUNDLED_LM_DIR, LORA_DIR)):
                 continue
+            partial = out / f".{item.name}.partial"
+            if partial.is_dir():
+                shutil.rmtree(partial)  # what a killed run left
             if item.is_file():
-                shutil.copy2(item, target)
-            elif item.name in (BUNDLED_LM_DIR, LORA_DIR):  # its compact LM or LoRA adapter
-                shutil.copytree(item, target)
+                shutil.copy2(item, partial)
+            else:  # its compact LM or LoRA adapter
+                shutil.copytree(item, partial)
+            partial.replace(target)
     return out

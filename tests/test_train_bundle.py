@@ -227,3 +227,30 @@ def test_an_interrupted_bundle_copy_is_finished_by_the_rerun(tmp_path, monkeypat
         p.name for p in source.iterdir() if p.is_file() or p.name == "lm")
     load_bundle(str(out)).language_model(None)  # a whole bundle, LM included
 
+
+
+def test_an_interrupt_at_the_end_of_an_epoch_waits_for_its_checkpoint(shared_data, tiny_bundle,
+                                                                      tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM between the bundle and the checkpoint of epoch 2 left the checkpoint at
+    epoch 1 under epoch-2 weights: `--resume` trained epoch 2 again, and logged it twice."""
+    import signal
+
+    import ecglm_cli.train.encoder as encoder_module
+
+    out = tmp_path / "run"
+    shutil.copytree(tiny_bundle, out)
+    save = encoder_module._save_checkpoint
+
+    def interrupted_save(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # lands here, before the checkpoint is written
+        sum(range(100000))
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(encoder_module, "_save_checkpoint", interrupted_save)
+    result = _train(shared_data / "ptbxl", out, "--epochs", "3", "--resume")
+    assert result.exception is not None and "interrupted" in str(result.exception)
+    state = json.loads((out / "checkpoint" / "state.json").read_text())
+    assert state["epochs_done"] == 2  # the epoch was finished, then it stopped
+    epochs = [json.loads(line)["epoch"]
+              for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2]

@@ -28,6 +28,7 @@ from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
 from ecglm_cli.models.metrics import best_thresholds
 from ecglm_cli.pipeline.evaluate import Split, load_split, predict_split, split_report
 from ecglm_cli.pipeline.prepare import crop_or_pad
+from ecglm_cli.train.interrupts import interrupts_held
 from ecglm_cli.train.options import RunOptions
 
 CHECKPOINT_DIR = "checkpoint"
@@ -318,18 +319,19 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
                 "records_per_s": round(len(train.arrays) / max(train_time, 1e-9), 1),
                 "selection_score": score, "val": val_report,
             }
-            if options.keep == "last" or improved:
-                best = max(best, score)
-                _write_bundle(model, train, val, config, device, label_spaces, options, dist,
-                              epoch + 1, thresholds, val_report)
-                record["bundle_written"] = True
-            history.append(record)
-            with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(record) + "\n")
-            _save_checkpoint(out, model, optimizer, {
-                "epochs_done": epoch + 1, "options": options.to_dict(), "history": history,
-                "best_score": best,
-            })
+            with interrupts_held():  # bundle, metrics and checkpoint of one epoch, or none
+                if options.keep == "last" or improved:
+                    best = max(best, score)
+                    _write_bundle(model, train, val, config, device, label_spaces, options,
+                                  dist, epoch + 1, thresholds, val_report)
+                    record["bundle_written"] = True
+                history.append(record)
+                with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                _save_checkpoint(out, model, optimizer, {
+                    "epochs_done": epoch + 1, "options": options.to_dict(), "history": history,
+                    "best_score": best,
+                })
             super_auc = val_report["superdiagnostic"]["macro_auc"]
             _log(dist, f"ecglm: epoch {epoch + 1}: loss {record['train_loss']:.4f}, "
                        f"val superdiagnostic AUC {super_auc:.4f}, mean AUC {score:.4f}"

@@ -42,6 +42,7 @@ from ecglm_cli.models.lm_loader import load_causal_lm
 from ecglm_cli.models.lora import add_lora, is_lora
 from ecglm_cli.pipeline.ecg_features import feature_statements
 from ecglm_cli.train.encoder import CHECKPOINT_DIR, cosine_lr, git_commit, resolve_device
+from ecglm_cli.train.interrupts import interrupts_held
 from ecglm_cli.train.lm_data import (
     QAExample,
     batches,
@@ -161,7 +162,9 @@ def _save_checkpoint(out: Path, options: LMTrainOptions, optimizer, state: dict)
     torch.save({"optimizer": optimizer.state_dict(),
                 "rng": torch.get_rng_state()}, str(weights) + ".tmp")
     Path(str(weights) + ".tmp").replace(weights)
-    info.write_text(json.dumps({**state, "options": options.to_dict()}, indent=2) + "\n")
+    Path(str(info) + ".tmp").write_text(
+        json.dumps({**state, "options": options.to_dict()}, indent=2) + "\n")
+    Path(str(info) + ".tmp").replace(info)
 
 
 def _load_checkpoint(out: Path, options: LMTrainOptions, optimizer) -> dict:
@@ -320,14 +323,15 @@ def train_lm(
             )
         history.append(metrics)
         _log(f"{options.stage}] {json.dumps(metrics)}")
-        with open(out / "lm-metrics.jsonl", "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(metrics) + "\n")
         trained[options.stage] = {
             "history": history, "git_commit": git_commit(),
             "options": options.to_dict(), "device": str(device),
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **({"continues": earlier} if earlier else {}),
         }
-        save_lm_parts(model, out, _lm_ref(options), trained)
-        _save_checkpoint(out, options, optimizer, {"epoch": epoch + 1, "history": history})
+        with interrupts_held():  # the LM parts, metrics and checkpoint of one epoch, or none
+            with open(out / "lm-metrics.jsonl", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(metrics) + "\n")
+            save_lm_parts(model, out, _lm_ref(options), trained)
+            _save_checkpoint(out, options, optimizer, {"epoch": epoch + 1, "history": history})
     return out

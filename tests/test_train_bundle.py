@@ -254,3 +254,22 @@ def test_an_interrupt_at_the_end_of_an_epoch_waits_for_its_checkpoint(shared_dat
     epochs = [json.loads(line)["epoch"]
               for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2]
+
+
+def test_a_rerun_without_resume_refuses_and_resume_on_a_new_folder_starts(shared_data,
+                                                                          tiny_bundle, tmp_path):
+    """A rerun without --resume started over silently, overwriting the run and appending to
+    its metrics.jsonl (two runs' epochs in one file); `--resume` on a folder with no run failed,
+    so a re-queued job that always passes it could not start."""
+    out = tmp_path / "run"
+    shutil.copytree(tiny_bundle, out)
+    before = (out / "metrics.jsonl").read_text()
+    again = _train(shared_data / "ptbxl", out, "--epochs", "1")
+    assert again.exception.exit_code == 2  # a usage error, before any data is read
+    assert "pass --resume to continue it" in str(again.exception)
+    assert (out / "metrics.jsonl").read_text() == before
+    fresh = _train(shared_data / "ptbxl", tmp_path / "new", "--epochs", "1", "--resume")
+    assert fresh.exit_code == 0, fresh.output
+    assert "nothing to resume" in fresh.stderr
+    assert json.loads((tmp_path / "new" / "checkpoint" / "state.json").read_text())[
+        "epochs_done"] == 1

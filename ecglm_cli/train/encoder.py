@@ -30,6 +30,7 @@ from ecglm_cli.pipeline.evaluate import Split, load_split, predict_split, split_
 from ecglm_cli.pipeline.prepare import crop_or_pad
 from ecglm_cli.train.interrupts import interrupts_held
 from ecglm_cli.train.options import RunOptions
+from ecglm_cli.train.output_dir import OutputError
 
 CHECKPOINT_DIR = "checkpoint"
 REPORT_LEAD_SETS = {
@@ -189,8 +190,6 @@ def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptio
     from safetensors.torch import load_file
 
     ckpt = out / CHECKPOINT_DIR
-    if not (ckpt / "state.json").exists():
-        raise ModelError(f"{out}: nothing to resume (no {CHECKPOINT_DIR}/state.json)")
     try:
         state = json.loads((ckpt / "state.json").read_text())
         model.load_state_dict(load_file(str(ckpt / "model.safetensors")))
@@ -233,6 +232,11 @@ def _log(dist: Distributed, text: str) -> None:
 def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Path:
     import click
 
+    if not options.resume and (Path(options.out) / CHECKPOINT_DIR / "state.json").exists():
+        # starting again would overwrite the run and append to its metrics.jsonl
+        raise OutputError(f"{options.out}: holds an earlier training run "
+                          f"({CHECKPOINT_DIR}/state.json); pass --resume to continue it, or "
+                          "--out a new folder")
     ds = PTBXL(options.ptbxl)
     spaces = list(ds.label_spaces)
     config = EncoderConfig(
@@ -264,7 +268,9 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
     )
     out = Path(options.out)
     start_epoch, history, best = 0, [], -1.0
-    if options.resume:
+    if options.resume and not (out / CHECKPOINT_DIR / "state.json").exists():
+        _log(dist, f"ecglm: nothing to resume in {out}; starting from the first epoch")
+    elif options.resume:
         state = _load_checkpoint(out, model, optimizer, options)
         start_epoch, history = int(state["epochs_done"]), list(state.get("history", []))
         best = float(state.get("best_score", -1.0))

@@ -92,6 +92,42 @@ def test_evaluate_qa_per_template_and_predictions_file(shared_data, tmp_path):
     assert lines[-1] == f",all,6,{correct},{correct / 6},{lines[-1].split(',')[-1]}"
 
 
+def test_evaluate_qa_resume_asks_only_what_the_interrupted_run_did_not(shared_data, tmp_path,
+                                                                       monkeypatch):
+    """`--predictions P` was emptied as soon as a rerun started and could not be continued: an
+    interrupted evaluation lost its answers, or was answered again from the start."""
+    table = shared_data / "ptbxl" / "scp_statements.csv"
+    spaces = {name: space.labels for name, space in load_label_spaces(table).items()}
+    bundle = add_language_model(make_encoder_bundle(tmp_path / "b", spaces), "llama")
+    answers = tmp_path / "answers.jsonl"
+    base = ["evaluate", "qa", "--ecgqa", str(shared_data / ECGQA_FILE), "--ptbxl",
+            str(shared_data / "ptbxl"), "--model", str(bundle), "--limit", "8", "--format",
+            "json", "--predictions", str(answers)]
+    whole = CliRunner().invoke(cli, base)
+    assert whole.exit_code == 0, whole.output
+    full = answers.read_text().splitlines()
+    answers.write_text("\n".join(full[:3]) + "\n" + full[3][:20])  # stopped inside line 4
+    from ecglm_cli.pipeline.ask import Asker
+
+    asked = []
+    answer_batch = Asker.answer_batch
+
+    def counting(self, questions, *args, **kwargs):
+        asked.extend(questions)
+        return answer_batch(self, questions, *args, **kwargs)
+
+    monkeypatch.setattr(Asker, "answer_batch", counting)
+    resumed = CliRunner().invoke(cli, [*base, "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert len(asked) == 5  # the three kept answers are not asked again
+    assert sorted(answers.read_text().splitlines()) == sorted(full)
+    assert resumed.stdout.splitlines()[-1] == whole.stdout.splitlines()[-1]  # the same figures
+    other = tmp_path / "other.jsonl"
+    other.write_text(full[0].replace('"question":"', '"question":"Not ') + "\n")
+    refused = CliRunner().invoke(cli, [*base[:-1], str(other), "--resume"])
+    assert refused.exit_code == 2 and "not in these questions" in refused.output
+
+
 def test_evaluate_via_lm_reports_three_spaces(shared_data, tmp_path):
     table = shared_data / "ptbxl" / "scp_statements.csv"
     spaces = {name: space.labels for name, space in load_label_spaces(table).items()}

@@ -104,10 +104,15 @@ and comparison questions (two ECGs) are counted as skipped.
 @click.option("--by-template", is_flag=True,
               help="Also report accuracy per ECG-QA template_id.")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write every answer to this JSON-lines file as it is given.")
+              help="Write every answer to this JSON-lines file as it is given (the file is "
+              "replaced once the first answer is ready).")
+@click.option("--resume", is_flag=True,
+              help="With --predictions: keep the answers the file holds (from an interrupted "
+              "run), score them, and ask only the other questions.")
 @format_option
 def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | None,
-       device: str, by_template: bool, predictions: Path | None, fmt: str | None) -> None:
+       device: str, by_template: bool, predictions: Path | None, resume: bool,
+       fmt: str | None) -> None:
     """Accuracy of the ECG language model on ECG-QA questions, per question type."""
     from ecglm_cli.output import get_writer, resolve_format
     from ecglm_cli.pipeline.ask import Asker
@@ -115,13 +120,16 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
     from ecglm_cli.progress import Progress
     from ecglm_cli.train.encoder import resolve_device
 
+    if resume and predictions is None:
+        raise click.UsageError("--resume continues the answers of --predictions FILE: give it")
     loaded = load_questions(ecgqa, ptbxl, limit)
-    with _answer_log(predictions) as on_answer:  # opened first: a bad path fails at once
+    known = _earlier_answers(predictions, loaded.questions) if resume else {}
+    with _answer_log(predictions, keep=resume) as on_answer:  # checked first: fails at once
         asker = Asker(model_name, llm, str(resolve_device(device)))
         progress = Progress(len(loaded.questions), label="ecglm evaluate qa: ")
         try:
             result = evaluate_qa(asker, loaded, ptbxl, progress=progress.update,
-                                 on_answer=on_answer)
+                                 on_answer=on_answer, known=known)
         finally:
             progress.close()
     click.echo(
@@ -146,9 +154,46 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
     writer.close()
 
 
+def _earlier_answers(path: Path, questions: list[dict]) -> dict:
+    """The answers an interrupted run wrote to `path`, by sample_id. A torn last line (the run
+    was killed while writing it) is left out, and so dropped when the file is written again;
+    answers to questions other than these make the file someone else's, and it is refused."""
+    import json
+
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"{path}: cannot be read ({exc})",
+                                 param_hint="--predictions") from None
+    asked = {q.get("sample_id"): q["question"] for q in questions}
+    known = {}
+    for number, line in enumerate(lines, start=1):
+        try:
+            row = json.loads(line)
+            sample, predicted = row["sample_id"], row["predicted"]
+        except (ValueError, KeyError, TypeError):
+            if number == len(lines):
+                continue  # torn by a kill
+            raise click.BadParameter(f"{path}: line {number} is not an answer written by "
+                                     "evaluate qa", param_hint="--predictions") from None
+        if asked.get(sample) != row.get("question"):
+            raise click.BadParameter(f"{path}: line {number} answers a question that is not "
+                                     f"in these questions (sample_id {sample!r})",
+                                     param_hint="--predictions")
+        known[sample] = predicted
+    return known
+
+
 @contextmanager
-def _answer_log(path: Path | None) -> Iterator[Callable[[dict, list[str]], None] | None]:
-    """A callback writing each answer as one JSON line to `path` (line-buffered), or None."""
+def _answer_log(path: Path | None, keep: bool = False
+                ) -> Iterator[Callable[[dict, list[str]], None] | None]:
+    """A callback writing each answer as one JSON line to `path` (line-buffered), or None.
+
+    The file is checked at once but replaced only when the first answer is ready, so a rerun
+    stopped before then leaves the earlier answers; with `keep` the answers it holds (as
+    `_earlier_answers` read them) are written back first."""
+    import json
+
     from ecglm_cli.data.ecgqa import is_correct
     from ecglm_cli.output import to_json_line
 
@@ -156,11 +201,27 @@ def _answer_log(path: Path | None) -> Iterator[Callable[[dict, list[str]], None]
         yield None
         return
     try:
-        stream = path.open("w", encoding="utf-8", buffering=1)
+        path.open("a", encoding="utf-8").close()
     except OSError as exc:
         raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="--predictions") from None
+    kept = []
+    if keep:
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                json.loads(line)
+            except ValueError:
+                continue  # the torn last line
+            kept.append(line + "\n")
+    opened: list = []
 
     def on_answer(question: dict, predicted: list[str]) -> None:
+        if not opened:
+            if keep:  # the kept answers, without a torn line, replace the file in one step
+                partial = path.with_name(f".{path.name}.partial")
+                partial.write_text("".join(kept), encoding="utf-8")
+                partial.replace(path)
+            opened.append(path.open("a" if keep else "w", encoding="utf-8", buffering=1))
+        stream = opened[0]
         stream.write(to_json_line({
             "sample_id": question.get("sample_id"), "template_id": question["template_id"],
             "question_type": question["question_type"], "ecg_id": question["ecg_id"],
@@ -169,5 +230,8 @@ def _answer_log(path: Path | None) -> Iterator[Callable[[dict, list[str]], None]
             "correct": is_correct(predicted, question["answer"]),
         }) + "\n")
 
-    with stream:
+    try:
         yield on_answer
+    finally:
+        for stream in opened:
+            stream.close()

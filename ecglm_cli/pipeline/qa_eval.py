@@ -43,19 +43,25 @@ def evaluate_qa(
     batch_size: int = 32,
     progress: Callable[[int], None] | None = None,
     on_answer: Callable[[dict, list[str]], None] | None = None,
+    known: dict[Any, list[str]] | None = None,
 ) -> dict[str, Any]:
     """Score `answerer` on loaded questions; each record's features are computed once.
 
     `on_answer(question, predicted_set)` sees every answer as it comes, so a caller can keep
-    them (`evaluate qa --predictions`) even if the run is cut short.
+    them (`evaluate qa --predictions`) even if the run is cut short. `known` holds answers an
+    earlier run gave, by `sample_id`: those questions are scored without being asked again.
     """
     questions = loaded.questions
     ptbxl = PTBXL(ptbxl_dir)
     entries = {entry.ecg_id: entry for entry in ptbxl.entries}
+    known = known or {}
+    predictions: list[list[str] | None] = [known.get(q.get("sample_id")) for q in questions]
     by_record: dict[int, list[int]] = {}
     for index, question in enumerate(questions):
-        by_record.setdefault(question["ecg_id"][0], []).append(index)
-    predictions: list[list[str] | None] = [None] * len(questions)
+        if predictions[index] is None:
+            by_record.setdefault(question["ecg_id"][0], []).append(index)
+    if progress and len(questions) > sum(map(len, by_record.values())):
+        progress(len(questions) - sum(map(len, by_record.values())))
     unreadable = too_long = 0
     for ecg_id, indices in by_record.items():
         try:

@@ -262,3 +262,18 @@ def test_sigterm_to_the_whole_process_group_ends_batch_promptly(bundle, tmp_path
             os.killpg(proc.pid, signal.SIGKILL)
         stderr = proc.communicate()[1]
     assert "Traceback" not in stderr and stderr.strip().endswith("ecglm: terminated")
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a POSIX pipe")
+def test_batch_writes_its_rows_into_a_pipe(records, bundle):  # noqa: F811
+    """`--out /dev/stdout` into a pipe failed with "OSError: [Errno 22] Invalid argument": the
+    file was truncated before the first row, and a pipe cannot be."""
+    import json
+
+    result = subprocess.run(
+        [sys.executable, "-m", "ecglm_cli", "batch", str(records), "--out", "/dev/stdout",
+         "--model", str(bundle), "--quiet"], capture_output=True, text=True, env=cli_env(),
+        timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sorted(row["id"] for row in rows) == ["rec0", "rec1", "rec2"]

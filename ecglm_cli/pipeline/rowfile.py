@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ class RowFile:
         if self._started:
             return
         self._started = True
-        if self._replace:
+        if self._replace and stat.S_ISREG(os.fstat(self.fd).st_mode):  # not a pipe: /dev/stdout
             os.ftruncate(self.fd, 0)
         if self.fmt == "csv" and os.fstat(self.fd).st_size == 0:
             self._write_line(self._csv_line(dict(zip(self.columns, self.columns, strict=True))))

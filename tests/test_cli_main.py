@@ -122,3 +122,28 @@ def test_ctrl_c_prints_one_line_and_exits_130(tmp_path):
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 130
     assert proc.communicate()[1] == "ecglm: interrupted\n"
+
+
+def test_ctrl_c_while_the_command_group_is_imported_is_quiet():
+    """A Ctrl-C in the first tenth of a second, while `ecglm_cli.cli.main` and click were
+    imported, printed a KeyboardInterrupt traceback."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    script = """
+import importlib.abc, os, signal, sys
+class InterruptAtClick(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name == "click":
+            os.kill(os.getpid(), signal.SIGINT)
+        return None
+sys.meta_path.insert(0, InterruptAtClick())
+sys.argv = ["ecglm", "--version"]
+from ecglm_cli.__main__ import run
+run()
+"""
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            env=cli_env(), timeout=120)
+    assert result.returncode == 130 and result.stderr == ""

@@ -117,6 +117,7 @@ def install_interrupt_handlers() -> None:
     """SIGTERM raises `Terminated`. An interrupt that lands in a finalizer (`__del__`, while a
     library frees objects) is printed as "Exception ignored" and dropped by Python, and the run
     went on to exit 0; such a one is delivered again, to the code that runs next."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # `run` set a quiet one
     signal.signal(signal.SIGTERM, _terminate)
     default = sys.unraisablehook
 

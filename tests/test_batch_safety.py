@@ -190,19 +190,24 @@ def _wait_for_rows(proc: subprocess.Popen, out: Path, n: int) -> None:
         time.sleep(0.05)
 
 
+def _start_batch(folder: Path, out: Path, model: Path, workers: int = 2,
+                 **popen: object) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "ecglm_cli", "batch", str(folder), "--out", str(out), "--model",
+         str(model), "--workers", str(workers), "--batch-size", "4", "--quiet"],
+        stderr=subprocess.PIPE, text=True, env=cli_env(), **popen)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGTERM is POSIX")
 def test_sigterm_mid_batch_ends_cleanly_with_whole_rows(bundle, tmp_path):  # noqa: F811
-    """`timeout`/a scheduler's SIGTERM: the reader processes, killed by the pool with SIGTERM
-    too, each printed a KeyboardInterrupt traceback (they had inherited the main process's
-    handler); the run must end with exit 143, one line, and only whole rows in OUT."""
+    """`timeout`/a scheduler's SIGTERM: the reader processes, ended by multiprocessing.Pool with
+    SIGTERM too, each printed a KeyboardInterrupt traceback (they had inherited the main
+    process's handler); the run must end with exit 143, one line, and only whole rows in OUT."""
     import json
 
     folder = _many_records(tmp_path / "many")
     out = tmp_path / "rows.jsonl"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ecglm_cli", "batch", str(folder), "--out", str(out), "--model",
-         str(bundle), "--workers", "2", "--batch-size", "4", "--quiet"],
-        stderr=subprocess.PIPE, text=True, env=cli_env())
+    proc = _start_batch(folder, out, bundle)
     try:
         _wait_for_rows(proc, out, 8)
         os.kill(proc.pid, signal.SIGTERM)
@@ -223,10 +228,7 @@ def test_a_reader_process_killed_mid_batch_costs_its_records_not_the_run(bundle,
 
     folder = _many_records(tmp_path / "many")
     out = tmp_path / "rows.jsonl"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ecglm_cli", "batch", str(folder), "--out", str(out), "--model",
-         str(bundle), "--workers", "2", "--batch-size", "4", "--quiet"],
-        stderr=subprocess.PIPE, text=True, env=cli_env())
+    proc = _start_batch(folder, out, bundle)
     try:
         _wait_for_rows(proc, out, 8)
         children = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text().split()
@@ -249,10 +251,7 @@ def test_sigterm_to_the_whole_process_group_ends_batch_promptly(bundle, tmp_path
     shutdown for ever (seen for 10 minutes, with 4 workers)."""
     folder = _many_records(tmp_path / "many")
     out = tmp_path / "rows.jsonl"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ecglm_cli", "batch", str(folder), "--out", str(out), "--model",
-         str(bundle), "--workers", "4", "--batch-size", "4", "--quiet"],
-        stderr=subprocess.PIPE, text=True, env=cli_env(), start_new_session=True)
+    proc = _start_batch(folder, out, bundle, workers=4, start_new_session=True)
     try:
         _wait_for_rows(proc, out, 8)
         os.killpg(proc.pid, signal.SIGTERM)

@@ -123,8 +123,8 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
     if resume and predictions is None:
         raise click.UsageError("--resume continues the answers of --predictions FILE: give it")
     loaded = load_questions(ecgqa, ptbxl, limit)
-    known = _earlier_answers(predictions, loaded.questions) if resume else {}
-    with _answer_log(predictions, keep=resume) as on_answer:  # checked first: fails at once
+    known, kept = _earlier_answers(predictions, loaded.questions) if resume else ({}, None)
+    with _answer_log(predictions, kept) as on_answer:  # checked first: fails at once
         asker = Asker(model_name, llm, str(resolve_device(device)))
         progress = Progress(len(loaded.questions), label="ecglm evaluate qa: ")
         try:
@@ -154,10 +154,11 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
     writer.close()
 
 
-def _earlier_answers(path: Path, questions: list[dict]) -> dict:
-    """The answers an interrupted run wrote to `path`, by sample_id. A torn last line (the run
-    was killed while writing it) is left out, and so dropped when the file is written again;
-    answers to questions other than these make the file someone else's, and it is refused."""
+def _earlier_answers(path: Path, questions: list[dict]) -> tuple[dict, list[str]]:
+    """The answers an interrupted run wrote to `path`, by sample_id, and its lines to keep. A
+    torn last line (the run was killed while writing it) is left out, and so dropped when the
+    file is written again; answers to questions other than these make the file someone else's,
+    and it is refused."""
     import json
 
     try:
@@ -166,7 +167,7 @@ def _earlier_answers(path: Path, questions: list[dict]) -> dict:
         raise click.BadParameter(f"{path}: cannot be read ({exc})",
                                  param_hint="--predictions") from None
     asked = {q.get("sample_id"): q["question"] for q in questions}
-    known = {}
+    known, kept = {}, []
     for number, line in enumerate(lines, start=1):
         try:
             row = json.loads(line)
@@ -181,19 +182,18 @@ def _earlier_answers(path: Path, questions: list[dict]) -> dict:
                                      f"in these questions (sample_id {sample!r})",
                                      param_hint="--predictions")
         known[sample] = predicted
-    return known
+        kept.append(line + "\n")
+    return known, kept
 
 
 @contextmanager
-def _answer_log(path: Path | None, keep: bool = False
+def _answer_log(path: Path | None, kept: list[str] | None = None
                 ) -> Iterator[Callable[[dict, list[str]], None] | None]:
     """A callback writing each answer as one JSON line to `path` (line-buffered), or None.
 
     The file is checked at once but replaced only when the first answer is ready, so a rerun
-    stopped before then leaves the earlier answers; with `keep` the answers it holds (as
-    `_earlier_answers` read them) are written back first."""
-    import json
-
+    stopped before then leaves the earlier answers; `kept` lines (a resumed run's) are what
+    it then holds before the new answers."""
     from ecglm_cli.data.ecgqa import is_correct
     from ecglm_cli.output import to_json_line
 
@@ -204,23 +204,16 @@ def _answer_log(path: Path | None, keep: bool = False
         path.open("a", encoding="utf-8").close()
     except OSError as exc:
         raise click.BadParameter(f"{path}: {exc.strerror}", param_hint="--predictions") from None
-    kept = []
-    if keep:
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                json.loads(line)
-            except ValueError:
-                continue  # the torn last line
-            kept.append(line + "\n")
     opened: list = []
 
     def on_answer(question: dict, predicted: list[str]) -> None:
         if not opened:
-            if keep:  # the kept answers, without a torn line, replace the file in one step
+            if kept is not None:  # the kept answers, without a torn line, in one step
                 partial = path.with_name(f".{path.name}.partial")
                 partial.write_text("".join(kept), encoding="utf-8")
                 partial.replace(path)
-            opened.append(path.open("a" if keep else "w", encoding="utf-8", buffering=1))
+            opened.append(path.open("w" if kept is None else "a", encoding="utf-8",
+                                    buffering=1))
         stream = opened[0]
         stream.write(to_json_line({
             "sample_id": question.get("sample_id"), "template_id": question["template_id"],

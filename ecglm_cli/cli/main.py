@@ -156,11 +156,10 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort as exc:  # click turns an interrupt into Abort
+    except click.exceptions.Abort as exc:  # an interrupt while click parsed the command line
         if isinstance(exc.__cause__, Terminated):
             _terminated()
-        click.echo("ecglm: aborted", err=True)
-        sys.exit(130)
+        _interrupted()
     except Stopped as exc:
         if exc.terminated:
             _terminated()

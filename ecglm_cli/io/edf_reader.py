@@ -84,6 +84,9 @@ def _opened(path: Path) -> Iterator[tuple[Any, str | None]]:
         except (OSError, RecordError):
             copy_dir.cleanup()
             raise refused from None
+        except BaseException:  # an interrupt while copying: no copy left behind
+            copy_dir.cleanup()
+            raise
     try:
         yield edf, plus
     finally:

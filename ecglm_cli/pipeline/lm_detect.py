@@ -168,7 +168,6 @@ def lm_findings(asker, record, leads: list[str] | None = None,
             "findings": findings, "probabilities": probabilities}
 
 
-
 LM_CSV_HEAD = ("id", "path", "model", "via", "llm", "leads_used")
 
 

@@ -232,7 +232,8 @@ def _log(dist: Distributed, text: str) -> None:
 def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Path:
     import click
 
-    if not options.resume and (Path(options.out) / CHECKPOINT_DIR / "state.json").exists():
+    run_state = Path(options.out) / CHECKPOINT_DIR / "state.json"
+    if not options.resume and run_state.exists():
         # starting again would overwrite the run and append to its metrics.jsonl
         raise OutputError(f"{options.out}: holds an earlier training run "
                           f"({CHECKPOINT_DIR}/state.json); pass --resume to continue it, or "
@@ -268,7 +269,7 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
     )
     out = Path(options.out)
     start_epoch, history, best = 0, [], -1.0
-    if options.resume and not (out / CHECKPOINT_DIR / "state.json").exists():
+    if options.resume and not run_state.exists():
         _log(dist, f"ecglm: nothing to resume in {out}; starting from the first epoch")
     elif options.resume:
         state = _load_checkpoint(out, model, optimizer, options)

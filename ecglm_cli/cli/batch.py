@@ -81,6 +81,9 @@ def command(source: str, out_path: str, fmt: str | None, workers: int | None, ba
     options = ReadOptions(fs=fs, input_leads=_tuple(parse_input_leads(input_leads)),
                           leads=parse_model_leads(leads), measurements=measurements)
     workers = workers or _default_workers()
+    if resume and os.path.exists(out_path) and not os.path.isfile(out_path):
+        raise click.BadParameter(f"{out_path} is not a regular file, so --resume cannot read "
+                                 "back the rows it holds", param_hint="--out")
 
     scorer = Scorer(load_classifier(model), batch_size=batch_size)
     # replaces OUT only at the first row

@@ -22,13 +22,13 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ecglm_cli.data.ptbxl import PTBXL
 from ecglm_cli.errors import ECGLMError, ModelError
+from ecglm_cli.interrupts import interrupts_held
 from ecglm_cli.io.leads import LIMB_LEADS, PRECORDIAL_LEADS, STANDARD_LEADS
 from ecglm_cli.models.bundle import save_bundle
 from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
 from ecglm_cli.models.metrics import best_thresholds
 from ecglm_cli.pipeline.evaluate import Split, load_split, predict_split, split_report
 from ecglm_cli.pipeline.prepare import crop_or_pad
-from ecglm_cli.train.interrupts import interrupts_held
 from ecglm_cli.train.options import RunOptions
 from ecglm_cli.train.output_dir import OutputError
 

@@ -1,10 +1,12 @@
-"""An epoch's files are written as a whole, as far as Ctrl-C and SIGTERM go.
+"""Work that must not be cut in two by Ctrl-C or SIGTERM: the signals wait until it is done.
 
 An epoch ends with several writes: the bundle (weights, config, thresholds, ...), a metrics line
 and the checkpoint that `--resume` reads. An interrupt between two of them left a bundle whose
 weights and thresholds came from different epochs, or a checkpoint one epoch behind its weights,
-so that `--resume` trained that epoch a second time. While they are written, SIGINT and SIGTERM
-are held, and acted on as soon as the writes are done. (A SIGKILL can still cut them apart.)
+so that `--resume` trained that epoch a second time. `batch` starts and kills its reader
+processes: an interrupt in the middle left some alive, and the interpreter then waited for them
+at exit for ever. While such work runs, SIGINT and SIGTERM are held, and acted on as soon as it
+is done. (A SIGKILL can still cut it apart.)
 """
 
 from __future__ import annotations

@@ -55,3 +55,35 @@ def test_align_instruct_resume_and_ask(shared_data, tmp_path):
     asked = runner.invoke(cli, ["ask", str(record), "Does this ECG show symptoms of sinus "
                                 "rhythm?", "--model", str(out), "--max-new-tokens", "4"])
     assert asked.exit_code == 0, asked.output
+
+
+def test_an_interrupt_at_the_end_of_an_align_epoch_waits_for_its_checkpoint(shared_data,
+                                                                           tmp_path,
+                                                                           monkeypatch):
+    """Ctrl-C or SIGTERM between an epoch's LM parts and its checkpoint left the checkpoint one
+    epoch behind the weights: `--resume` trained that epoch again, and logged it twice."""
+    import os
+    import signal
+
+    import ecglm_cli.train.lm as lm_module
+
+    ptbxl = shared_data / "ptbxl"
+    spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
+    encoder = make_encoder_bundle(tmp_path / "enc", spaces)
+    out = tmp_path / "ecglm"
+    save = lm_module._save_checkpoint
+
+    def interrupted_save(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # lands here, before the checkpoint is written
+        sum(range(100000))
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(lm_module, "_save_checkpoint", interrupted_save)
+    result = CliRunner().invoke(cli, ["train", "align", "--ptbxl", str(ptbxl), "--bundle",
+                                      str(encoder), "--out", str(out), "--epochs", "2", *TINY])
+    assert result.exception is not None and "interrupted" in str(result.exception)
+    state = json.loads((out / "checkpoint" / "lm-align.json").read_text())
+    assert state["epoch"] == 1  # the epoch was finished, checkpoint included, then it stopped
+    epochs = [json.loads(line)["epoch"]
+              for line in (out / "lm-metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1]

@@ -34,6 +34,20 @@ def cli_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
 
+def interrupt_before(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> None:
+    """Make `module.name` receive a Ctrl-C (SIGINT) just before it does its work."""
+    import signal
+
+    original = getattr(module, name)
+
+    def interrupted(*args: object, **kwargs: object) -> object:
+        os.kill(os.getpid(), signal.SIGINT)
+        sum(range(100000))  # the handler runs here, before the work
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(module, name, interrupted)
+
+
 def write_wfdb(
     folder: Path, name: str, signal: np.ndarray, fs: float, leads: list[str], fmt: str = "16",
     units: str = "mV", comments: list[str] | None = None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
+from conftest import interrupt_before
 from lm_fixtures import make_encoder_bundle
 
 from ecglm_cli.cli.main import cli
@@ -62,23 +63,13 @@ def test_an_interrupt_at_the_end_of_an_align_epoch_waits_for_its_checkpoint(shar
                                                                            monkeypatch):
     """Ctrl-C or SIGTERM between an epoch's LM parts and its checkpoint left the checkpoint one
     epoch behind the weights: `--resume` trained that epoch again, and logged it twice."""
-    import os
-    import signal
-
     import ecglm_cli.train.lm as lm_module
 
     ptbxl = shared_data / "ptbxl"
     spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
     encoder = make_encoder_bundle(tmp_path / "enc", spaces)
     out = tmp_path / "ecglm"
-    save = lm_module._save_checkpoint
-
-    def interrupted_save(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)  # lands here, before the checkpoint is written
-        sum(range(100000))
-        return save(*args, **kwargs)
-
-    monkeypatch.setattr(lm_module, "_save_checkpoint", interrupted_save)
+    interrupt_before(monkeypatch, lm_module, "_save_checkpoint")  # the epoch's last write
     result = CliRunner().invoke(cli, ["train", "align", "--ptbxl", str(ptbxl), "--bundle",
                                       str(encoder), "--out", str(out), "--epochs", "2", *TINY])
     assert result.exception is not None and "interrupted" in str(result.exception)

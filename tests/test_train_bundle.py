@@ -233,20 +233,13 @@ def test_an_interrupt_at_the_end_of_an_epoch_waits_for_its_checkpoint(shared_dat
                                                                       tmp_path, monkeypatch):
     """Ctrl-C or SIGTERM between the bundle and the checkpoint of epoch 2 left the checkpoint at
     epoch 1 under epoch-2 weights: `--resume` trained epoch 2 again, and logged it twice."""
-    import signal
+    from conftest import interrupt_before
 
     import ecglm_cli.train.encoder as encoder_module
 
     out = tmp_path / "run"
     shutil.copytree(tiny_bundle, out)
-    save = encoder_module._save_checkpoint
-
-    def interrupted_save(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGINT)  # lands here, before the checkpoint is written
-        sum(range(100000))
-        return save(*args, **kwargs)
-
-    monkeypatch.setattr(encoder_module, "_save_checkpoint", interrupted_save)
+    interrupt_before(monkeypatch, encoder_module, "_save_checkpoint")  # the epoch's last write
     result = _train(shared_data / "ptbxl", out, "--epochs", "3", "--resume")
     assert result.exception is not None and "interrupted" in str(result.exception)
     state = json.loads((out / "checkpoint" / "state.json").read_text())

@@ -66,7 +66,7 @@ class ReaderPool:
         self._start = lambda: _Worker(context, setup, setup_args, work)
         with interrupts_held():  # a worker left running if this were cut short: see `close`
             self._workers = [self._start() for _ in range(workers)]
-        self._closing = threading.Event()
+        self._closing = threading.Event()  # no more work and no new worker
         self._lock = threading.Lock()  # the worker list: the pump replaces, `close` kills
         self._retry: collections.deque = collections.deque()  # jobs a dead worker never began
         self._exhausted = False  # every job has been taken from the source
@@ -82,8 +82,7 @@ class ReaderPool:
         """
         results: queue.Queue = queue.Queue()
         slots = threading.Semaphore(max_in_flight)
-        stop = threading.Event()
-        pump = threading.Thread(target=self._pump, args=(iter(jobs), results, slots, stop, lost),
+        pump = threading.Thread(target=self._pump, args=(iter(jobs), results, slots, lost),
                                 daemon=True)
         pump.start()
         try:
@@ -99,8 +98,8 @@ class ReaderPool:
                     raise item.exc
                 slots.release()
                 yield item
-        finally:
-            stop.set()  # the thread may be waiting for a path on stdin: it is a daemon
+        finally:  # the pool is done: the thread stops (or, waiting for a path on stdin, is
+            self._closing.set()  # left behind as a daemon)
 
     def close(self) -> None:
         """Kill every worker: no lock or queue is shared, so nothing can be left waiting. No
@@ -115,16 +114,16 @@ class ReaderPool:
                 worker.conn.close()
 
     def _pump(self, source: Iterator[Any], results: queue.Queue, slots: threading.Semaphore,
-              stop: threading.Event, lost: Callable[[Any], Any]) -> None:
+              lost: Callable[[Any], Any]) -> None:
         try:
-            while not stop.is_set() and not self._closing.is_set():
+            while not self._closing.is_set():
                 self._hand_out(source, slots)
                 busy = {w.conn: w for w in self._workers if w.jobs}
                 if not busy:
                     if self._exhausted and not self._retry:
                         results.put(_DONE)
                         return
-                    stop.wait(0.01)  # every slot is taken: wait for the consumer
+                    self._closing.wait(0.01)  # every slot is taken: wait for the consumer
                     continue
                 for conn in multiprocessing.connection.wait(list(busy), timeout=0.05):
                     worker = busy[conn]

@@ -48,8 +48,6 @@ SHARED_FINDINGS = frozenset({"STD_", "STE_", "QWAVE", "INVT"})
 _AXIS = re.compile(r"\baxis\b", re.IGNORECASE)
 _ASKS_VALUE = re.compile(r"\b(what|how (much|long|fast|wide|slow)|value|give|tell|estimate|"
                          r"measure)\b", re.IGNORECASE)
-_MEASURED = re.compile(r"\b(heart ?rate|rate|hr|bpm|pr|qrs (duration|width)|qtc?|corrected qt|"
-                       r"rr)\b", re.IGNORECASE)
 # ECG-QA's axis classes and their ranges in degrees, as `knowledge.labels.axis_class` draws them
 AXIS_RANGES: dict[str, tuple[float, float]] = {
     "normal heart axis": (-30.0, 90.0),
@@ -177,7 +175,8 @@ def _axis_name(found: str) -> str:
 
 def asks_for_value(question: str) -> bool:
     """"What is the heart rate?", "Give me the QRS duration.": a rate or interval is asked."""
-    return bool(_ASKS_VALUE.search(question) and _MEASURED.search(question))
+    return bool(_ASKS_VALUE.search(question)) and any(
+        pattern.search(question) for pattern, _, _ in _ASKED_VALUES)
 
 
 def unmeasured_note(question: str, lm_reads_measurements: bool,
@@ -196,12 +195,13 @@ def unmeasured_note(question: str, lm_reads_measurements: bool,
         _measured_text(name, measurements.get(key)) for key, name in asked)
 
 
-# what a value question names -> the measurement that answers it, and its name in the note
+# what a value question names -> the measurement that answers it, and its name in the note (the
+# QRS only by its duration: "the QRS morphology" is not a value)
 _ASKED_VALUES = (
     (re.compile(r"\b(heart ?rate|rate|hr|bpm)\b", re.IGNORECASE), "heart_rate", "heart rate"),
     (re.compile(r"\brr\b", re.IGNORECASE), "rr_mean", "mean RR interval"),
     (re.compile(r"\bpr\b", re.IGNORECASE), "pr_interval", "PR interval"),
-    (re.compile(r"\bqrs\b", re.IGNORECASE), "qrs_duration", "QRS duration"),
+    (re.compile(r"\bqrs (duration|width)\b", re.IGNORECASE), "qrs_duration", "QRS duration"),
     (re.compile(r"(?<!corrected )\bqt\b", re.IGNORECASE), "qt_interval", "QT interval"),
     (re.compile(r"\b(qtc|corrected qt)\b", re.IGNORECASE), "qtc_bazett", "QTc (Bazett)"),
 )

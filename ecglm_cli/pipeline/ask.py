@@ -6,7 +6,8 @@ the statements that the question or the answer names, and the measured values
 (`features.measure`). An LM trained with measured values (`measured` in its `ecglm.json`) also
 reads them in its prompt; for any other LM they never change the answer, so a text answer skips
 measuring (it needs scipy.signal, about a second to import) unless the question is about the
-axis, whose note compares the answer with the measured axis (`answer_notes`).
+axis, whose note compares the answer with the measured axis, or asks for a rate or interval,
+whose note gives the measured value (`answer_notes`).
 """
 
 from __future__ import annotations

@@ -60,8 +60,9 @@ def evaluate_qa(
     for index, question in enumerate(questions):
         if predictions[index] is None:
             by_record.setdefault(question["ecg_id"][0], []).append(index)
-    if progress and len(questions) > sum(map(len, by_record.values())):
-        progress(len(questions) - sum(map(len, by_record.values())))
+    kept = sum(p is not None for p in predictions)
+    if progress and kept:
+        progress(kept)
     unreadable = too_long = 0
     for ecg_id, indices in by_record.items():
         try:

@@ -7,6 +7,7 @@ import json
 import os
 import tarfile
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -156,6 +157,23 @@ def test_extraction_is_bounded(tmp_path):
     garbage.write_bytes(b"not an archive at all")
     with pytest.raises(DownloadError, match="cannot unpack"):
         safe_extract(garbage, _empty(tmp_path / "five"))
+
+
+def test_a_small_archive_may_not_unpack_to_much_more(tmp_path, monkeypatch):
+    """A zip bomb: 2 MB that unpack to 2 GiB passed the 32 GiB bound (here scaled down)."""
+    monkeypatch.setattr("ecglm_cli.cache.archive.RATIO_FREE_BYTES", 10_000, raising=False)
+    bomb = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("b/weights.bin", bytes(5_000_000))
+    assert bomb.stat().st_size < 10_000
+    with pytest.raises(DownloadError, match="at most 100 times its own size"):
+        safe_extract(bomb, _empty(tmp_path / "bomb"))
+    assert not any((tmp_path / "bomb").iterdir())
+    weights = tmp_path / "weights.zip"
+    with zipfile.ZipFile(weights, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("w/weights.bin", os.urandom(50_000))
+        archive.writestr("w/config.json", "{}" + " " * 5_000)
+    assert safe_extract(weights, _empty(tmp_path / "weights")) == "w"
 
 
 def _empty(folder: Path) -> Path:

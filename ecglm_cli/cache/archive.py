@@ -3,7 +3,10 @@
 Archive contents are hostile until proven otherwise. The whole archive is refused - nothing is
 written - when any member has an absolute path, a `..` component, a link, a device or other
 special type, a duplicate name, or when the member count or the unpacked size exceed their
-bounds. Only regular files and folders are written, with plain permissions.
+bounds. The size bound shrinks for a small archive: past 1 GiB, at most 100 times the archive's
+own size may be unpacked (weights barely compress; a zip bomb's 2 MB that unpack to 2 GiB were
+accepted under the 32 GiB bound alone). Only regular files and folders are written, with plain
+permissions.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ from ecglm_cli.safe_paths import UnsafePathError, relative_parts
 
 MAX_MEMBERS = 10_000
 MAX_UNPACKED_BYTES = 32 * 1024**3
+MAX_RATIO = 100
+RATIO_FREE_BYTES = 1024**3
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar.bz2", ".tar.xz", ".tar", ".zip")
 
 
@@ -97,7 +102,10 @@ def _at_most(members: Iterator[Member], limit: int) -> list[Member]:
 
 def _check_all(members: list[Member], max_bytes: int) -> None:
     if sum(m.size for m in members if not m.is_dir) > max_bytes:
-        raise DownloadError(f"refusing archive: it unpacks to more than {max_bytes} bytes")
+        raise DownloadError(
+            f"refusing archive: it unpacks to more than {max_bytes:,} bytes (at most "
+            f"{MAX_RATIO} times its own size past {RATIO_FREE_BYTES:,}, and "
+            f"{MAX_UNPACKED_BYTES:,} in all)")
     seen: set[tuple[str, ...]] = set()
     for member in members:
         parts = safe_parts(member.name)
@@ -114,6 +122,7 @@ def safe_extract(
 ) -> str:
     """Unpack into the empty folder `dest`; return the folder a loader should open, relative
     to `dest`: the single top-level folder when the archive has one, else ''."""
+    max_bytes = min(max_bytes, max(RATIO_FREE_BYTES, MAX_RATIO * archive_path.stat().st_size))
     try:
         if zipfile.is_zipfile(archive_path):
             with zipfile.ZipFile(archive_path) as archive:

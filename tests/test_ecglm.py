@@ -112,6 +112,38 @@ def test_ask_answers_several_questions_in_order_with_one_load(bundle, records, c
     assert out.splitlines() == lines[:1]
 
 
+def test_several_questions_encode_and_measure_the_record_once(bundle, records, monkeypatch):
+    """`ask REC Q1 Q2 Q3` ran the encoder (and, for JSON evidence, the measurements) once per
+    question on the same record."""
+    import ecglm_cli.pipeline.ask as ask_module
+
+    calls = {"encode": 0, "measure": 0}
+
+    def counted(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return function(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(ask_module, "record_features",
+                        counted("encode", ask_module.record_features))
+    monkeypatch.setattr(ask_module, "measured_values",
+                        counted("measure", ask_module.measured_values))
+    result = CliRunner().invoke(cli, ["ask", str(records[0]), QUESTION, "What is the heart rate?",
+                                      "Is there left axis deviation?", "--model", str(bundle),
+                                      "--max-new-tokens", "4", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 3 and calls == {"encode": 1, "measure": 1}
+    assert all(row["evidence"]["measurements"] == rows[0]["evidence"]["measurements"]
+               for row in rows)
+    asker = Asker(bundle)
+    record = asker_record(records[0])
+    limb = asker.ask(record, QUESTION, ["I", "II", "III", "aVR", "aVL", "aVF"], 4)
+    assert limb.leads == ["I", "II", "III", "aVR", "aVL", "aVF"]  # other leads: encoded again
+    assert len(asker.ask(record, QUESTION, None, 4).leads) == 12
+
+
 def test_ask_refuses_a_record_classify_refuses(bundle, tmp_path, capsys):
     """A record whose leads are all flat used to get an answer from `ask` (exit 0) while
     `classify` refused it; both now name the file and exit 1. A flat lead is not read."""

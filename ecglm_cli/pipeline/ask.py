@@ -95,9 +95,17 @@ class Asker:
                            if "all" in self.bundle.label_spaces else {})
         self.model_name = str(model)
         self.llm_name = "compact" if self.lm.lm_ref == BUNDLED_LM_DIR else self.lm.lm_ref
+        self._last: tuple[ECGRecord, list[str] | None, RecordFeatures] | None = None
 
     def features(self, record: ECGRecord, leads: list[str] | None = None) -> RecordFeatures:
         return record_features(self.bundle, record, leads, measured=self.lm.measured)
+
+    def _record_features(self, record: ECGRecord, leads: list[str] | None) -> RecordFeatures:
+        """The features of the record asked about last time again, when it is asked again:
+        `ask REC Q1 Q2 Q3` encodes (and measures) it once, not once per question."""
+        if self._last is None or self._last[0] is not record or self._last[1] != leads:
+            self._last = (record, leads, self.features(record, leads))
+        return self._last[2]
 
     def answer_batch(
         self, questions: list[str], features: list[RecordFeatures], max_new_tokens: int = 64,
@@ -117,7 +125,7 @@ class Asker:
 
         With `evidence` false the answer comes without its `evidence` (its notes come always).
         """
-        feats = self.features(record, leads)
+        feats = self._record_features(record, leads)
         generated: list[int] = []
         stream = _text_stream(self.lm.tokenizer, on_text) if on_text else None
 
@@ -128,10 +136,10 @@ class Asker:
 
         text = self.answer_batch([question], [feats], max_new_tokens, on_token)[0]
         answer = Answer(question, text, self.model_name, self.llm_name, feats.leads)
+        if feats.measurements is None and (evidence or asks_about_axis(question)
+                                           or asks_for_value(question)):
+            feats.measurements = measured_values(record, leads)[0]  # not read by this LM
         measurements = feats.measurements
-        if measurements is None and (evidence or asks_about_axis(question)
-                                     or asks_for_value(question)):
-            measurements = measured_values(record, leads)[0]
         answer.notes = self._notes(question, text, feats, measurements,
                                    complete=self.lm.tokenizer.eos_token_id in generated)
         if evidence:

@@ -46,7 +46,7 @@ class RecordFeatures:
     tokens: torch.Tensor  # [K, D]
     logits: torch.Tensor  # [S]
     leads: list[str]  # standard leads the encoder read
-    measurements: dict | None = None  # `features.measure`, for an LM that reads measured values
+    measurements: dict | None = None  # `features.measure`; the LM reads them only via `context`
     context: str = ""  # the prompt line made from `measurements` (empty: none)
 
     def probabilities(self, statements: list[str]) -> dict[str, float]:

@@ -153,9 +153,10 @@ def _check_config(path: Path, raw: Any) -> tuple[EncoderConfig, dict[str, dict[s
     return config, spaces
 
 
-def _check_weights(path: Path, config: EncoderConfig) -> None:
-    """The weights file must hold exactly the tensors config.json implies. Checked on a
-    meta-device model and the safetensors header, before any memory is spent on either."""
+def _load_weights(path: Path, config: EncoderConfig) -> ECGClassifier:
+    """The encoder with its weights, from one opening of the weights file. The file must hold
+    exactly the tensors config.json implies, checked on a meta-device model against the
+    safetensors header before any memory is spent on either."""
     from safetensors import SafetensorError, safe_open
 
     weights = path / WEIGHTS
@@ -166,8 +167,16 @@ def _check_weights(path: Path, config: EncoderConfig) -> None:
     try:
         with safe_open(str(weights), framework="pt") as handle:
             found = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
+            _check_shapes(weights, expected, found)
+            model = ECGClassifier(config)
+            dtypes = {k: v.dtype for k, v in model.state_dict().items()}
+            model.load_state_dict({k: handle.get_tensor(k).to(dtypes[k]) for k in expected})
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{weights}: truncated or corrupt weights ({exc})") from None
+    return model
+
+
+def _check_shapes(weights: Path, expected: dict[str, tuple], found: dict[str, tuple]) -> None:
     missing = sorted(set(expected) - set(found))
     extra = sorted(set(found) - set(expected))
     if missing or extra:
@@ -181,28 +190,13 @@ def _check_weights(path: Path, config: EncoderConfig) -> None:
                              f"config.json implies {list(shape)}")
 
 
-def _load_weights(path: Path, model: ECGClassifier) -> None:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    weights = path / WEIGHTS
-    try:
-        state = load_file(str(weights))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelError(f"{weights}: truncated or corrupt weights ({exc})") from None
-    expected = model.state_dict()
-    model.load_state_dict({k: v.to(expected[k].dtype) for k, v in state.items()})
-
-
 def load_bundle(name_or_path: str | os.PathLike = DEFAULT_BUNDLE) -> Bundle:
     """Load and verify a bundle; any problem is a one-line `ModelError`."""
     path = resolve_bundle_dir(name_or_path)
     if not path.is_dir():
         raise ModelError(f"model bundle {name_or_path} is not installed at {path}")
     config, spaces = _check_config(path, _read_json(path / "config.json"))
-    _check_weights(path, config)
-    model = ECGClassifier(config)
-    _load_weights(path, model)
+    model = _load_weights(path, config)
     model.eval()
     raw_thresholds = _read_json(path / "thresholds.json")
     thresholds = {}

@@ -118,6 +118,7 @@ class HubState:
     late: dict[str, bytes] = field(default_factory=dict)  # listed from the second tree listing
     endless: set[str] = field(default_factory=set)  # streamed without end or Content-Length
     drip_s: dict[str, float] = field(default_factory=dict)  # name -> pause between 100 bytes
+    retry_after: dict[str, int] = field(default_factory=dict)  # name -> 429 with Retry-After
     tree_listings: int = 0
     log: list[Request] = field(default_factory=list)
 
@@ -173,6 +174,12 @@ class HubHandler(_Quiet):
         if name is None or name not in state.files:
             self.send_response(404)
             self.send_header("X-Error-Code", "EntryNotFound")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if name in state.retry_after:
+            self.send_response(429)
+            self.send_header("Retry-After", str(state.retry_after[name]))
             self.send_header("Content-Length", "0")
             self.end_headers()
             return

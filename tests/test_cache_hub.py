@@ -133,6 +133,19 @@ def test_a_hub_server_that_drips_is_given_up(tiny_model, tmp_path, monkeypatch):
             fetch_repo(REPO_ID, None, Store(tmp_path), server.url)
 
 
+def test_a_long_rate_limit_wait_is_not_waited_for(tiny_model, tmp_path):
+    """huggingface_hub sleeps as long as a 429's Retry-After asks: 100,000 s were waited."""
+    state = HubState.from_folder(REPO_ID, tiny_model)
+    state.retry_after = {"model.safetensors": 100_000}
+    with hub_server(state) as server:
+        done = _cli("download", REPO_ID, "--endpoint", server.url, "--cache-dir", str(tmp_path))
+    assert done.returncode == 1, done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last == (f"ecglm: error: {REPO_ID}/model.safetensors: the server is rate limiting "
+                    "downloads and asks to wait 27.8 hours; try again later")
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
 def test_hub_without_safetensors_is_refused(tmp_path):
     state = HubState(REPO_ID, {"config.json": b"{}", "pytorch_model.bin": b"pickle!"})
     with hub_server(state) as server, pytest.raises(DownloadError, match="no safetensors"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import _thread
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -34,6 +35,7 @@ ALLOW_PATTERNS = [
 ]
 MAX_REPO_BYTES = 64 * 1024**3
 COMMIT = re.compile(r"[0-9a-f]{40}")
+MAX_RATE_LIMIT_WAIT_S = 60
 
 
 def split_repo_spec(text: str) -> tuple[str, str | None]:
@@ -107,7 +109,9 @@ def fetch_repo(
             # lists the repo again and fetches what that second listing says), and Ctrl-C
             # stops it (snapshot_download's worker threads kept the process alive)
             for name, item in sorted(wanted.items()):
-                with TransferWatch(repo_cache / "blobs", _listed_size(item), f"{repo_id}/{name}"):
+                label = f"{repo_id}/{name}"
+                with TransferWatch(repo_cache / "blobs", _listed_size(item), label), \
+                        _bounded_rate_limit_waits(label):
                     fetched = hf_hub_download(
                         repo_id, name, revision=commit, cache_dir=hub_cache, endpoint=endpoint,
                         token=token, library_name="ecglm", library_version=__version__,
@@ -125,6 +129,50 @@ def fetch_repo(
         finally:
             shutil.rmtree(staging, ignore_errors=True)
             shutil.rmtree(repo_cache, ignore_errors=True)
+
+
+class _RateLimitWaits(logging.Filter):
+    """Stops huggingface_hub's back-off before it sleeps through a long `Retry-After`: it waits
+    as long as a 429 asks (100,000 s were waited) and takes no bound, and the warning it logs
+    just before sleeping is the one place to step in. Shorter waits go ahead, as logged."""
+
+    SLEEP = re.compile(r"Rate limited\. Waiting ([0-9.]+)s before retry")
+
+    def __init__(self, label: str, shown_level: int):
+        super().__init__()
+        self.label = label
+        self.shown_level = shown_level
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        wait = self.SLEEP.match(record.getMessage())
+        if wait and float(wait[1]) > MAX_RATE_LIMIT_WAIT_S:
+            raise DownloadError(f"{self.label}: the server is rate limiting downloads and asks "
+                                f"to wait {_duration(float(wait[1]))}; try again later")
+        return record.levelno >= self.shown_level
+
+
+@contextmanager
+def _bounded_rate_limit_waits(label: str) -> Iterator[None]:
+    """`_RateLimitWaits` on huggingface_hub's HTTP logger, which logs its warning even where
+    the user's verbosity hides it (the filter then keeps it hidden)."""
+    from huggingface_hub.utils import _http
+
+    logger = _http.logger
+    shown_level, level = logger.getEffectiveLevel(), logger.level
+    waits = _RateLimitWaits(label, shown_level)
+    logger.setLevel(min(shown_level, logging.WARNING))
+    logger.addFilter(waits)
+    try:
+        yield
+    finally:
+        logger.removeFilter(waits)
+        logger.setLevel(level)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 3600:
+        return f"{seconds / 60:.1f} minutes"
+    return f"{seconds / 3600:.1f} hours"
 
 
 class TransferWatch:

@@ -28,6 +28,7 @@ from ecglm_cli.knowledge.synthesize import (
     measured_range,
     measurement_questions,
     report,
+    reword,
     synthesize_qa,
     unanswerable_questions,
 )
@@ -179,3 +180,30 @@ def test_measured_axis_decides_axis_answers():
     # a labelled axis is kept (docs/knowledge.md: neither source is ECG-QA's own)
     records = synthesize_qa(CRBBB_ROW, rng=random.Random(2), measurements=measured)
     assert [r["answer"] for r in records if r["template_id"] == 22] == [["left axis deviation"]]
+
+
+def test_training_questions_are_typed_in_other_ways_too():
+    """The LM saw only capitalised, punctuated "this ECG" questions: lowercase without "?" cost
+    fold-9 query questions 0.750 -> 0.541. The training split rewords; validation does not."""
+    from ecglm_cli.knowledge.dataset import record_items
+    from ecglm_cli.train.lm_corpus import _examples
+
+    question = "Does this ECG show symptoms of complete left bundle branch block in lead V1?"
+    rng = random.Random(0)
+    seen = [reword(question, rng) for _ in range(400)]
+    plain = " ".join(question.lower().removesuffix("?").split()[3:])
+    assert all(plain in s.lower() for s in seen)  # the finding and lead are never touched
+    assert question in seen
+    assert any(s.islower() for s in seen) and any(not s.endswith("?") for s in seen)
+    assert any("this tracing" in s for s in seen)
+    assert not any("electrocardiogram" in s for s in seen)  # the held-out rewording
+    assert 0.35 < sum(s != question for s in seen) / len(seen) < 0.65
+    items = record_items(row(1, {"CLBBB": 100.0}), seed=0)
+    train = _examples(items, "instruct", random.Random(1), reworded=True)
+    val = _examples(items, "instruct", random.Random(1))
+    assert {e.question for e in val} <= {i["question"] for i in items} | {
+        i["question"] + " Explain." for i in items}
+    exact = [[e.answer for e in examples if e.question_type != "explain"]
+             for examples in (train, val)]
+    assert exact[0] == exact[1]
+    assert sum(e.question.islower() or not e.question.endswith(("?", ".")) for e in train) > 0

@@ -155,6 +155,27 @@ def fill(wording: str, attributes: list[str], lead: str | None) -> str:
     return _Fill(wording).safe_substitute(values)
 
 
+# Other ways the same question gets typed. The templates' wordings are capitalised, end in "?"
+# and say "this ECG"; typed lowercase without "?", fold-9 query questions fell from 0.750 to
+# 0.541. "this electrocardiogram" is left out on purpose: it stays the held-out rewording that
+# docs/model-card.md measures how far the LM generalises with.
+SUBJECTS = ("the ECG", "this recording", "this tracing", "the tracing", "this 12-lead ECG",
+            "this ECG recording")
+REWORD_P = {"subject": 0.3, "lowercase": 0.15, "no_question_mark": 0.15}
+
+
+def reword(question: str, rng: random.Random) -> str:
+    """`question` as someone else might type it: another name for the ECG, lowercase, or
+    without its question mark, each now and then (training text only)."""
+    if "this ECG" in question and rng.random() < REWORD_P["subject"]:
+        question = question.replace("this ECG", rng.choice(SUBJECTS))
+    if rng.random() < REWORD_P["lowercase"]:
+        question = question.lower()
+    if rng.random() < REWORD_P["no_question_mark"]:
+        question = question.rstrip().removesuffix("?").rstrip()
+    return question
+
+
 def _positives(template: Template, labels: RecordLabels, lead: str | None) -> set[str]:
     kind = template.kind
     if kind.startswith("scp_"):

@@ -25,6 +25,7 @@ from ecglm_cli.data.ptbxl_table import read_label_rows
 from ecglm_cli.errors import RecordError
 from ecglm_cli.knowledge.dataset import ecgqa_items, record_items
 from ecglm_cli.knowledge.statements import load_statements
+from ecglm_cli.knowledge.synthesize import reword
 from ecglm_cli.knowledge.templates import load_templates
 from ecglm_cli.train.lm_data import QAExample, answer_text
 
@@ -40,8 +41,12 @@ class StageTexts:
     contexts: dict[int, str] = field(default_factory=dict)  # ecg_id -> measured-values line
 
 
-def _examples(items: list[dict], stage: str, rng: random.Random) -> list[QAExample]:
-    """Stage examples from one record's dataset items."""
+def _examples(items: list[dict], stage: str, rng: random.Random,
+              reworded: bool = False) -> list[QAExample]:
+    """Stage examples from one record's dataset items; `reworded`: with questions typed in
+    other ways now and then (`synthesize.reword`), for training."""
+    if reworded:
+        items = [{**i, "question": reword(i["question"], rng)} for i in items]
     qa = [i for i in items if i["kind"] == "qa"]
     explained = [QAExample(i["ecg_id"], i["question"] + EXPLAIN_SUFFIX, i["answer_text"],
                            "explain") for i in rng.sample(qa, k=min(len(qa), EXPLAINED_PER_RECORD))]
@@ -84,7 +89,7 @@ def build_texts(options, draws: int = 2) -> StageTexts:
             items = record_items(rows[entry.ecg_id], seed=options.seed, templates=templates,
                                  measurements=measurements,
                                  questions_per_template=draws if split == "train" else 1)
-            examples = _examples(items, options.stage, rng)
+            examples = _examples(items, options.stage, rng, reworded=split == "train")
             if split == "train":
                 result.train += examples
                 result.corpus += [f"{i['question']} {i['answer_text']}" for i in items]

@@ -78,3 +78,25 @@ def test_an_interrupt_at_the_end_of_an_align_epoch_waits_for_its_checkpoint(shar
     epochs = [json.loads(line)["epoch"]
               for line in (out / "lm-metrics.jsonl").read_text().splitlines()]
     assert epochs == [1]
+
+
+def test_an_lm_loss_that_is_no_longer_a_number_stops_the_run(shared_data, tmp_path):
+    """`train align --lr 1e30` exited 0 with NaN projector and LM weights; `ask` then answered
+    "" with exit 0."""
+    ptbxl = shared_data / "ptbxl"
+    spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
+    encoder = make_encoder_bundle(tmp_path / "enc", spaces)
+    out = tmp_path / "ecglm"
+    result = CliRunner().invoke(cli, ["train", "align", "--ptbxl", str(ptbxl), "--bundle",
+                                      str(encoder), "--out", str(out), "--epochs", "2",
+                                      "--lr", "1e30", *TINY])
+    assert result.exit_code == 1, result.output
+    assert str(result.exception).startswith(("the training loss became nan at align epoch 2, ",
+                                             "the weights stopped being numbers in align epoch 2"))
+    epochs = [json.loads(line)["epoch"]
+              for line in (out / "lm-metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1]  # the last epoch written is whole and finite
+    from safetensors.torch import load_file
+
+    for weights in (out / "projector.safetensors", out / "lm" / "model.safetensors"):
+        assert all(bool(t.isfinite().all()) for t in load_file(weights).values())

@@ -29,7 +29,7 @@ from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
 from ecglm_cli.models.metrics import best_thresholds
 from ecglm_cli.pipeline.evaluate import Split, load_split, predict_split, split_report
 from ecglm_cli.pipeline.prepare import crop_or_pad
-from ecglm_cli.train.options import RunOptions
+from ecglm_cli.train.options import RunOptions, check_loss, check_weights
 from ecglm_cli.train.output_dir import OutputError
 
 CHECKPOINT_DIR = "checkpoint"
@@ -306,16 +306,19 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
             loss = sum(
                 loss_fn(logits[s], y[:, offsets[i]:offsets[i + 1]]) for i, s in enumerate(spaces)
             )
+            value = check_loss(float(loss.detach()), f"epoch {epoch + 1}, step "
+                               f"{step_in_epoch + 1}", options.lr)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             seen += len(x)
-            loss_sum += float(loss.detach()) * len(x)
+            loss_sum += value * len(x)
             if bar is not None:
                 bar.update(1)
         if bar is not None:
             bar.render_finish()
         train_time = time.time() - started
+        check_weights(model, f"epoch {epoch + 1}", options.lr)
         if dist.is_main:
             thresholds, val_report = validate(model, val, config, device)
             score = selection_score(val_report)

@@ -51,7 +51,7 @@ from ecglm_cli.train.lm_data import (
     parse_answer,
 )
 from ecglm_cli.train.lm_features import FeatureTable, precompute_features
-from ecglm_cli.train.options import RunOptions
+from ecglm_cli.train.options import RunOptions, check_loss, check_weights
 
 STAGES = ("align", "instruct")
 COMPACT = "compact"
@@ -306,11 +306,13 @@ def train_lm(
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
                     loss = model(inputs["input_ids"], inputs["attention_mask"], tokens, logits,
                                  labels=inputs["labels"]).loss
+                losses.append(check_loss(loss.item(), f"{options.stage} epoch {epoch + 1}, "
+                                         f"step {i + 1}", options.lr))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 optimizer.step()
-                losses.append(loss.item())
+        check_weights(model, f"{options.stage} epoch {epoch + 1}", options.lr)
         metrics = {
             "stage": options.stage, "epoch": epoch + 1,
             "train_loss": round(sum(losses) / len(losses), 4),

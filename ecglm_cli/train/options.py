@@ -6,8 +6,38 @@ train, fold 9 validates, fold 10 is never read), so the options that express it 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+import torch
+
+from ecglm_cli.errors import ECGLMError
+
+
+class TrainingDiverged(ECGLMError):
+    """The training loss stopped being a number: nothing of that epoch is written."""
+
+
+def check_loss(loss: float, what: str, lr: float) -> float:
+    """`loss` when finite. A NaN or infinite loss ends the run before the epoch writes anything:
+    with `--lr 1e12` both trainers saved all-NaN weights and exited 0, and `classify`/`ask`
+    then answered from them (no findings, empty answers) without a word."""
+    if not math.isfinite(loss):
+        _diverged(f"the training loss became {loss} at {what}", lr)
+    return loss
+
+
+def check_weights(model: torch.nn.Module, what: str, lr: float) -> None:
+    """Before an epoch is written: its last step may have left weights that are no numbers
+    (its loss was still finite)."""
+    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+        _diverged(f"the weights stopped being numbers in {what}", lr)
+
+
+def _diverged(what: str, lr: float) -> None:
+    raise TrainingDiverged(f"{what} (peak learning rate {lr:g}); nothing of this epoch was "
+                           "written: lower --lr, or --resume from the last written epoch")
 
 
 @dataclass(kw_only=True)

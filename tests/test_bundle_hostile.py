@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+import torch
 from tiny_bundle import make_tiny_bundle
 
 from ecglm_cli.errors import ModelError
@@ -69,3 +70,72 @@ def test_deeply_nested_json_is_named(bundle):
     (bundle / "thresholds.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ModelError, match="thresholds.json: unreadable"):
         load_bundle(bundle)
+
+
+@pytest.fixture
+def lm_bundle(tmp_path):
+    from lm_fixtures import add_language_model, make_encoder_bundle
+
+    path = tmp_path / "with-lm"
+    make_encoder_bundle(path)
+    return add_language_model(path)
+
+
+def _edit_lm_weights(bundle, change):
+    from safetensors.torch import load_file, save_file
+
+    path = bundle / "lm" / "model.safetensors"
+    weights = load_file(path)
+    change(weights)
+    save_file(weights, path)
+
+
+def _edit_lm_config(bundle, **values):
+    path = bundle / "lm" / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **values}))
+
+
+def _drop_first(weights):
+    del weights[sorted(weights)[0]]
+
+
+def _int8(weights):
+    key = sorted(weights)[0]
+    weights[key] = weights[key].to(torch.int8)
+
+
+def _nan(weights):
+    weights[sorted(weights)[0]][0] = float("nan")
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (_drop_first, "its weights do not fit the model in config.json: 1 tensor missing"),
+    (_int8, "is I8, not floating point, and config.json declares no quantization"),
+    (_nan, "holds values that are not numbers"),
+], ids=["a tensor deleted", "int8 weights", "NaN weights"])
+def test_lm_weights_that_do_not_fill_the_model_are_refused(lm_bundle, change, reason):
+    """transformers fills a missing tensor with random values and casts int8 silently; with its
+    warnings off, ecglm-base with one LM tensor deleted answered "atrial fibrillation" to a
+    yes/no question, exit 0."""
+    from ecglm_cli.models.ecglm import load_lm_parts
+
+    _edit_lm_weights(lm_bundle, change)
+    with pytest.raises(ModelError, match=reason):
+        load_lm_parts(lm_bundle)
+
+
+@pytest.mark.parametrize(("values", "reason"), [
+    ({"num_hidden_layers": 1_000_000}, "num_hidden_layers 1000000 is not a whole number"),
+    ({"hidden_size": 1_000_000}, "hidden_size 1000000 is not a whole number"),
+    ({"max_position_embeddings": -1}, "max_position_embeddings -1 is not a whole number"),
+    ({"num_hidden_layers": 400}, "describes a model of about"),
+    ({"model_type": "bert"}, "tensors missing"),
+], ids=["a million layers", "a million wide", "negative context", "too many for its weights",
+        "another architecture"])
+def test_lm_configs_that_no_weights_fit_are_refused_before_building(lm_bundle, values, reason):
+    """A million layers kept `ask` building until it was killed at 120 s (2.4 GB and rising)."""
+    from ecglm_cli.models.ecglm import load_lm_parts
+
+    _edit_lm_config(lm_bundle, **values)
+    with pytest.raises(ModelError, match=reason):
+        load_lm_parts(lm_bundle)

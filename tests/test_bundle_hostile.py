@@ -139,3 +139,34 @@ def test_lm_configs_that_no_weights_fit_are_refused_before_building(lm_bundle, v
     _edit_lm_config(lm_bundle, **values)
     with pytest.raises(ModelError, match=reason):
         load_lm_parts(lm_bundle)
+
+
+def _edit_lm_parts(bundle, **projector):
+    path = bundle / "ecglm.json"
+    parts = json.loads(path.read_text())
+    parts["projector"].update(projector)
+    path.write_text(json.dumps(parts))
+
+
+@pytest.mark.parametrize(("values", "reason"), [
+    ({"encoder_dim": 10**9}, "projector encoder_dim 1000000000 is not a whole number"),
+    ({"encoder_dim": "64"}, "projector encoder_dim '64' is not a whole number"),
+    ({"statements": "all:AFIB"}, "projector statements must be a list of names"),
+    ({"swap": True}, "trained on another encoder than the one in"),
+    ({"int_weights": True}, "holds values that are not numbers"),
+], ids=["a billion wide", "text width", "text statements", "statements reordered",
+        "integer weights"])
+def test_projectors_that_cannot_read_the_encoder_are_refused(lm_bundle, values, reason):
+    """An `encoder_dim` of 10**9 asked for 128 GB; a projector whose head outputs came in
+    another order would read every statement's evidence in the wrong slot, silently."""
+    from safetensors.torch import load_file, save_file
+
+    if values.pop("swap", False):
+        statements = json.loads((lm_bundle / "ecglm.json").read_text())["projector"]["statements"]
+        values["statements"] = [statements[1], statements[0], *statements[2:]]
+    if values.pop("int_weights", False):
+        path = lm_bundle / "projector.safetensors"
+        save_file({k: v.to(torch.int32) for k, v in load_file(path).items()}, path)
+    _edit_lm_parts(lm_bundle, **values)
+    with pytest.raises(ModelError, match=reason):
+        load_bundle(lm_bundle).language_model()

@@ -53,7 +53,7 @@ class Bundle:
         """
         from ecglm_cli.models.ecglm import load_lm_parts
 
-        return load_lm_parts(self.path, llm)
+        return load_lm_parts(self.path, llm, bundle=self)
 
 
 def resolve_bundle_dir(name: str | os.PathLike) -> Path:

@@ -352,8 +352,10 @@ def read_lm_parts(bundle_dir: Path) -> LMParts:
     return parts
 
 
-def load_lm_parts(bundle_dir: Path, llm: str | None = None, trainable: bool = False) -> ECGLM:
-    """Load the LM and projector stored with a bundle; `llm` must match what it was trained for.
+def load_lm_parts(bundle_dir: Path, llm: str | None = None, trainable: bool = False,
+                  bundle: Any = None) -> ECGLM:
+    """Load the LM and projector stored with a bundle; `llm` must match what it was trained for,
+    and the projector must read `bundle`'s encoder (when given) exactly.
 
     A LoRA adapter is merged into the LM for inference, or kept apart when `trainable`.
     """
@@ -371,14 +373,11 @@ def load_lm_parts(bundle_dir: Path, llm: str | None = None, trainable: bool = Fa
             f"{bundle_dir}: the projector was trained for {trained_for}, not {llm!r}; train "
             f"one with `ecglm train align --llm {llm} --bundle {bundle_dir} --out NEW_BUNDLE`"
         )
+    config = _projector_config(bundle_dir / LM_PARTS_FILE, parts.projector, bundle)
     source = str(bundle_dir / BUNDLED_LM_DIR) if parts.lm == BUNDLED_LM_DIR else parts.lm
     lm, tokenizer = load_causal_lm(source)
     if parts.lora_rank:
         lm = load_lora(lm, bundle_dir / LORA_DIR, trainable)
-    try:
-        config = ProjectorConfig(**parts.projector)
-    except TypeError as exc:
-        raise ModelError(f"{bundle_dir / LM_PARTS_FILE}: bad projector config ({exc})") from exc
     hidden = lm.get_input_embeddings().embedding_dim
     if config.lm_hidden != hidden:
         raise ModelError(
@@ -389,6 +388,32 @@ def load_lm_parts(bundle_dir: Path, llm: str | None = None, trainable: bool = Fa
     model = ECGLM(lm, tokenizer, projector, parts.lm, parts.measured)
     model.eval()
     return model
+
+
+def _projector_config(where: Path, raw: Any, bundle: Any) -> ProjectorConfig:
+    """The projector's shapes from ecglm.json, checked before anything is allocated from them
+    (an `encoder_dim` of 10**9 asked for 128 GB), and, with `bundle`, checked to read its
+    encoder: the same width, tokens and head outputs in the same order."""
+    try:
+        config = ProjectorConfig(**raw)
+    except TypeError as exc:
+        raise ModelError(f"{where}: bad projector config ({exc})") from None
+    for name in ("encoder_dim", "n_encoder_tokens", "lm_hidden"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65536:
+            raise ModelError(f"{where}: projector {name} {value!r} is not a whole number from 1 "
+                             "to 65536")
+    if not isinstance(config.statements, list) or not all(
+            isinstance(name, str) for name in config.statements):
+        raise ModelError(f"{where}: projector statements must be a list of names")
+    if bundle is not None:
+        from ecglm_cli.pipeline.ecg_features import feature_statements
+
+        reads = (bundle.config.embed_dim, bundle.config.n_tokens, feature_statements(bundle))
+        if (config.encoder_dim, config.n_encoder_tokens, config.statements) != reads:
+            raise ModelError(f"{where}: its projector was trained on another encoder than the one "
+                             f"in {bundle.path} (other widths, tokens or head outputs)")
+    return config
 
 
 def _load_projector_weights(projector: ECGProjector, path: Path) -> None:
@@ -408,4 +433,7 @@ def _load_projector_weights(projector: ECGProjector, path: Path) -> None:
                 f"{path}: {name} shaped {tuple(tensor.shape)}, "
                 f"expected {tuple(expected[name].shape)}"
             )
+        if not tensor.is_floating_point() or not bool(torch.isfinite(tensor).all()):
+            raise ModelError(f"{path}: {name} is {tensor.dtype} or holds values that are not "
+                             "numbers")
     projector.load_state_dict(state)

@@ -122,7 +122,7 @@ def _model_for_stage(
         if options.lora_rank and parts.lora_rank not in (0, options.lora_rank):
             raise ModelError(f"{out}: its LoRA adapter has rank {parts.lora_rank}, not "
                              f"{options.lora_rank}")
-        model = load_lm_parts(out, trainable=True)
+        model = load_lm_parts(out, trainable=True, bundle=bundle)
         if options.lora_rank and not is_lora(model.lm):
             model.lm = add_lora(model.lm, options.lora_rank)
         return model, parts.trained

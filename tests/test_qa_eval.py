@@ -209,3 +209,34 @@ def test_a_question_too_long_for_the_lm_is_skipped_not_fatal(shared_data, tmp_pa
     overall = json.loads(result.stdout.splitlines()[-1])
     assert overall["question_type"] == "all" and overall["questions"] == 2
     assert "1 too long for the language model" in result.stderr
+
+
+def test_resume_refuses_what_is_not_an_earlier_answer_and_keys_on_the_question(tmp_path):
+    """A one-line notes file was taken for a torn answer and overwritten (exit 0); `"predicted":
+    5` crashed after the whole run, every rerun again; a list sample_id was a TypeError; and
+    questions without (or sharing) a sample_id could not be resumed, or got another's answer."""
+    import click
+
+    from ecglm_cli.cli.evaluate import _earlier_answers
+
+    questions = [{"sample_id": None, "ecg_id": [ecg], "question": "Is this ECG normal?",
+                  "answer": ["yes"]} for ecg in (1, 2)]
+
+    def line(ecg, predicted, **extra):
+        return json.dumps({"sample_id": None, "ecg_id": [ecg], "question": "Is this ECG normal?",
+                           "predicted": predicted, **extra}, separators=(",", ":"))
+
+    path = tmp_path / "answers.jsonl"
+    path.write_text(line(1, ["yes"]) + "\n" + line(2, ["no"]) + "\n")
+    known, kept = _earlier_answers(path, questions)
+    assert sorted(known.values()) == [["no"], ["yes"]] and len(kept) == 2
+    path.write_text(line(1, ["yes"]) + "\n" + line(2, ["no"])[:25])  # killed inside line 2
+    assert list(_earlier_answers(path, questions)[0].values()) == [["yes"]]
+    for text in ("my notes: do not delete\n", line(1, 5) + "\n",
+                 line(1, ["yes"]).replace('"sample_id":null', '"sample_id":[1]') + "\n",
+                 line(1, ["yes"]) + "\n" + "my notes"):
+        path.write_text(text)
+        with pytest.raises(click.BadParameter, match="is not an answer written by evaluate qa|"
+                                                     "not in these questions"):
+            _earlier_answers(path, questions)
+        assert path.read_text() == text

@@ -155,33 +155,40 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
 
 
 def _earlier_answers(path: Path, questions: list[dict]) -> tuple[dict, list[str]]:
-    """The answers an interrupted run wrote to `path`, by sample_id, and its lines to keep. A
-    torn last line (the run was killed while writing it) is left out, and so dropped when the
-    file is written again; answers to questions other than these make the file someone else's,
-    and it is refused."""
+    """The answers an interrupted run wrote to `path`, by `answer_key`, and its lines to keep.
+    A torn last line (the run was killed while writing it: no line end, and the start of an
+    answer) is left out, and so dropped when the file is written again. Any other line that is
+    not an answer to one of these questions makes the file someone else's, and it is refused."""
     import json
 
+    from ecglm_cli.pipeline.qa_eval import answer_key
+
     try:
-        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
     except (OSError, UnicodeDecodeError) as exc:
         raise click.BadParameter(f"{path}: cannot be read ({exc})",
                                  param_hint="--predictions") from None
-    asked = {q.get("sample_id"): q["question"] for q in questions}
+    lines = text.splitlines()
+    torn = bool(lines) and not text.endswith("\n") and lines[-1].startswith('{"sample_id":')
+    asked = {answer_key(q) for q in questions}
     known, kept = {}, []
     for number, line in enumerate(lines, start=1):
         try:
             row = json.loads(line)
-            sample, predicted = row["sample_id"], row["predicted"]
-        except (ValueError, KeyError, TypeError):
-            if number == len(lines):
-                continue  # torn by a kill
+            predicted = row["predicted"]
+            if not (isinstance(predicted, list) and all(isinstance(a, str) for a in predicted)):
+                raise TypeError("predicted is not a list of answers")
+            key = answer_key(row)
+        except (ValueError, KeyError, TypeError, AttributeError):
+            if torn and number == len(lines):
+                continue
             raise click.BadParameter(f"{path}: line {number} is not an answer written by "
                                      "evaluate qa", param_hint="--predictions") from None
-        if asked.get(sample) != row.get("question"):
+        if key not in asked:
             raise click.BadParameter(f"{path}: line {number} answers a question that is not "
-                                     f"in these questions (sample_id {sample!r})",
+                                     f"in these questions (sample_id {row.get('sample_id')!r})",
                                      param_hint="--predictions")
-        known[sample] = predicted
+        known[key] = predicted
         kept.append(line + "\n")
     return known, kept
 

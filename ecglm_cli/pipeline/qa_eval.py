@@ -8,6 +8,7 @@ questions answered in batches. Generated answers become answer sets by splitting
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol
@@ -36,6 +37,13 @@ def load_questions(ecgqa: str | Path, ptbxl_dir: str | Path, limit: int | None =
     return loaded
 
 
+def answer_key(question: dict) -> str:
+    """What identifies a question across runs: its sample_id, record and wording together.
+    `sample_id` alone may be missing, and ECG-QA's template/ and paraphrased/ folders share
+    every one of theirs (one stored answer was reused for another question)."""
+    return json.dumps([question.get(key) for key in ("sample_id", "ecg_id", "question")])
+
+
 def evaluate_qa(
     answerer: QAAnswerer,
     loaded: LoadedQuestions,
@@ -49,13 +57,13 @@ def evaluate_qa(
 
     `on_answer(question, predicted_set)` sees every answer as it comes, so a caller can keep
     them (`evaluate qa --predictions`) even if the run is cut short. `known` holds answers an
-    earlier run gave, by `sample_id`: those questions are scored without being asked again.
+    earlier run gave, by `answer_key`: those questions are scored without being asked again.
     """
     questions = loaded.questions
     ptbxl = PTBXL(ptbxl_dir)
     entries = {entry.ecg_id: entry for entry in ptbxl.entries}
     known = known or {}
-    predictions: list[list[str] | None] = [known.get(q.get("sample_id")) for q in questions]
+    predictions: list[list[str] | None] = [known.get(answer_key(q)) for q in questions]
     by_record: dict[int, list[int]] = {}
     for index, question in enumerate(questions):
         if predictions[index] is None:

@@ -249,3 +249,20 @@ def test_sigterm_ends_classify_via_lm_with_the_scored_rows_written(tmp_path):
     assert stderr.strip().endswith("ecglm: terminated")
     rows = list(csv.DictReader(io.StringIO(out.read_text())))
     assert 1 <= len(rows) < 200 and all(row["id"] == "example_12lead" for row in rows)
+
+
+@pytest.mark.parametrize("options", [["--labels", "rhythm"], ["--threshold", "0.99"],
+                                     ["--top-k", "1"], ["--no-measurements"]])
+def test_heads_only_options_with_via_lm_are_a_usage_error(options, record_files):
+    """`classify --via lm` dropped them silently: `--labels rhythm --threshold 0.99` printed all
+    three spaces decided at the LM thresholds, exit 0."""
+    result = CliRunner().invoke(cli, ["classify", str(record_files["wfdb_meta"]), "--via", "lm",
+                                      *options])
+    assert result.exit_code == 2
+    assert f"{options[0]} applies to the classifier heads" in result.output
+
+
+def test_per_label_with_via_lm_is_a_usage_error(tmp_path):
+    result = CliRunner().invoke(cli, ["evaluate", "--ptbxl", str(tmp_path), "--via", "lm",
+                                      "--per-label"])
+    assert result.exit_code == 2 and "--per-label lists the classifier heads'" in result.output

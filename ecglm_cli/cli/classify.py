@@ -58,6 +58,15 @@ def command(records: tuple[str, ...], model: str, labels: str | None, top_k: int
     """Score each RECORD: positive statements with probabilities, findings by label space,
     leads used, quality flags and measurements."""
     if via == "lm":
+        ignored = [name for name, given in (("--labels", labels is not None),
+                                            ("--top-k", top_k is not None),
+                                            ("--threshold", threshold is not None),
+                                            ("--no-measurements", not measurements)) if given]
+        if ignored:  # they were dropped silently
+            raise click.UsageError(
+                f"{', '.join(ignored)} {'applies' if len(ignored) == 1 else 'apply'} to the "
+                "classifier heads; --via lm reports every diagnostic, form and rhythm statement "
+                "at the bundle's LM thresholds")
         _classify_via_lm(records, model, parse_model_leads(leads), fs,
                          parse_input_leads(input_leads), fmt)
         return

@@ -55,6 +55,9 @@ def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str,
     from ecglm_cli.output import get_writer, resolve_format
     from ecglm_cli.pipeline.evaluate import evaluate_ptbxl
 
+    if via == "lm" and per_label:  # it printed no per-statement rows
+        raise click.UsageError("--per-label lists the classifier heads' statements; --via lm "
+                               "reports each label space as a whole")
     lead_list = list(parse_model_leads(leads))
     if via == "lm":
         from ecglm_cli.pipeline.lm_detect import evaluate_lm_detection

@@ -100,3 +100,27 @@ def test_an_lm_loss_that_is_no_longer_a_number_stops_the_run(shared_data, tmp_pa
 
     for weights in (out / "projector.safetensors", out / "lm" / "model.safetensors"):
         assert all(bool(t.isfinite().all()) for t in load_file(weights).values())
+
+
+def test_align_refuses_to_replace_an_lm_trained_in_out(shared_data, tmp_path):
+    """A second `train align` into the same OUT (or into an instruction-tuned bundle, OUT's
+    default) replaced the LM, dropped `instruct` from ecglm.json and appended a second run to
+    lm-metrics.jsonl, exit 0."""
+    ptbxl = shared_data / "ptbxl"
+    spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
+    encoder = make_encoder_bundle(tmp_path / "enc", spaces)
+    out = tmp_path / "ecglm"
+    align = ["train", "align", "--ptbxl", str(ptbxl), "--bundle", str(encoder), "--out",
+             str(out), "--epochs", "1", *TINY]
+    first = CliRunner().invoke(cli, align)
+    assert first.exit_code == 0, first.output
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    again = CliRunner().invoke(cli, align)
+    assert again.exception.exit_code == 2  # a usage error, before any data is read
+    assert "already holds a language model (align), which `train align` would replace" in str(
+        again.exception)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    fresh = CliRunner().invoke(cli, ["train", "align", "--ptbxl", str(ptbxl), "--bundle",
+                                     str(out), "--out", str(tmp_path / "new"), "--epochs", "1",
+                                     *TINY])
+    assert fresh.exit_code == 0, fresh.output  # a new OUT from a bundle with an LM: a new LM

@@ -52,6 +52,7 @@ from ecglm_cli.train.lm_data import (
 )
 from ecglm_cli.train.lm_features import FeatureTable, precompute_features
 from ecglm_cli.train.options import RunOptions, check_loss, check_weights
+from ecglm_cli.train.output_dir import OutputError
 
 STAGES = ("align", "instruct")
 COMPACT = "compact"
@@ -83,6 +84,22 @@ def _log(text: str) -> None:
 def _prepare_out(options: LMTrainOptions) -> Path:
     """OUT holds a copy of the bundle (with its LM parts, if any); training adds or updates them."""
     return copy_bundle(load_bundle(options.bundle).path, Path(options.out))
+
+
+def _refuse_replacing_an_lm(options: LMTrainOptions) -> None:
+    """`align` builds a new LM. Into an OUT that already holds one, it replaced that LM (an
+    instruction-tuned one too, since OUT defaults to the bundle), dropped its record from
+    ecglm.json and appended a second run to lm-metrics.jsonl."""
+    out = Path(options.out)
+    if options.stage != "align" or options.resume or not (out / LM_PARTS_FILE).exists():
+        return
+    try:
+        stages = ", ".join(read_lm_parts(out).trained) or "untrained"
+    except ModelError:
+        stages = "unreadable"
+    raise OutputError(f"{out}: already holds a language model ({stages}), which `train align` "
+                      "would replace; pass --out a new folder, or --resume to finish an "
+                      "interrupted align")
 
 
 def _new_model(options: LMTrainOptions, bundle, corpus: list[str]) -> ECGLM:
@@ -249,6 +266,7 @@ def train_lm(
     random.seed(options.seed)
     torch.manual_seed(options.seed)
     device = resolve_device(options.device)
+    _refuse_replacing_an_lm(options)
     out = _prepare_out(options)
     bundle = load_bundle(out)
     ptbxl = PTBXL(options.ptbxl)

@@ -124,3 +124,23 @@ def test_align_refuses_to_replace_an_lm_trained_in_out(shared_data, tmp_path):
                                      str(out), "--out", str(tmp_path / "new"), "--epochs", "1",
                                      *TINY])
     assert fresh.exit_code == 0, fresh.output  # a new OUT from a bundle with an LM: a new LM
+
+
+def test_empty_splits_are_one_line_errors_and_no_validation_questions_skip_validation(
+        shared_data, tmp_path):
+    """`--val-questions 0` (allowed by --help) and a fold with no records ended in IndexError
+    inside the tokenizer, after the records had been measured and encoded."""
+    ptbxl = shared_data / "ptbxl"
+    spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
+    encoder = make_encoder_bundle(tmp_path / "enc", spaces)
+    base = ["train", "align", "--ptbxl", str(ptbxl), "--bundle", str(encoder), "--epochs", "1",
+            *TINY]
+    for folds, split in ((["--train-folds", "10"], "train"), (["--val-folds", "10"], "val")):
+        result = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / split), *folds])
+        assert result.exit_code == 1
+        assert str(result.exception).endswith(f"no records in the {split} folds 10")
+    quiet = CliRunner().invoke(cli, [*base, "--out", str(tmp_path / "quiet"), "--val-questions",
+                                     "0"])
+    assert quiet.exit_code == 0, quiet.output
+    metrics = json.loads((tmp_path / "quiet" / "lm-metrics.jsonl").read_text())
+    assert metrics["val_loss"] is None

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import click
 
 from ecglm_cli.data.ecgqa import SINGLE_TYPES, load_ecgqa
-from ecglm_cli.data.ptbxl import PTBXL
+from ecglm_cli.data.ptbxl import PTBXL, DatasetError
 from ecglm_cli.data.ptbxl_table import read_label_rows
 from ecglm_cli.errors import RecordError
 from ecglm_cli.knowledge.dataset import ecgqa_items, record_items
@@ -81,6 +81,9 @@ def build_texts(options, draws: int = 2) -> StageTexts:
     for split, folds in (("train", options.train_folds), ("val", options.val_folds)):
         rng = random.Random(f"{options.seed}-{split}")
         entries = ptbxl.select(folds, options.limit)
+        if not entries and (split == "train" or options.val_questions):
+            raise DatasetError(ptbxl.root, f"no records in the {split} folds "
+                                           f"{','.join(map(str, folds))}")
         if options.measured:
             click.echo(f"[train {options.stage}] measuring {len(entries)} {split} records",
                        err=True)

@@ -55,6 +55,8 @@ def encode_examples(
 
     `contexts` gives each record's measured-values line, for an LM that reads them.
     """
+    if not examples:  # the tokenizer fails on an empty batch (`--val-questions 0`)
+        return []
     contexts = contexts or {}
     keys = [(contexts.get(e.ecg_id, ""), e.question) for e in examples]
     prompts = dict.fromkeys(keys)

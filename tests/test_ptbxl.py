@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 
@@ -108,3 +109,55 @@ def test_database_file_names_may_not_leave_the_folder(tmp_path, name):
     table.write_text(table.read_text().replace("records100/00000/00002_lr", name))
     with pytest.raises(DatasetError, match=r"ecg_id 2: filename_lr .* refused"):
         read_database(table)
+
+
+def _table_with(tmp_path, edit):
+    from knowledge_fixtures import row, write_ptbxl
+
+    folder = write_ptbxl(tmp_path, [row(1, {"NORM": 100.0}), row(2, {"IMI": 50.0})],
+                         with_signal=set())
+    (folder / "scp_statements.csv").write_text(
+        ",description,diagnostic,form,rhythm,diagnostic_class,diagnostic_subclass\n"
+        "NORM,normal ECG,1.0,,,NORM,NORM\nIMI,inferior myocardial infarction,1.0,,,MI,IMI\n")
+    edit(folder)
+    return folder
+
+
+def _drop_column(name):
+    def edit(folder):
+        table = folder / "ptbxl_database.csv"
+        lines = list(csv.DictReader(table.open()))
+        with table.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, [k for k in lines[0] if k != name])
+            writer.writeheader()
+            writer.writerows({k: v for k, v in r.items() if k != name} for r in lines)
+    return edit
+
+
+def _replace(file, old, new):
+    def edit(folder):
+        path = folder / file
+        path.write_bytes(path.read_bytes().replace(old, new, 1))
+    return edit
+
+
+@pytest.mark.parametrize(("edit", "reason"), [
+    (_drop_column("scp_codes"), "no scp_codes column"),
+    (_drop_column("strat_fold"), "no strat_fold column"),
+    (_replace("ptbxl_database.csv", b"{'NORM': 100.0}", b"{'NORM': [1]}"),
+     "scp_codes likelihoods are not numbers"),
+    (_replace("ptbxl_database.csv", b"\n2,", b"\n1,"), "ecg_id 1 is listed twice"),
+    (_replace("ptbxl_database.csv", b"\n2,", b"\n1e999,"), "malformed PTB-XL table"),
+    (_replace("scp_statements.csv", b"NORM", b"N\xffRM"), "not a PTB-XL scp_statements.csv"),
+], ids=["no scp_codes", "no strat_fold", "list likelihood", "duplicate ecg_id",
+             "infinite ecg_id", "non-UTF-8 statements"])
+def test_malformed_tables_are_one_line_errors_naming_the_file(tmp_path, edit, reason):
+    """Without scp_codes every record trained as having no statement (exit 0); the others
+    raised OverflowError, TypeError or UnicodeDecodeError, and a duplicate ecg_id silently
+    dropped a record."""
+    from ecglm_cli.data.ptbxl import PTBXL
+
+    folder = _table_with(tmp_path, edit)
+    with pytest.raises(DatasetError, match=reason) as error:
+        PTBXL(folder).select([1])
+    assert str(error.value).startswith(str(folder))

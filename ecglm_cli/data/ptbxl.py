@@ -81,13 +81,7 @@ def load_label_spaces(scp_statements: Path) -> dict[str, LabelSpace]:
     description, a known class its PTB-XL name (`CLASS_NAMES`); any other class is described
     by the statements it groups.
     """
-    try:
-        with open(scp_statements, newline="", encoding="utf-8") as fh:
-            rows = list(csv.DictReader(fh))
-    except OSError as exc:
-        raise DatasetError(scp_statements, f"cannot read: {exc.strerror or exc}") from None
-    if not rows or "diagnostic" not in rows[0]:
-        raise DatasetError(scp_statements, "not a PTB-XL scp_statements.csv")
+    rows = _statement_rows(scp_statements)
     key = next(iter(rows[0]))  # the unnamed first column holds the statement code
     described = {r[key]: (r.get("description") or r[key]).strip() for r in rows}
     spaces: dict[str, list[str]] = {name: [] for name in LABEL_SPACES}
@@ -119,14 +113,27 @@ def load_label_spaces(scp_statements: Path) -> dict[str, LabelSpace]:
 
 def statement_groups(scp_statements: Path) -> dict[str, dict[str, str]]:
     """Statement -> its subdiagnostic and superdiagnostic class (diagnostic statements only)."""
-    with open(scp_statements, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
+    rows = _statement_rows(scp_statements)
     key = next(iter(rows[0]))
     return {
-        r[key]: {"subdiagnostic": r["diagnostic_subclass"].strip(),
-                 "superdiagnostic": r["diagnostic_class"].strip()}
+        r[key]: {"subdiagnostic": (r.get("diagnostic_subclass") or "").strip(),
+                 "superdiagnostic": (r.get("diagnostic_class") or "").strip()}
         for r in rows if _flag(r.get("diagnostic"))
     }
+
+
+def _statement_rows(scp_statements: Path) -> list[dict[str, str]]:
+    """The rows of `scp_statements.csv`; a DatasetError naming it when it cannot be one."""
+    try:
+        with open(scp_statements, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise DatasetError(scp_statements, f"cannot read: {exc.strerror or exc}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise DatasetError(scp_statements, f"not a PTB-XL scp_statements.csv ({exc})") from None
+    if not rows or "diagnostic" not in rows[0]:
+        raise DatasetError(scp_statements, "not a PTB-XL scp_statements.csv")
+    return rows
 
 
 def encode_labels(

@@ -20,6 +20,9 @@ LABEL_COLUMNS: tuple[str, ...] = (
 )
 
 
+REQUIRED_COLUMNS = ("ecg_id", "strat_fold", "scp_codes")
+
+
 def parse_scp_codes(text: str) -> dict[str, float]:
     """``"{'NORM': 100.0, 'SR': 0.0}"`` -> ``{"NORM": 100.0, "SR": 0.0}`` (never eval)."""
     try:
@@ -28,7 +31,10 @@ def parse_scp_codes(text: str) -> dict[str, float]:
         raise ValueError(f"scp_codes is not a dict literal: {text[:60]!r}") from exc
     if not isinstance(value, dict):
         raise ValueError(f"scp_codes is not a dict literal: {text[:60]!r}")
-    return {str(code): float(lik) for code, lik in value.items()}
+    try:
+        return {str(code): float(lik) for code, lik in value.items()}
+    except (TypeError, ValueError):
+        raise ValueError(f"scp_codes likelihoods are not numbers: {text[:60]!r}") from None
 
 
 def parse_row(raw: dict[str, str]) -> dict:
@@ -50,12 +56,20 @@ def read_label_rows(path: str | Path) -> dict[int, dict]:
     try:
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            if not reader.fieldnames or "ecg_id" not in reader.fieldnames:
-                raise RecordError(path, "not a PTB-XL database table (no ecg_id column)")
+            missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:  # without scp_codes every record trained as having no statement
+                raise RecordError(path, "not a PTB-XL database table (no "
+                                        f"{', '.join(missing)} column)")
             rows = [parse_row(raw) for raw in reader]
     except OSError as exc:
         raise RecordError(path, f"cannot read PTB-XL table: {exc.strerror or exc}") from exc
-    except (ValueError, KeyError, csv.Error) as exc:
+    except (ValueError, KeyError, OverflowError, csv.Error) as exc:
         raise RecordError(path, f"malformed PTB-XL table: {exc}") from exc
-    return {row["ecg_id"]: row for row in rows}
+    by_id: dict[int, dict] = {}
+    for row in rows:
+        if row["ecg_id"] in by_id:  # the later row silently replaced the earlier record
+            raise RecordError(path, f"malformed PTB-XL table: ecg_id {row['ecg_id']} is "
+                                    "listed twice")
+        by_id[row["ecg_id"]] = row
+    return by_id
 

@@ -134,3 +134,22 @@ def test_align_reads_the_builtin_bundle_and_writes_to_out(builtin_with_lm, share
     assert aligned.exit_code == 0, aligned.output
     assert (out / "projector.safetensors").is_file() and (out / "lm" / "tokenizer.json").is_file()
     assert snapshot(builtin_with_lm) == before
+
+
+@pytest.mark.parametrize("stage", ["encoder", "align", "instruct"])
+def test_a_fold_that_both_trains_and_validates_is_refused(stage, tmp_path, capsys):
+    """`--train-folds 8 --val-folds 8` chose checkpoints and thresholds on training records,
+    exit 0."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", stage, "--ptbxl", str(tmp_path), "--out", str(tmp_path / "out"),
+              "--train-folds", "7,8", "--val-folds", "8"])
+    assert exit_info.value.code == 2
+    assert "fold 8 is in both --train-folds and --val-folds" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_test_fold_is_used_only_with_a_warning(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "encoder", "--ptbxl", str(tmp_path), "--out", str(tmp_path / "out"),
+              "--val-folds", "10"])
+    assert "warning: fold 10 is PTB-XL's test fold" in capsys.readouterr().err

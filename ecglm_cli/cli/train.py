@@ -17,6 +17,29 @@ def parse_folds(text: str) -> tuple[int, ...]:
     return folds
 
 
+TEST_FOLD = 10  # PTB-XL's recommended test fold
+
+
+def parse_split(train_folds: str, val_folds: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Training and validation folds, which may not share a fold: checkpoints and thresholds
+    chosen on training records flatter the model, and nothing said so (`--train-folds 8
+    --val-folds 8` trained and validated on one fold, exit 0). Using PTB-XL's test fold is
+    allowed, with a warning, since its figures are then no longer independent."""
+    train, val = parse_folds(train_folds), parse_folds(val_folds)
+    shared = sorted(set(train) & set(val))
+    if shared:
+        raise click.UsageError(f"fold {','.join(map(str, shared))} is in both --train-folds and "
+                               "--val-folds; validation needs records the model never trained on")
+    warn_test_fold(train + val)
+    return train, val
+
+
+def warn_test_fold(folds: tuple[int, ...]) -> None:
+    if TEST_FOLD in folds:
+        click.echo(f"ecglm: warning: fold {TEST_FOLD} is PTB-XL's test fold; a model trained or "
+                   "tuned on it can no longer be tested on it", err=True)
+
+
 TRAIN_EXAMPLES = """\b
 Examples (the order the shipped ecglm-base was made in):
   ecglm train encoder --ptbxl ptb-xl/ --out runs/enc --epochs 60
@@ -78,10 +101,11 @@ def encoder(ptbxl: Path, out: Path, epochs: int, device: str, seed: int, resume:
     from ecglm_cli.train.output_dir import check_output
 
     check_output(out, "the trained bundle")
+    train, val = parse_split(train_folds, val_folds)
     options = TrainOptions(
         ptbxl=ptbxl, out=out, epochs=epochs, device=device, seed=seed, resume=resume,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-        train_folds=parse_folds(train_folds), val_folds=parse_folds(val_folds), limit=limit,
+        train_folds=train, val_folds=val, limit=limit,
         width=width, kernel_size=kernel_size, window_s=window_s, stride_s=stride_s,
         dropout=dropout, keep=keep,
     )
@@ -149,11 +173,12 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
     from ecglm_cli.train.output_dir import run_output
 
     out = run_output(out, bundle, "the trained bundle")
+    train, val = parse_split(train_folds, val_folds)
     options = LMTrainOptions(
         stage=stage, ptbxl=ptbxl, bundle=bundle, out=out, llm=llm, epochs=epochs,
         device=device, seed=seed, resume=resume, batch_size=batch_size, lr=lr, views=views,
-        train_folds=parse_folds(train_folds), val_folds=parse_folds(val_folds), limit=limit,
-        val_questions=val_questions, ecgqa=tuple(ecgqa),
+        train_folds=train, val_folds=val, limit=limit, val_questions=val_questions,
+        ecgqa=tuple(ecgqa),
         compact=CompactLMConfig(vocab_size=vocab_size, hidden=hidden, layers=layers, heads=heads,
                                 intermediate=hidden * 11 // 4),
         lora_rank=lora_rank, measured=measured,
@@ -207,7 +232,7 @@ def _threshold_options(bundle_help: str):
                      help="Write a copy of --bundle with the new thresholds here instead "
                           "(required when --bundle is built in or downloaded)."),
         click.option("--val-folds", default="9", show_default=True,
-                     help="Validation folds to choose on (never the test fold)."),
+                     help="Validation folds to choose on (not PTB-XL's test fold 10: a warning)."),
         click.option("--limit", type=click.IntRange(min=1), default=None,
                      help="Use at most N records (quick tests)."),
     ]
@@ -239,7 +264,9 @@ def thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str, limit
     from ecglm_cli.train.thresholds import rechoose_thresholds
 
     target = run_output(out, bundle, "a copy of the bundle with the new thresholds")
-    click.echo(str(rechoose_thresholds(bundle, ptbxl, parse_folds(val_folds), target, limit,
+    folds = parse_folds(val_folds)
+    warn_test_fold(folds)
+    click.echo(str(rechoose_thresholds(bundle, ptbxl, folds, target, limit,
                                        device)))
 
 
@@ -267,6 +294,7 @@ def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
     from ecglm_cli.train.output_dir import run_output
 
     folds = parse_folds(val_folds)
+    warn_test_fold(folds)
     bundle_dir = resolve_bundle_dir(bundle)
     target = run_output(out, bundle, "a copy of the bundle with the new thresholds")
     progress = Progress(None, label="ecglm train lm-thresholds: ")

@@ -170,3 +170,44 @@ def test_projectors_that_cannot_read_the_encoder_are_refused(lm_bundle, values, 
     _edit_lm_parts(lm_bundle, **values)
     with pytest.raises(ModelError, match=reason):
         load_bundle(lm_bundle).language_model()
+
+
+def test_a_broken_chat_template_is_named_at_load(lm_bundle):
+    """It failed at the first question with a bare jinja2 TemplateSyntaxError."""
+    (lm_bundle / "lm" / "chat_template.jinja").write_text("{{ messages[0]['content'] ")
+    with pytest.raises(ModelError, match="its chat template cannot build a prompt"):
+        load_bundle(lm_bundle).language_model()
+
+
+def test_the_lms_own_generation_settings_do_not_break_greedy_answers(lm_bundle, tmp_path):
+    """`stop_strings` in the LM's generation_config.json made every answer a ValueError."""
+    from lm_fixtures import write_record
+
+    from ecglm_cli.pipeline.ask import Asker
+
+    (lm_bundle / "lm" / "generation_config.json").write_text(json.dumps(
+        {"stop_strings": ["zzz"], "do_sample": True, "temperature": 0.1}))
+    record = write_record(tmp_path, "r", seed=0)
+    from ecglm_cli.io import read_record
+
+    asker = Asker(lm_bundle)
+    answers = {asker.ask(read_record(record), "Is this ECG normal?", max_new_tokens=6).answer
+               for _ in range(2)}
+    assert len(answers) == 1  # greedy, whatever the config asks
+
+
+def test_pickled_lm_weights_are_refused_without_running_them(lm_bundle, tmp_path):
+    import os
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    (lm_bundle / "lm" / "model.safetensors").unlink()
+    (lm_bundle / "lm" / "pytorch_model.bin").write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(ModelError, match="its weights are a pickle that holds more than tensors"):
+        load_bundle(lm_bundle).language_model()
+    assert not marker.exists()

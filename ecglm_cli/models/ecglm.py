@@ -236,14 +236,19 @@ class ECGLM(nn.Module):
         max_new_tokens = self._room_to_answer(batch["input_ids"].shape[1], max_new_tokens)
         embeds = self.embed(batch["input_ids"], tokens.to(self.device),
                             None if logits is None else logits.to(self.device))
+        from transformers import GenerationConfig
+
+        # greedy, whatever the LM's own generation_config.json asks (its `stop_strings` made
+        # generate fail, and its sampling settings printed transformers' warnings)
+        greedy = GenerationConfig(
+            max_new_tokens=max_new_tokens, do_sample=False, num_beams=1,
+            pad_token_id=self.tokenizer.pad_token_id, eos_token_id=self.tokenizer.eos_token_id,
+        )
         out = self.lm.generate(
             inputs_embeds=embeds,
             attention_mask=batch["attention_mask"],
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            pad_token_id=self.tokenizer.pad_token_id,
-            eos_token_id=self.tokenizer.eos_token_id,
+            generation_config=greedy,
+            tokenizer=self.tokenizer,  # stop strings in the LM's own config need it
             streamer=_CallbackStreamer(on_token) if on_token else None,
         )
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
@@ -376,6 +381,7 @@ def load_lm_parts(bundle_dir: Path, llm: str | None = None, trainable: bool = Fa
     config = _projector_config(bundle_dir / LM_PARTS_FILE, parts.projector, bundle)
     source = str(bundle_dir / BUNDLED_LM_DIR) if parts.lm == BUNDLED_LM_DIR else parts.lm
     lm, tokenizer = load_causal_lm(source)
+    _check_chat_template(source, tokenizer)
     if parts.lora_rank:
         lm = load_lora(lm, bundle_dir / LORA_DIR, trainable)
     hidden = lm.get_input_embeddings().embedding_dim
@@ -388,6 +394,18 @@ def load_lm_parts(bundle_dir: Path, llm: str | None = None, trainable: bool = Fa
     model = ECGLM(lm, tokenizer, projector, parts.lm, parts.measured)
     model.eval()
     return model
+
+
+def _check_chat_template(source: str, tokenizer: Any) -> None:
+    """A chat template that cannot render a prompt fails at load, naming the LM, rather than at
+    the first question with a bare jinja2 error."""
+    from jinja2 import TemplateError
+
+    try:
+        build_prompt(tokenizer, "Is this ECG normal?", 1)
+    except (TemplateError, ValueError, TypeError, KeyError, IndexError) as exc:
+        raise ModelError(f"{source}: its chat template cannot build a prompt "
+                         f"({type(exc).__name__}: {exc})") from None
 
 
 def _projector_config(where: Path, raw: Any, bundle: Any) -> ProjectorConfig:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import json
 import math
+import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,12 +48,18 @@ def load_causal_lm(name: str) -> tuple[Any, Any]:
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()  # stderr is ours: no "Loading weights" bars
     try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            directory, local_files_only=True, trust_remote_code=False
-        )
-        lm, loading = AutoModelForCausalLM.from_pretrained(
-            directory, local_files_only=True, trust_remote_code=False, output_loading_info=True
-        )
+        with warnings.catch_warnings():  # stderr is ours: transformers' and torch's go
+            warnings.simplefilter("ignore")
+            tokenizer = AutoTokenizer.from_pretrained(
+                directory, local_files_only=True, trust_remote_code=False
+            )
+            lm, loading = AutoModelForCausalLM.from_pretrained(
+                directory, local_files_only=True, trust_remote_code=False,
+                output_loading_info=True,
+            )
+    except pickle.UnpicklingError:
+        raise ModelError(f"{directory}: its weights are a pickle that holds more than tensors; "
+                         "ecglm loads safetensors, or pickles of plain tensors only") from None
     except (OSError, ValueError, KeyError, RuntimeError, TypeError, SafetensorError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelError(f"{directory}: cannot load the language model ({first})") from None

@@ -23,12 +23,12 @@ def resolve_format(requested: str | None, stream: TextIO | None = None) -> str:
     return "table" if getattr(stream, "isatty", lambda: False)() else "jsonl"
 
 
-def _clean(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """Make a value JSON-safe: NaN and inf become null, numpy scalars become Python ones."""
     if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_clean(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", 1) == 0:
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -40,7 +40,7 @@ def to_json_line(row: dict[str, Any]) -> str:
     try:  # fast path: rows of plain finite Python values (every scored record) need no walk
         return json.dumps(row, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError):
-        return json.dumps(_clean(row), ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(json_safe(row), ensure_ascii=False, separators=(",", ":"))
 
 
 def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -53,7 +53,7 @@ def flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         elif isinstance(value, (list, tuple)):
             flat[name] = " ".join(str(v) for v in value)
         else:
-            flat[name] = _clean(value)
+            flat[name] = json_safe(value)
     return flat
 
 

@@ -49,6 +49,19 @@ def test_training_writes_a_complete_bundle(tiny_bundle):
     assert set(metrics["lead_sets"]) == {"12", "limb", "I", "II"}
 
 
+def test_training_files_are_strict_json(shared_data, tmp_path):
+    """With no AUC to compute (two validation records), metrics were written as bare NaN, which
+    jq and JavaScript refuse; they are null."""
+    def strict(text):
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name}"))
+
+    out = tmp_path / "two"
+    assert _train(shared_data / "ptbxl", out, "--epochs", "1", "--limit", "2").exit_code == 0
+    strict((out / "metrics.json").read_text())
+    for line in (out / "metrics.jsonl").read_text().splitlines():
+        strict(line)
+
+
 def test_thresholds_are_chosen_again_into_a_copy(shared_data, tiny_bundle, tmp_path):
     out = tmp_path / "again"
     before = (tiny_bundle / "thresholds.json").read_text()

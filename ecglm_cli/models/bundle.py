@@ -69,7 +69,11 @@ def resolve_bundle_dir(name: str | os.PathLike) -> Path:
 def write_json(path: Path, data: Any) -> None:
     """Write one bundle file atomically (a reader never sees half of it)."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    from ecglm_cli.output import json_safe
+
+    # NaN (an AUC with no positives) is not JSON: strict readers (jq, JavaScript) refused it
+    tmp.write_text(json.dumps(json_safe(data), indent=2, ensure_ascii=False) + "\n",
+                   encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -304,7 +304,10 @@ def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str
     save_file(state, str(bundle_dir / PROJECTOR_FILE))
     parts = LMParts(lm=lm_ref, projector=asdict(model.projector.config), trained=trained,
                     lora_rank=rank, measured=model.measured)
-    (bundle_dir / LM_PARTS_FILE).write_text(json.dumps(asdict(parts), indent=2) + "\n")
+    from ecglm_cli.output import json_safe
+
+    (bundle_dir / LM_PARTS_FILE).write_text(json.dumps(json_safe(asdict(parts)), indent=2)
+                                            + "\n")
     (bundle_dir / LM_THRESHOLDS_FILE).unlink(missing_ok=True)  # chosen for the previous LM
 
 

@@ -27,6 +27,7 @@ from ecglm_cli.io.leads import LIMB_LEADS, PRECORDIAL_LEADS, STANDARD_LEADS
 from ecglm_cli.models.bundle import save_bundle
 from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
 from ecglm_cli.models.metrics import best_thresholds
+from ecglm_cli.output import to_json_line
 from ecglm_cli.pipeline.evaluate import Split, load_split, predict_split, split_report
 from ecglm_cli.pipeline.prepare import crop_or_pad
 from ecglm_cli.train.options import RunOptions, check_loss, check_weights
@@ -337,7 +338,7 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
                     record["bundle_written"] = True
                 history.append(record)
                 with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                    fh.write(json.dumps(record) + "\n")
+                    fh.write(to_json_line(record) + "\n")
                 _save_checkpoint(out, model, optimizer, {
                     "epochs_done": epoch + 1, "options": options.to_dict(), "history": history,
                     "best_score": best,

@@ -41,6 +41,7 @@ from ecglm_cli.models.ecglm import (
 )
 from ecglm_cli.models.lm_loader import load_causal_lm
 from ecglm_cli.models.lora import add_lora, is_lora
+from ecglm_cli.output import to_json_line
 from ecglm_cli.pipeline.ecg_features import feature_statements
 from ecglm_cli.train.encoder import CHECKPOINT_DIR, cosine_lr, git_commit, resolve_device
 from ecglm_cli.train.lm_data import (
@@ -351,7 +352,7 @@ def train_lm(
         }
         with interrupts_held():  # the LM parts, metrics and checkpoint of one epoch, or none
             with open(out / "lm-metrics.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(metrics) + "\n")
+                fh.write(to_json_line(metrics) + "\n")
             save_lm_parts(model, out, _lm_ref(options), trained)
             _save_checkpoint(out, options, optimizer, {"epoch": epoch + 1, "history": history})
     return out

@@ -144,3 +144,30 @@ def test_empty_splits_are_one_line_errors_and_no_validation_questions_skip_valid
     assert quiet.exit_code == 0, quiet.output
     metrics = json.loads((tmp_path / "quiet" / "lm-metrics.jsonl").read_text())
     assert metrics["val_loss"] is None
+
+
+def test_ecgqa_questions_left_out_of_training_are_counted(shared_data, tmp_path, capsys):
+    """Questions about records outside the training folds, or not in the PTB-XL folder, were
+    dropped without a word, and ecglm.json listed the file as used."""
+    from ecglm_cli.data.ptbxl import PTBXL
+    from ecglm_cli.train.lm import LMTrainOptions
+    from ecglm_cli.train.lm_corpus import build_texts
+
+    ptbxl = shared_data / "ptbxl"
+    train_id = PTBXL(ptbxl).select(range(1, 9), 3)[0].ecg_id
+    val_id = PTBXL(ptbxl).select([9], 1)[0].ecg_id
+    questions = [{"template_id": 1, "question_id": n, "sample_id": n,
+                  "question_type": "single-verify", "attribute_type": "scp_code",
+                  "question": "Does this ECG show symptoms of atrial fibrillation?",
+                  "answer": ["no"], "ecg_id": [ecg], "attribute": ["atrial fibrillation"]}
+                 for n, ecg in enumerate((train_id, val_id, 99999))]
+    path = tmp_path / "qa.json"
+    path.write_text(json.dumps(questions))
+    options = LMTrainOptions(stage="instruct", ptbxl=ptbxl, bundle="unused", out=tmp_path,
+                             epochs=1, lr=1e-3, limit=3, measured=False, ecgqa=(path,))
+    texts = build_texts(options, draws=1)
+    assert sum(e.question == questions[0]["question"] and e.ecg_id == train_id
+               for e in texts.train) >= 1
+    err = capsys.readouterr().err
+    assert (f"{path}: 1 ECG-QA questions used; left out 1 about records outside the training "
+            f"folds, 1 about records not in {ptbxl}, 0 comparing two ECGs") in err

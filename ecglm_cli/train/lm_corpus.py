@@ -103,11 +103,16 @@ def build_texts(options, draws: int = 2) -> StageTexts:
         rng.shuffle(result.val)
     train_ids = {e.ecg_id for e in result.train}
     for path in options.ecgqa:
-        questions = load_ecgqa(path, single_only=True, ptbxl_dir=ptbxl.root).questions
-        result.train += [
-            QAExample(i["ecg_id"], i["question"], answer_text(i["answer"]), i["question_type"])
-            for i in ecgqa_items(questions) if i["ecg_id"] in train_ids
-        ]
+        loaded = load_ecgqa(path, single_only=True, ptbxl_dir=ptbxl.root)
+        used = [QAExample(i["ecg_id"], i["question"], answer_text(i["answer"]),
+                          i["question_type"])
+                for i in ecgqa_items(loaded.questions) if i["ecg_id"] in train_ids]
+        result.train += used
+        # questions about other records were dropped without a word
+        click.echo(f"[train {options.stage}] {path}: {len(used)} ECG-QA questions used; left "
+                   f"out {len(loaded.questions) - len(used)} about records outside the "
+                   f"training folds, {loaded.skipped_absent} about records not in "
+                   f"{ptbxl.root}, {loaded.skipped_type} comparing two ECGs", err=True)
     result.corpus += [f"{s.name}. {s.ecgqa_name or ''}. {s.criteria}"
                       for s in load_statements().values()]
     result.corpus += [" ".join(t.answers) for t in templates.values()]

@@ -19,11 +19,15 @@ def bundle(tmp_path):
     return make_tiny_bundle(tmp_path / "b")
 
 
+def _update_json(path, section, **values):
+    """Set `values` in the JSON file at `path`, inside its `section` (None: at the top)."""
+    data = json.loads(path.read_text())
+    (data[section] if section else data).update(values)
+    path.write_text(json.dumps(data))
+
+
 def _edit(bundle, **architecture):
-    path = bundle / "config.json"
-    config = json.loads(path.read_text())
-    config["architecture"].update(architecture)
-    path.write_text(json.dumps(config))
+    _update_json(bundle / "config.json", "architecture", **architecture)
 
 
 @pytest.mark.parametrize(("change", "reason"), [
@@ -91,8 +95,7 @@ def _edit_lm_weights(bundle, change):
 
 
 def _edit_lm_config(bundle, **values):
-    path = bundle / "lm" / "config.json"
-    path.write_text(json.dumps({**json.loads(path.read_text()), **values}))
+    _update_json(bundle / "lm" / "config.json", None, **values)
 
 
 def _drop_first(weights):
@@ -142,10 +145,7 @@ def test_lm_configs_that_no_weights_fit_are_refused_before_building(lm_bundle, v
 
 
 def _edit_lm_parts(bundle, **projector):
-    path = bundle / "ecglm.json"
-    parts = json.loads(path.read_text())
-    parts["projector"].update(projector)
-    path.write_text(json.dumps(parts))
+    _update_json(bundle / "ecglm.json", "projector", **projector)
 
 
 @pytest.mark.parametrize(("values", "reason"), [

@@ -326,3 +326,14 @@ def test_compact_tokenizer_writes_a_number_the_same_way_everywhere():
     assert digits == ["1", "3", "8"] == [t for t in alone if t.isdigit()]
     text = "QTc 362 ms; axis -16°; left axis deviation"
     assert tokenizer.decode(tokenizer(text)["input_ids"]) == text  # still round-trips exactly
+
+
+def test_ask_does_not_read_lm_detection_thresholds(bundle, records):
+    """A broken lm-thresholds.json, which only LM detection uses, failed every `ask`."""
+    (bundle / "lm-thresholds.json").write_text("{broken")
+    try:
+        result = CliRunner().invoke(cli, ["ask", str(records[0]), QUESTION, "--model",
+                                          str(bundle), "--max-new-tokens", "2"])
+        assert result.exit_code == 0, result.output
+    finally:
+        (bundle / "lm-thresholds.json").unlink()

@@ -57,3 +57,10 @@ def test_booleans_are_not_integer_ids(tmp_path, change):
     with pytest.raises(RecordError, match=f"record 0: .*{key}") as refused:
         load_ecgqa(file)
     assert refused.value.path == str(file)
+
+
+def test_a_byte_order_mark_is_read_not_refused(tmp_path):
+    """Files saved on Windows often start with one: "Unexpected UTF-8 BOM", exit 1."""
+    path = tmp_path / "bom.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps([QUESTION]).encode())
+    assert load_ecgqa(path).questions[0]["question"] == QUESTION["question"]

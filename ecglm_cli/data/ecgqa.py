@@ -83,7 +83,7 @@ def iter_json_records(path: str | Path) -> Iterator[dict]:
     """Every question record in a file or folder, checked for ECG-QA shape."""
     for file in json_files(path):
         try:
-            data = json.loads(file.read_text(encoding="utf-8"))
+            data = json.loads(file.read_text(encoding="utf-8-sig"))  # a BOM is not refused
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RecordError(file, f"not readable ECG-QA JSON: {exc}") from exc
         except RecursionError:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 import torch
@@ -86,7 +87,6 @@ class Asker:
                  device: str = "cpu"):
         self.bundle = load_bundle(model)
         self.lm = self.bundle.language_model(llm)
-        self.lm_thresholds = read_lm_thresholds(self.bundle.path)  # LM detection cuts, if any
         self.bundle.model.to(device)
         self.lm.to(device)
         self.statements = feature_statements(self.bundle)
@@ -96,6 +96,12 @@ class Asker:
         self.model_name = str(model)
         self.llm_name = "compact" if self.lm.lm_ref == BUNDLED_LM_DIR else self.lm.lm_ref
         self._last: tuple[ECGRecord, list[str] | None, RecordFeatures] | None = None
+
+    @cached_property
+    def lm_thresholds(self) -> dict[str, float]:
+        """LM detection's cuts, if any: read when detection asks (a broken file broke `ask`,
+        which never uses them, 13 s in)."""
+        return read_lm_thresholds(self.bundle.path)
 
     def features(self, record: ECGRecord, leads: list[str] | None = None) -> RecordFeatures:
         return record_features(self.bundle, record, leads, measured=self.lm.measured)

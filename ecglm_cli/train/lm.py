@@ -301,6 +301,7 @@ def train_lm(
     if options.resume:
         state = _load_checkpoint(out, options, optimizer)
         start_epoch, history = state["epoch"], state.get("history", [])
+        _log(f"{options.stage}] resuming after epoch {start_epoch}")
     steps_per_epoch = -(-len(train_rows) // options.batch_size)
     total = steps_per_epoch * options.epochs
     pad = model.tokenizer.pad_token_id

@@ -10,7 +10,8 @@
 # SEED; DRAWS questions per template and record, 3 by default):
 #   CONTINUE_FROM=ecglm_cli/bundles/ecglm-base INSTRUCT_EPOCHS=1 INSTRUCT_LR=3e-4 SEED=1 \
 #   scripts/train_ecglm_lm.sh DIR cpu
-# The LM reads each record's measured values in its prompt (`train --measured`, the default).
+# The LM reads each record's measured values in its prompt (`train --measured`, the default);
+# MEASURED=0 trains without them (`--no-measured`, as the shipped LM was trained).
 set -euo pipefail
 if [ $# -lt 1 ]; then
   echo "usage: $0 DATA_DIR [DEVICE]" >&2
@@ -24,6 +25,8 @@ BATCH=${BATCH:-128}
 INSTRUCT_LR=${INSTRUCT_LR:-1e-3}
 DRAWS=${DRAWS:-3}
 SEED=${SEED:-0}
+MEASURED_ARG=--measured
+if [ "${MEASURED:-1}" = 0 ]; then MEASURED_ARG=--no-measured; fi
 LIMIT_ARGS=()
 if [ -n "${LIMIT:-}" ]; then LIMIT_ARGS=(--limit "$LIMIT"); fi
 cd "$(dirname "$0")/.."
@@ -32,7 +35,7 @@ OUT=runs/ecglm-lm
 rm -rf "$OUT"
 COMMON=(--ptbxl "$DATA_DIR" --device "$DEVICE" --train-folds 1,2,3,4,5,6,7,8 --val-folds 9
         --batch-size "$BATCH" --views 4 --seed "$SEED" --val-questions 600
-        --vocab-size 4096 --hidden 256 --layers 4 --heads 4 "${LIMIT_ARGS[@]}")
+        --vocab-size 4096 --hidden 256 --layers 4 --heads 4 "$MEASURED_ARG" "${LIMIT_ARGS[@]}")
 if [ -n "${CONTINUE_FROM:-}" ]; then
   cp -r "$CONTINUE_FROM" "$OUT"
 else

@@ -64,3 +64,12 @@ def test_a_byte_order_mark_is_read_not_refused(tmp_path):
     path = tmp_path / "bom.json"
     path.write_bytes(b"\xef\xbb\xbf" + json.dumps([QUESTION]).encode())
     assert load_ecgqa(path).questions[0]["question"] == QUESTION["question"]
+
+
+def test_an_id_too_long_for_a_file_name_is_an_absent_record(tmp_path):
+    """An ecg_id of 300 digits ended in "OSError: File name too long", naming a PTB-XL path."""
+    (tmp_path / "ptbxl" / "records100").mkdir(parents=True)  # the lookup goes on from there
+    path = tmp_path / "long.json"
+    path.write_text(json.dumps([{**QUESTION, "ecg_id": [int("9" * 300)]}]))
+    loaded = load_ecgqa(path, ptbxl_dir=tmp_path / "ptbxl")
+    assert loaded.questions == [] and loaded.skipped_absent == 1

@@ -102,11 +102,16 @@ def iter_json_records(path: str | Path) -> Iterator[dict]:
 
 
 def ptbxl_record_exists(ptbxl_dir: Path, ecg_id: int) -> bool:
-    """Whether PTB-XL's 100 Hz or 500 Hz record for ``ecg_id`` is in ``ptbxl_dir``."""
+    """Whether PTB-XL's 100 Hz or 500 Hz record for ``ecg_id`` is in ``ptbxl_dir``. An id of
+    hundreds of digits makes a file name too long to look up (an OSError that named a PTB-XL
+    path, not the question file): no such record."""
     folder = f"{ecg_id // 1000 * 1000:05d}"
-    return (ptbxl_dir / "records100" / folder / f"{ecg_id:05d}_lr.hea").is_file() or (
-        ptbxl_dir / "records500" / folder / f"{ecg_id:05d}_hr.hea"
-    ).is_file()
+    try:
+        return (ptbxl_dir / "records100" / folder / f"{ecg_id:05d}_lr.hea").is_file() or (
+            ptbxl_dir / "records500" / folder / f"{ecg_id:05d}_hr.hea"
+        ).is_file()
+    except OSError:
+        return False
 
 
 @dataclass

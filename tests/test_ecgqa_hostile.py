@@ -73,3 +73,11 @@ def test_an_id_too_long_for_a_file_name_is_an_absent_record(tmp_path):
     path.write_text(json.dumps([{**QUESTION, "ecg_id": [int("9" * 300)]}]))
     loaded = load_ecgqa(path, ptbxl_dir=tmp_path / "ptbxl")
     assert loaded.questions == [] and loaded.skipped_absent == 1
+
+
+def test_an_empty_question_is_refused(tmp_path):
+    """`ask` refuses an empty question, yet `train instruct --ecgqa` learnt from them."""
+    path = tmp_path / "empty.json"
+    path.write_text(json.dumps([{**QUESTION, "question": "  "}]))
+    with pytest.raises(RecordError, match="question is empty"):
+        load_ecgqa(path)

@@ -35,6 +35,9 @@ def test_align_instruct_resume_and_ask(shared_data, tmp_path):
                                   str(out), "--epochs", "2", "--resume", *TINY])
     assert resumed.exit_code == 0, resumed.output
     assert "[train instruct] resuming after epoch 1" in resumed.stderr  # as train encoder says
+    changed = runner.invoke(cli, ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle",
+                                  str(out), "--epochs", "3", "--resume", *TINY, "--lr", "0.5"])
+    assert "cannot resume with a different --lr" in str(changed.exception)  # it was taken
     parts = json.loads((out / "ecglm.json").read_text())
     history = parts["trained"]["instruct"]["history"]
     assert [h["epoch"] for h in history] == [1, 2]

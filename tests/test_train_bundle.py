@@ -299,3 +299,14 @@ def test_a_loss_that_is_no_longer_a_number_stops_the_run_before_it_writes(shared
     fresh = _train(shared_data / "ptbxl", tmp_path / "new", "--epochs", "1", "--lr", "1e12")
     assert fresh.exit_code == 1 and "epoch 1" in str(fresh.exception)
     assert not (tmp_path / "new" / "model.safetensors").exists()
+
+
+def test_resume_refuses_options_that_shape_the_run(shared_data, tiny_bundle, tmp_path):
+    """A changed --lr or --batch-size was taken on --resume, and provenance.json then gave the
+    last call's values for every epoch."""
+    out = tmp_path / "run"
+    shutil.copytree(tiny_bundle, out)
+    for option, value in (("--lr", "0.5"), ("--batch-size", "4")):
+        result = _train(shared_data / "ptbxl", out, "--epochs", "2", "--resume", option, value)
+        assert result.exit_code == 1
+        assert f"cannot resume with a different {option}" in str(result.exception)

@@ -41,6 +41,8 @@ def validation_errors(record: object) -> list[str]:
             errors.append(f"{key} is not {getattr(kind, '__name__', kind)}")
     if errors:
         return errors
+    if not record["question"].strip():  # `ask` refuses one; training learnt from it
+        errors.append("question is empty")
     if record["question_type"] not in QUESTION_TYPES:
         errors.append(f"unknown question_type {record['question_type']!r}")
     if record["attribute_type"] not in ATTRIBUTE_TYPES:

@@ -199,8 +199,10 @@ def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptio
         raise ModelError(f"{ckpt}: cannot resume ({exc})") from None
     saved = {"stride_s": options.window_s / 2,  # checkpoints from before --stride used this
              **state.get("options", {})}
+    # what shapes the run: a changed --lr or --batch-size was taken, and the run's provenance
+    # then described every epoch with the last call's values (--epochs may change)
     for key in ("width", "kernel_size", "window_s", "stride_s", "seed", "train_folds", "val_folds",
-                "limit"):
+                "limit", "lr", "batch_size", "dropout", "weight_decay"):
         if saved.get(key) != options.to_dict()[key]:
             raise ModelError(f"{ckpt}: cannot resume with a different "
                              f"--{key.removesuffix('_s').replace('_', '-')}")

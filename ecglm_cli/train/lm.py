@@ -196,7 +196,8 @@ def _load_checkpoint(out: Path, options: LMTrainOptions, optimizer) -> dict:
         torch.set_rng_state(saved["rng"])
     except Exception as exc:  # any damage to the checkpoint is one clear error
         raise ModelError(f"{weights}: cannot resume ({exc})") from None
-    for key in ("seed", "llm", "train_folds", "limit", "views", "lora_rank", "measured"):
+    for key in ("seed", "llm", "train_folds", "val_folds", "limit", "views", "lora_rank",
+                "measured", "lr", "batch_size", "ecgqa"):  # --epochs may change
         if state["options"].get(key) != options.to_dict().get(key):
             raise ModelError(f"{info}: cannot resume with a different --{key.replace('_', '-')}")
     return state

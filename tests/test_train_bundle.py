@@ -282,23 +282,18 @@ def test_a_rerun_without_resume_refuses_and_resume_on_a_new_folder_starts(shared
 
 
 def test_a_loss_that_is_no_longer_a_number_stops_the_run_before_it_writes(shared_data,
-                                                                           tiny_bundle, tmp_path):
+                                                                           tmp_path):
     """With `--lr 1e12` the run exited 0 and wrote an all-NaN bundle (the NaN epoch's score of
     0.0 beat the initial best), which `classify` then used: no findings, every probability
     null."""
     out = tmp_path / "run"
-    shutil.copytree(tiny_bundle, out)
-    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
-    diverged = _train(shared_data / "ptbxl", out, "--epochs", "3", "--resume", "--lr", "1e12")
+    diverged = _train(shared_data / "ptbxl", out, "--epochs", "3", "--lr", "1e12")
     assert diverged.exit_code == 1
     message = str(diverged.exception)
-    assert message.startswith(("the training loss became nan at epoch 2, step ",
-                               "the weights stopped being numbers in epoch 2 "))
+    assert message.startswith(("the training loss became nan at epoch 1, step ",
+                               "the weights stopped being numbers in epoch 1 "))
     assert "(peak learning rate 1e+12)" in message and "lower --lr" in message
-    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
-    fresh = _train(shared_data / "ptbxl", tmp_path / "new", "--epochs", "1", "--lr", "1e12")
-    assert fresh.exit_code == 1 and "epoch 1" in str(fresh.exception)
-    assert not (tmp_path / "new" / "model.safetensors").exists()
+    assert not (out / "model.safetensors").exists() and not (out / "metrics.jsonl").exists()
 
 
 def test_resume_refuses_options_that_shape_the_run(shared_data, tiny_bundle, tmp_path):

@@ -45,6 +45,7 @@ def test_align_instruct_resume_and_ask(shared_data, tmp_path):
     assert set(history[-1]["val_accuracy"]) <= {"single-verify", "single-choose", "single-query",
                                                 "measurement"}
     assert parts["measured"] is True  # the default: the LM reads the measured values
+    assert parts["trained"]["instruct"]["options"]["draws"] == 1  # recorded with the run
 
     copied = runner.invoke(cli, ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle", str(out),
                                  "--out", str(tmp_path / "copy"), "--epochs", "1", *TINY])
@@ -168,8 +169,9 @@ def test_ecgqa_questions_left_out_of_training_are_counted(shared_data, tmp_path,
     path = tmp_path / "qa.json"
     path.write_text(json.dumps(questions))
     options = LMTrainOptions(stage="instruct", ptbxl=ptbxl, bundle="unused", out=tmp_path,
-                             epochs=1, lr=1e-3, limit=3, measured=False, ecgqa=(path,))
-    texts = build_texts(options, draws=1)
+                             epochs=1, lr=1e-3, limit=3, measured=False, ecgqa=(path,),
+                             draws=1)
+    texts = build_texts(options)
     assert sum(e.question == questions[0]["question"] and e.ecg_id == train_id
                for e in texts.train) >= 1
     err = capsys.readouterr().err

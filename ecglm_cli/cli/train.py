@@ -181,9 +181,9 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
         ecgqa=tuple(ecgqa),
         compact=CompactLMConfig(vocab_size=vocab_size, hidden=hidden, layers=layers, heads=heads,
                                 intermediate=hidden * 11 // 4),
-        lora_rank=lora_rank, measured=measured,
+        lora_rank=lora_rank, measured=measured, draws=draws,
     )
-    texts = build_texts(options, draws)
+    texts = build_texts(options)
     click.echo(str(train_lm(options, texts.train, texts.val, texts.corpus, texts.contexts)))
 
 

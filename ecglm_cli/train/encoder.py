@@ -346,12 +346,19 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
                     "best_score": best,
                 })
             super_auc = val_report["superdiagnostic"]["macro_auc"]
+            scored = any(np.isfinite(m["macro_auc"]) for m in val_report.values())
             _log(dist, f"ecglm: epoch {epoch + 1}: loss {record['train_loss']:.4f}, "
-                       f"val superdiagnostic AUC {super_auc:.4f}, mean AUC {score:.4f}"
+                       f"val superdiagnostic AUC {_shown(super_auc)}, mean AUC "
+                       f"{_shown(score if scored else float('nan'))}"
                        f"{' (bundle written)' if record.get('bundle_written') else ''}, "
                        f"{train_time:.0f} s")
         dist.barrier()
     return out
+
+
+def _shown(value: float) -> str:
+    """A figure for the log; "n/a" where none could be computed (it read 0.0000)."""
+    return f"{value:.4f}" if np.isfinite(value) else "n/a"
 
 
 def selection_score(val_report: dict) -> float:

@@ -73,6 +73,7 @@ class LMTrainOptions(RunOptions):
     compact: CompactLMConfig = field(default_factory=CompactLMConfig)
     lora_rank: int = 0  # > 0: train LoRA adapters of a pretrained LM as well
     measured: bool = True  # the LM reads each record's measured values in its prompt
+    draws: int = 2  # synthesized questions per template and training record
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "ecgqa": [str(p) for p in self.ecgqa]}

@@ -72,7 +72,7 @@ def _measure(ptbxl: PTBXL, entry, contexts: dict[int, str]) -> dict | None:
     return measurements
 
 
-def build_texts(options, draws: int = 2) -> StageTexts:
+def build_texts(options) -> StageTexts:
     """Training and validation texts for `options.stage` over the configured folds."""
     ptbxl = PTBXL(options.ptbxl)
     rows = read_label_rows(ptbxl.root)
@@ -91,7 +91,8 @@ def build_texts(options, draws: int = 2) -> StageTexts:
             measurements = _measure(ptbxl, entry, result.contexts) if options.measured else None
             items = record_items(rows[entry.ecg_id], seed=options.seed, templates=templates,
                                  measurements=measurements,
-                                 questions_per_template=draws if split == "train" else 1)
+                                 questions_per_template=options.draws if split == "train"
+                                 else 1)
             examples = _examples(items, options.stage, rng, reworded=split == "train")
             if split == "train":
                 result.train += examples

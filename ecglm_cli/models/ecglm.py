@@ -304,10 +304,9 @@ def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str
     save_file(state, str(bundle_dir / PROJECTOR_FILE))
     parts = LMParts(lm=lm_ref, projector=asdict(model.projector.config), trained=trained,
                     lora_rank=rank, measured=model.measured)
-    from ecglm_cli.output import json_safe
+    from ecglm_cli.models.bundle import write_json
 
-    (bundle_dir / LM_PARTS_FILE).write_text(json.dumps(json_safe(asdict(parts)), indent=2)
-                                            + "\n")
+    write_json(bundle_dir / LM_PARTS_FILE, asdict(parts))
     (bundle_dir / LM_THRESHOLDS_FILE).unlink(missing_ok=True)  # chosen for the previous LM
 
 

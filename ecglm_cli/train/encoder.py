@@ -24,7 +24,7 @@ from ecglm_cli.data.ptbxl import PTBXL
 from ecglm_cli.errors import ECGLMError, ModelError
 from ecglm_cli.interrupts import interrupts_held
 from ecglm_cli.io.leads import LIMB_LEADS, PRECORDIAL_LEADS, STANDARD_LEADS
-from ecglm_cli.models.bundle import save_bundle
+from ecglm_cli.models.bundle import save_bundle, write_json
 from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
 from ecglm_cli.models.metrics import best_thresholds
 from ecglm_cli.output import to_json_line
@@ -183,8 +183,7 @@ def _save_checkpoint(out: Path, model: nn.Module, optimizer, state: dict) -> Non
             tensors[f"{i}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
     save_file(tensors, str(ckpt / "optimizer.safetensors.tmp"))
     os.replace(ckpt / "optimizer.safetensors.tmp", ckpt / "optimizer.safetensors")
-    (ckpt / "state.json.tmp").write_text(json.dumps(state, indent=2))
-    os.replace(ckpt / "state.json.tmp", ckpt / "state.json")
+    write_json(ckpt / "state.json", state)
 
 
 def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptions) -> dict:

@@ -27,7 +27,7 @@ import torch
 from ecglm_cli.data.ptbxl import PTBXL
 from ecglm_cli.errors import ModelError
 from ecglm_cli.interrupts import interrupts_held
-from ecglm_cli.models.bundle import copy_bundle, load_bundle
+from ecglm_cli.models.bundle import copy_bundle, load_bundle, write_json
 from ecglm_cli.models.compact_lm import CompactLMConfig, build_compact_lm, train_tokenizer
 from ecglm_cli.models.ecglm import (
     BUNDLED_LM_DIR,
@@ -181,9 +181,7 @@ def _save_checkpoint(out: Path, options: LMTrainOptions, optimizer, state: dict)
     torch.save({"optimizer": optimizer.state_dict(),
                 "rng": torch.get_rng_state()}, str(weights) + ".tmp")
     Path(str(weights) + ".tmp").replace(weights)
-    Path(str(info) + ".tmp").write_text(
-        json.dumps({**state, "options": options.to_dict()}, indent=2) + "\n")
-    Path(str(info) + ".tmp").replace(info)
+    write_json(info, {**state, "options": options.to_dict()})
 
 
 def _load_checkpoint(out: Path, options: LMTrainOptions, optimizer) -> dict:

@@ -240,3 +240,20 @@ def test_resume_refuses_what_is_not_an_earlier_answer_and_keys_on_the_question(t
                                                      "not in these questions"):
             _earlier_answers(path, questions)
         assert path.read_text() == text
+
+
+def test_a_question_set_with_nothing_to_score_is_an_error_not_a_null_accuracy(shared_data,
+                                                                               tmp_path):
+    table = shared_data / "ptbxl" / "scp_statements.csv"
+    spaces = {name: space.labels for name, space in load_label_spaces(table).items()}
+    bundle = add_language_model(make_encoder_bundle(tmp_path / "b", spaces), "llama")
+    comparison = json.loads((shared_data / "ecgqa/ptbxl/template/valid/60000.json").read_text())
+    for name, questions in (("empty.json", []), ("comparison.json", comparison[:3])):
+        path = tmp_path / name
+        path.write_text(json.dumps(questions))
+        result = CliRunner().invoke(cli, [
+            "evaluate", "qa", "--ecgqa", str(path), "--ptbxl", str(shared_data / "ptbxl"),
+            "--model", str(bundle), "--format", "json"])
+        assert result.exit_code == 1, result.output
+        assert str(result.exception).startswith(f"{path}: no single-ECG question could be")
+        assert '"accuracy"' not in result.stdout

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from ecglm_cli.cli.common import format_option
+from ecglm_cli.errors import RecordError
 
 EPILOG = """\b
 Examples:
@@ -141,6 +142,9 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
         f"{result['skipped_unreadable']} with an unreadable record, "
         f"{result['skipped_too_long']} too long for the language model", err=True,
     )
+    if not result["n"]:
+        raise RecordError(ecgqa, "no single-ECG question could be scored (see the counts "
+                          "above): nothing to report")
     columns = ["question_type", "questions", "correct", "accuracy", "skipped_absent"]
     writer = get_writer(resolve_format(fmt), columns=(
         ["template_id", *columns] if by_template else columns))

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -81,3 +82,12 @@ def test_an_empty_question_is_refused(tmp_path):
     path.write_text(json.dumps([{**QUESTION, "question": "  "}]))
     with pytest.raises(RecordError, match="question is empty"):
         load_ecgqa(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX only")
+def test_a_named_pipe_is_not_called_missing(tmp_path, capsys):
+    """`--ecgqa FIFO` said "no such ECG-QA file or folder" about a path that exists."""
+    fifo = tmp_path / "questions.json"
+    os.mkfifo(fifo)
+    error = _evaluate_qa_error(fifo, tmp_path / "ptbxl", capsys)
+    assert error.startswith(f"ecglm: error: {fifo}: not a regular file or folder")

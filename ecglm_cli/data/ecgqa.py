@@ -78,6 +78,9 @@ def json_files(path: str | Path) -> list[Path]:
         if not files:
             raise RecordError(path, "no ECG-QA .json files in this folder")
         return files
+    if path.exists():  # reading a FIFO or a device would wait for a writer, or never end
+        raise RecordError(path, "not a regular file or folder (a pipe or device cannot be read "
+                          "as ECG-QA JSON)")
     raise RecordError(path, "no such ECG-QA file or folder")
 
 

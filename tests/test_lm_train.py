@@ -177,3 +177,16 @@ def test_ecgqa_questions_left_out_of_training_are_counted(shared_data, tmp_path,
     err = capsys.readouterr().err
     assert (f"{path}: 1 ECG-QA questions used; left out 1 about records outside the training "
             f"folds, 1 about records not in {ptbxl}, 0 comparing two ECGs") in err
+
+
+def test_instruct_on_a_bundle_without_an_lm_says_it_starts_a_new_one(shared_data, tmp_path):
+    """`train instruct` on an encoder-only bundle silently trained a new LM from nothing."""
+    ptbxl = shared_data / "ptbxl"
+    spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
+    encoder = make_encoder_bundle(tmp_path / "enc", spaces)
+    result = CliRunner().invoke(cli, ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle",
+                                      str(encoder), "--out", str(tmp_path / "out"), "--epochs",
+                                      "1", *TINY])
+    assert result.exit_code == 0, result.output
+    assert "holds no language model: starting a new compact LM from scratch" in result.stderr
+    assert "train align" in result.stderr

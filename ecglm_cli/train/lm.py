@@ -147,6 +147,11 @@ def _model_for_stage(
         return model, parts.trained
     if options.resume:
         raise ModelError(f"{out}: nothing to resume (no {LM_PARTS_FILE})")
+    if options.stage == "instruct":
+        what = ("a new compact LM" if options.llm == COMPACT
+                else f"a new projector for {options.llm}")
+        _log(f"instruct] {out} holds no language model: starting {what} from scratch "
+             "(`ecglm train align` first would teach it ECG descriptions)")
     return _new_model(options, bundle, corpus), {}
 
 

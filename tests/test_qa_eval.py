@@ -152,6 +152,7 @@ def test_lm_thresholds_are_chosen_saved_used_and_dropped_with_a_new_lm(shared_da
     assert chosen.exit_code == 0, chosen.output
     saved = json.loads((bundle / "lm-thresholds.json").read_text())
     assert saved["chosen_on"] == {"val_folds": [9], "limit": 3, "records": 3}
+    assert "come from only 3 validation records" in chosen.stderr
     codes = {c for s in ("diagnostic", "rhythm", "form") for c in spaces[s]}
     assert set(saved["thresholds"]) == codes
     assert all(0.0 <= cut <= 1.0 for cut in saved["thresholds"].values())

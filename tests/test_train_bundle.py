@@ -59,6 +59,7 @@ def test_training_files_are_strict_json(shared_data, tmp_path):
     result = _train(shared_data / "ptbxl", out, "--epochs", "1", "--limit", "1")
     assert result.exit_code == 0, result.output
     assert "val superdiagnostic AUC n/a, mean AUC n/a" in result.stderr  # it read 0.0000
+    assert "come from only 1 validation record;" in result.stderr  # it read F1 1.0, no word
     strict((out / "metrics.json").read_text())
     for line in (out / "metrics.jsonl").read_text().splitlines():
         strict(line)
@@ -72,6 +73,8 @@ def test_thresholds_are_chosen_again_into_a_copy(shared_data, tiny_bundle, tmp_p
         str(tiny_bundle), "--out", str(out), "--limit", "12", "--device", "cpu"])
     assert result.exit_code == 0, result.output
     assert (tiny_bundle / "thresholds.json").read_text() == before  # the original is left alone
+    assert "warning: thresholds and validation figures come from only 12 validation" in (
+        result.stderr)
     chosen = json.loads((out / "thresholds.json").read_text())
     assert all(min(cuts) >= 0.02 for cuts in chosen.values())
     metrics = json.loads((out / "metrics.json").read_text())

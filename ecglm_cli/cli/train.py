@@ -40,6 +40,13 @@ def warn_test_fold(folds: tuple[int, ...]) -> None:
                    "tuned on it can no longer be tested on it", err=True)
 
 
+def _warn_few_records(records: int) -> None:
+    from ecglm_cli.train.options import few_records_warning
+
+    if warning := few_records_warning(records):
+        click.echo(warning, err=True)
+
+
 TRAIN_EXAMPLES = """\b
 Examples (the order the shipped ecglm-base was made in):
   ecglm train encoder --ptbxl ptb-xl/ --out runs/enc --epochs 60
@@ -266,8 +273,9 @@ def thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str, limit
     target = run_output(out, bundle, "a copy of the bundle with the new thresholds")
     folds = parse_folds(val_folds)
     warn_test_fold(folds)
-    click.echo(str(rechoose_thresholds(bundle, ptbxl, folds, target, limit,
-                                       device)))
+    written, records = rechoose_thresholds(bundle, ptbxl, folds, target, limit, device)
+    _warn_few_records(records)
+    click.echo(str(written))
 
 
 @command.command("lm-thresholds", epilog="""\b
@@ -303,6 +311,7 @@ def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
                                                progress.update)
     finally:
         progress.close()
+    _warn_few_records(records)
     path = save_lm_thresholds(copy_bundle(bundle_dir, target), chosen,
                               {"val_folds": list(folds), "limit": limit, "records": records})
     click.echo(str(path))

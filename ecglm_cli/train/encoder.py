@@ -30,7 +30,7 @@ from ecglm_cli.models.metrics import best_thresholds
 from ecglm_cli.output import to_json_line
 from ecglm_cli.pipeline.evaluate import Split, load_split, predict_split, split_report
 from ecglm_cli.pipeline.prepare import crop_or_pad
-from ecglm_cli.train.options import RunOptions, check_loss, check_weights
+from ecglm_cli.train.options import RunOptions, check_loss, check_weights, few_records_warning
 from ecglm_cli.train.output_dir import OutputError
 
 CHECKPOINT_DIR = "checkpoint"
@@ -257,6 +257,8 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
                    f"e.g. {', '.join(f'{k}: {v}' for k, v in list(ds.skipped.items())[:3])}")
     if not train.arrays or not val.arrays:
         raise ECGLMError(f"{options.ptbxl}: no usable records in the training or validation folds")
+    if warning := few_records_warning(len(val.arrays)):
+        _log(dist, warning)
 
     torch.manual_seed(options.seed)
     model = ECGClassifier(config).to(device)

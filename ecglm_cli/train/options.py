@@ -40,6 +40,20 @@ def _diverged(what: str, lr: float) -> None:
                            "written: lower --lr, or --resume from the last written epoch")
 
 
+# fold 9 of the shared PTB-XL subset holds 242 records; a run with --limit may hold a handful
+FEW_VALIDATION_RECORDS = 100
+
+
+def few_records_warning(records: int) -> str | None:
+    """The warning for thresholds chosen on fewer than FEW_VALIDATION_RECORDS records: they fit
+    those records (a statement seen once reads F1 1.0) and say little about new ones."""
+    if records >= FEW_VALIDATION_RECORDS:
+        return None
+    return (f"ecglm: warning: thresholds and validation figures come from only {records} "
+            f"validation record{'' if records == 1 else 's'}; with fewer than "
+            f"{FEW_VALIDATION_RECORDS} they fit those records and will not hold on new ones")
+
+
 @dataclass(kw_only=True)
 class RunOptions:
     ptbxl: Path

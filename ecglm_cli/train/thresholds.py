@@ -19,9 +19,9 @@ from ecglm_cli.train.encoder import git_commit, lead_set_reports, resolve_device
 
 
 def rechoose_thresholds(bundle: str, ptbxl: Path, folds: tuple[int, ...], out: Path,
-                        limit: int | None = None, device: str = "auto") -> Path:
+                        limit: int | None = None, device: str = "auto") -> tuple[Path, int]:
     """Write `thresholds.json` and `metrics.json` chosen on `folds` into OUT (a copy of the
-    bundle, or the bundle itself); returns OUT."""
+    bundle, or the bundle itself); returns OUT and how many records they were chosen on."""
     loaded = load_bundle(bundle)
     ds = PTBXL(ptbxl)
     val = load_split(ds, ds.select(folds, limit), loaded.config)
@@ -41,4 +41,4 @@ def rechoose_thresholds(bundle: str, ptbxl: Path, folds: tuple[int, ...], out: P
     target = copy_bundle(loaded.path, Path(out))
     write_json(target / "thresholds.json", {s: t.tolist() for s, t in thresholds.items()})
     write_json(target / "metrics.json", metrics)
-    return target
+    return target, len(val.arrays)

@@ -12,21 +12,27 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import uniform_filter1d
 from scipy.signal import find_peaks
+
+from ecglm_cli.features.qrs_detect import REFRACTORY_S
 
 QRS_FRACTION = 0.06  # of the spatial-velocity peak above its floor that counts as QRS
 QUIET_S = 0.016  # the QRS ends only after the velocity stays below threshold this long
 P_SEARCH_S = 0.4  # the P wave is looked for this far before the QRS onset
 P_BASE_S = 0.12  # the P onset lies at most this far before its peak
 P_UPSTROKE_S = 0.04  # the P wave leaves the baseline at most this long before its upstroke
-P_ONSET_SHARE = 0.05  # of the P height above its foot that marks the onset
+P_ONSET_SHARE = 0.02  # of the P height above its foot that marks the onset
 P_OVERLAP_S = 0.12  # with long PR the P wave may start this far inside the previous T wave
 P_MIN_MV = 0.04  # spatial P magnitude below this is no P wave
 P_MIN_AGREEMENT = 0.3  # median beat-to-median correlation of the P segment (AF is lower)
 P_MIN_AGREEMENT_IRREGULAR = 0.6  # the same when the RR intervals vary a lot
 T_MIN_MV = 0.05  # spatial T magnitude below this is no measurable T wave
 T_DESCENT_S = 0.2  # the T wave ends within this time of its peak
+ALIGN_HALF_S = 0.06  # the QRS stretch around R matched against the median QRS
+ALIGN_SHIFT_S = 0.04  # how far matching may move a beat's fiducial
+ALIGN_ROUNDS = 2  # the second round matches against the sharper median of the first
 
 
 @dataclass
@@ -52,6 +58,38 @@ def median_beat(beats: np.ndarray) -> np.ndarray:
     if n % 2:
         return ordered[:, n // 2]
     return 0.5 * (ordered[:, n // 2 - 1] + ordered[:, n // 2])
+
+
+def align_beats(clean: np.ndarray, r: np.ndarray, fs: float) -> np.ndarray:
+    """R fiducials moved (at most ALIGN_SHIFT_S) to where each beat's QRS, all leads together,
+    best matches the median QRS; sorted, one per complex.
+
+    The detector's fiducial, the steepest point of the QRS, can fall on the R upstroke in one
+    beat and on its downstroke in the next: their median beat then smears the QRS, which read
+    30-90 ms too wide on clean normal records (PTB-XL 444: 128 ms at 100 Hz, 92 ms at 500 Hz)
+    and lowered their signal quality to about 0.6.
+    """
+    half, reach = int(ALIGN_HALF_S * fs), int(ALIGN_SHIFT_S * fs)
+    inner = (r - half - reach >= 0) & (r + half + reach < clean.shape[1])
+    if inner.sum() < 3 or reach < 1:
+        return r
+    offsets, shifts = np.arange(-half, half + 1), np.arange(-reach, reach + 1)
+    detected = r[inner]
+    windows = sliding_window_view(clean, len(offsets), axis=1)  # [leads, start, width], a view
+    starts = detected[:, None] + shifts[None, :] - half  # each beat's candidate windows
+    moved = detected
+    for _ in range(ALIGN_ROUNDS):
+        template = median_beat(clean[:, moved[:, None] + offsets[None, :]])
+        best = np.concatenate([  # in chunks of beats: a 30-minute record has thousands
+            np.einsum("lbsw,lw->bs", windows[:, chunk], template).argmax(axis=1)
+            for chunk in np.array_split(starts, max(1, len(starts) // 256))])
+        moved = detected + shifts[best]
+    fiducials = r.copy()
+    fiducials[inner] = moved
+    fiducials = np.unique(fiducials)
+    if len(fiducials) > 1:  # two complexes on one: keep the first
+        fiducials = fiducials[np.concatenate([[True], np.diff(fiducials) > REFRACTORY_S * fs])]
+    return fiducials
 
 
 def delineate(beats: np.ndarray, median: np.ndarray, r: int, rr: float, fs: float,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ecglm_cli.features.delineate import delineate, median_beat
+from ecglm_cli.features.delineate import align_beats, delineate, median_beat
 from ecglm_cli.features.intervals import (
     ALL_UNITS,
     interval_entries,
@@ -63,7 +63,7 @@ def measure(record: ECGRecord) -> dict[str, object]:
                         posinf=0.0, neginf=0.0)
     x = resample(raw, fs, WORK_FS).astype(np.float64)
     clean = bandpass(x, WORK_FS, 0.5, 40.0, order=2)
-    r = detect_qrs(x, WORK_FS)
+    r = align_beats(clean, detect_qrs(x, WORK_FS), WORK_FS)
     pre, post = int(PRE_S * WORK_FS), int(POST_S * WORK_FS)
     inside = r[(r >= pre) & (r + post < clean.shape[1])]
     if len(r) < 3 or len(inside) < 2:

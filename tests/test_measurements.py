@@ -245,3 +245,37 @@ def test_beats_are_aligned_before_they_are_averaged(shared_data, ecg_id):
                  for hz, tag in ((100, "lr"), (500, "hr")))
     assert abs(low["qrs_duration"]["value"] - high["qrs_duration"]["value"]) <= 12
     assert min(low["signal_quality"]["value"], high["signal_quality"]["value"]) >= 0.9
+
+
+@pytest.mark.parametrize("start, seconds", [(3.5, 3.0), (4.0, 2.0), (0.0, 4.0), (6.5, 3.5)])
+def test_a_gap_in_every_lead_is_measured_around(start, seconds):
+    """NaN in every lead at once, as a recorder dropout leaves: the gap was filled with zeros,
+    whose edges the detector took for beats (a 2 s gap moved the rate by up to 33 bpm and
+    rr_max by 2 s, at full confidence), and from 2.5 s on every lead was left out and nothing
+    was measured although 7 s of clean signal remained."""
+    record = synthetic_ecg(hr=72.0, seconds=10.0)
+    baseline = measure(record)
+    a = int(start * FS)
+    record.signal[:, a:a + int(seconds * FS)] = np.nan
+    m = measure(record)
+    _assert_well_formed(m)
+    assert abs(m["heart_rate"]["value"] - baseline["heart_rate"]["value"]) <= 1.0
+    assert m["rr_max"]["value"] <= baseline["rr_max"]["value"] + 8
+    assert m["signal_quality"]["excluded_leads"] == {}
+    for key in ("pr_interval", "qrs_duration", "qt_interval"):
+        assert abs(m[key]["value"] - baseline[key]["value"]) <= 8, key
+    assert f"{seconds:.1f} s with missing samples (NaN) left out" in m["note"]
+
+
+def test_single_missing_samples_are_bridged_and_too_little_signal_says_so():
+    record = synthetic_ecg(hr=72.0, seconds=10.0)
+    baseline = measure(record)
+    dropped = synthetic_ecg(hr=72.0, seconds=10.0)
+    dropped.signal[:, ::97] = np.nan  # one sample in 97 lost in every lead
+    m = measure(dropped)
+    assert m["heart_rate"]["value"] == baseline["heart_rate"]["value"]
+    assert abs(m["qrs_duration"]["value"] - baseline["qrs_duration"]["value"]) <= 4
+    assert "note" not in m
+    record.signal[:, 1000:4500] = np.nan  # 7 s gone, 3 s left
+    short = measure(record)["heart_rate"]
+    assert short["value"] is None and "too little signal (3.0 s without missing" in short["reason"]

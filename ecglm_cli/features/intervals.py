@@ -27,9 +27,13 @@ def missing(unit: str, reason: str) -> Entry:
     return {"value": None, "unit": unit, "reason": reason}
 
 
-def rhythm_entries(r_peaks: np.ndarray, fs: float, confidence: float) -> dict[str, Entry]:
-    """Heart rate and RR statistics from the R fiducials (sample indices at `fs`)."""
+def rhythm_entries(r_peaks: np.ndarray, fs: float, confidence: float,
+                   bridged: np.ndarray | None = None) -> dict[str, Entry]:
+    """Heart rate and RR statistics from the R fiducials (sample indices at `fs`); RR
+    intervals marked in `bridged` (they span samples the recording lacks) are left out."""
     rr = np.diff(r_peaks) / fs * 1000.0
+    if bridged is not None:
+        rr = rr[~bridged]
     if len(rr):  # a stretch without beats this long is lost signal, not a pause to average
         rr = rr[rr <= max(GAP_MS, GAP_RR * float(np.median(rr)))]
     if len(rr) < 2:

@@ -26,6 +26,7 @@ MIN_FS = 50.0  # below this the QRS itself is not resolved
 # with the record's full confidence.
 MIN_COVERAGE = 0.5
 MAX_DURATION_S = 1800.0  # longer records: the first 30 minutes are measured
+MIN_GAP_S = 0.04  # missing stretches this long are gaps: no beat or RR interval spans them
 MIN_QUALITY = 0.5  # below this median beat agreement the "beats" are not trusted
 PRE_S, POST_S = 0.5, 0.65  # beat window around the R fiducial
 QRS_WINDOW_S = 0.12  # half-width of the QRS region scored by the quality index
@@ -59,15 +60,25 @@ def measure(record: ECGRecord) -> dict[str, object]:
         return all_missing("no usable lead (all flat or missing)")
 
     n_keep = min(record.n_samples, int(MAX_DURATION_S * fs))
-    raw = np.nan_to_num(np.asarray(record.signal[usable, :n_keep], dtype=np.float64),
-                        posinf=0.0, neginf=0.0)
-    x = resample(raw, fs, WORK_FS).astype(np.float64)
+    raw = np.asarray(record.signal[usable, :n_keep], dtype=np.float64)
+    lost = _gaps(~np.isfinite(raw).all(axis=0), fs)  # stretches some measured lead lacks
+    lost_s = float(lost.sum()) / fs
+    if (n_keep - lost.sum()) / fs < MIN_DURATION_S:
+        return all_missing(f"too little signal ({(n_keep - lost.sum()) / fs:.1f} s without "
+                           f"missing samples; at least {MIN_DURATION_S:.0f} s needed)")
+    x = resample(_bridge(raw), fs, WORK_FS).astype(np.float64)
     clean = bandpass(x, WORK_FS, 0.5, 40.0, order=2)
+    gap = lost[np.minimum(np.arange(x.shape[1]) * fs / WORK_FS, n_keep - 1).astype(int)]
+    gap_before = np.concatenate([[0], np.cumsum(gap)])  # gap samples before each index
     r = align_beats(clean, detect_qrs(x, WORK_FS), WORK_FS)
+    qrs = int(QRS_WINDOW_S * WORK_FS)
+    r = r[~_overlaps(gap_before, r - qrs, r + qrs)]  # no QRS half lost, none made by a gap
     pre, post = int(PRE_S * WORK_FS), int(POST_S * WORK_FS)
     inside = r[(r >= pre) & (r + post < clean.shape[1])]
+    inside = inside[~_overlaps(gap_before, inside - pre, inside + post)]
     if len(r) < 3 or len(inside) < 2:
         return all_missing("no QRS complexes found")
+    bridged = _overlaps(gap_before, r[:-1], r[1:])  # RR intervals across a gap
     window = np.arange(-pre, post + 1)
     beats = clean[:, inside[:, None] + window[None, :]]  # [leads, beats, samples]
     qrs_zone = slice(pre - int(QRS_WINDOW_S * WORK_FS), pre + int(QRS_WINDOW_S * WORK_FS) + 1)
@@ -78,17 +89,23 @@ def measure(record: ECGRecord) -> dict[str, object]:
     per_lead.update({lead: round(float(q), 2) for lead, q in zip(used, sqi, strict=True)})
     quality_entry = {**value(quality, "index", 1.0, digits=2), "per_lead": per_lead,
                      "excluded_leads": _named(lead_reasons, leads)}
-    rate = 60.0 * WORK_FS / float(np.median(np.diff(r)))
+    intervals = np.diff(r)[~bridged]
+    if len(intervals) < 2:
+        out = all_missing("fewer than three beats in a row without missing samples")
+        out["signal_quality"] = quality_entry
+        return out
+    rate = 60.0 * WORK_FS / float(np.median(intervals))
     if quality < MIN_QUALITY or not RATE_LIMITS_BPM[0] <= rate <= RATE_LIMITS_BPM[1]:
         out = all_missing(f"no consistent QRS complexes (signal quality {quality:.2f})")
         out["signal_quality"] = quality_entry
         return out
 
-    rr = float(np.median(np.diff(r)))
-    covered = min(1.0, len(r) * rr / x.shape[1])  # share of the analysed signal with beats
+    rr = float(np.median(intervals))
+    # share of the recorded signal (gaps aside) that the beats span
+    covered = min(1.0, len(r) * rr / max(1, x.shape[1] - int(gap.sum())))
     beat_conf = quality * min(1.0, len(r) / 5.0) * min(1.0, covered / MIN_COVERAGE)
-    result.update(rhythm_entries(r, WORK_FS, beat_conf))
-    irregular = float(np.std(np.diff(r)) / np.mean(np.diff(r))) > IRREGULAR_RR_CV
+    result.update(rhythm_entries(r, WORK_FS, beat_conf, bridged))
+    irregular = float(np.std(intervals) / np.mean(intervals)) > IRREGULAR_RR_CV
     clear = sqi >= MIN_QUALITY  # leads whose beats disagree (noise) would blur the boundaries
     d = delineate(beats[clear], median[clear], pre, rr, WORK_FS, irregular)
     clear_leads = [lead for lead, keep in zip(used, clear, strict=True) if keep]
@@ -101,9 +118,45 @@ def measure(record: ECGRecord) -> dict[str, object]:
                      "come from those beats")
     if n_keep < record.n_samples:
         notes.append(f"first {MAX_DURATION_S / 60:.0f} minutes measured")
+    if lost_s:
+        notes.append(f"{lost_s:.1f} s with missing samples (NaN) left out; no beat or interval "
+                     "spans them")
     if notes:
         result["note"] = "; ".join(notes)
     return result
+
+
+def _gaps(missing: np.ndarray, fs: float) -> np.ndarray:
+    """The runs of `missing` samples long enough to hide a beat's QRS (MIN_GAP_S or more);
+    shorter ones, such as single dropped samples, are only bridged."""
+    edges = np.diff(np.concatenate([[0], missing.astype(np.int8), [0]]))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    gap = np.zeros(len(missing), dtype=bool)
+    for start, stop in zip(starts, stops, strict=True):
+        if stop - start >= MIN_GAP_S * fs:
+            gap[start:stop] = True
+    return gap
+
+
+def _bridge(x: np.ndarray) -> np.ndarray:
+    """`x` with its missing samples drawn as straight lines between the recorded ones: zeros
+    would put a step at each end of a gap, which the filters ring on and the detector takes
+    for beats (a 2 s gap moved the heart rate by up to 33 bpm)."""
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return x
+    out = x.copy()
+    index = np.arange(x.shape[1])
+    for row, holes in zip(out, bad, strict=True):
+        if holes.any():
+            row[holes] = np.interp(index[holes], index[~holes], row[~holes])
+    return out
+
+
+def _overlaps(gap_before: np.ndarray, start: np.ndarray, stop: np.ndarray) -> np.ndarray:
+    """Whether each span [start, stop] holds a gap sample (`gap_before`: their running count)."""
+    last = len(gap_before) - 1
+    return gap_before[np.clip(stop + 1, 0, last)] > gap_before[np.clip(start, 0, last)]
 
 
 def _named(reasons: dict[int, str], leads: list[str]) -> dict[str, str]:

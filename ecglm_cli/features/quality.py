@@ -16,9 +16,16 @@ MAX_NAN_FRACTION = 0.2  # leads with more missing samples than this are left out
 
 def usable_leads(x: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
     """Boolean mask of leads worth analysing, and the reason for each one left out.
-    Non-finite samples count as missing."""
+
+    Non-finite samples count as missing, but only where some other lead has samples: a stretch
+    lost in every lead at once is a gap in the recording (measured around), not a fault of each
+    lead. Counted over the whole record, a 3 s dropout in a 10 s record left out every lead.
+    """
     reasons: dict[int, str] = {}
-    nan_frac = (~np.isfinite(x)).mean(axis=1) if x.shape[1] else np.ones(x.shape[0])
+    finite = np.isfinite(x)
+    recorded = finite.any(axis=0)
+    nan_frac = ((~finite[:, recorded]).mean(axis=1) if recorded.any()
+                else np.ones(x.shape[0]))
     # a subsample is enough to tell a flat lead
     filled = np.nan_to_num(x[:, ::10], posinf=0.0, neginf=0.0)
     spread = np.percentile(filled, 95, axis=1) - np.percentile(filled, 5, axis=1)

@@ -1,7 +1,7 @@
 """Print the lead alias table of docs/formats.md from ecglm_cli/io/leads.py (the one source).
 
 Run `python scripts/lead_alias_table.py` and paste the output between the markers in
-docs/formats.md; tests/test_docs_formats.py fails when the two drift apart.
+docs/formats.md; tests/test_formats_doc.py fails when the two drift apart.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ Examples:
   ecglm batch ecgs/ --out scores.jsonl --resume       continue after a crash or kill
   ecglm batch ecgs/ --out part-3.jsonl --shard 3/8    job 3 of 8 (SLURM array, ...)
   ecglm batch ecgs/ --out fast.jsonl --model ecglm-small --no-measurements
-                                                      about 2.5x faster, slightly less accurate
+                                                      about 2.6x faster, slightly less accurate
 
 Each row carries the record's id and path; a record that cannot be read gets an error row
 {id, path, error} and the batch goes on. Summary on stderr; exit code 3 when any record

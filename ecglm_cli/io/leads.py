@@ -41,7 +41,8 @@ _NONSTANDARD: dict[str, str] = {
 }
 for _n in range(1, 7):
     _NONSTANDARD[f"mlv{_n}"] = f"MLV{_n}"
-    _NONSTANDARD[f"ml{_n}"] = f"ML{_n}"
+    if f"ml{_n}" not in _ALIASES:  # ML2 is MIT-BIH's modified lead II: II, above
+        _NONSTANDARD[f"ml{_n}"] = f"ML{_n}"
 
 # Labels that are certainly not ECG (dropped by readers of mixed-signal files).
 _NON_ECG = re.compile(

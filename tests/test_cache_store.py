@@ -91,6 +91,34 @@ def test_resolve_finds_a_cached_bundle_folder(tmp_path):
     assert path.name == "mybundle" and (path / "config.json").is_file()
 
 
+def test_a_folder_named_like_a_model_does_not_replace_it(tmp_path, monkeypatch):
+    """An (empty) ./ecglm-base in the working directory was taken for the built-in model by
+    every command run there, and the output still said "ecglm-base"."""
+    store = Store(tmp_path / "cache")
+    cached = cached_bundle(store)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "ecglm-base").mkdir()
+    (tmp_path / "mybundle").mkdir()
+    assert resolve("ecglm-base") == get_entry("ecglm-base").builtin_path
+    assert resolve("mybundle", cache_dir=tmp_path / "cache") == cached
+    assert resolve("./ecglm-base") == Path("./ecglm-base")  # said as a path: the folder
+    (tmp_path / "runs" / "enc").mkdir(parents=True)
+    assert resolve("runs/enc", cache_dir=tmp_path / "cache") == Path("runs/enc")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("", "no model given"),
+    ("~no-such-user-xyz/bundle", "no such file or folder"),
+    ("models/my-bundle", "models/my-bundle: no such folder, and no downloaded model"),
+])
+def test_odd_model_names_are_one_clear_error(tmp_path, monkeypatch, text, message):
+    """'' used the working directory as the bundle; '~nouser/x' raised RuntimeError; a mistyped
+    folder was only "not downloaded yet", sending the user to the network."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError, match=message):
+        resolve(text, cache_dir=tmp_path / "cache")
+
+
 def test_verify_finds_changed_and_extra_files(tmp_path):
     store = Store(tmp_path)
     path = cached_bundle(store)

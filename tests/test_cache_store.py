@@ -251,3 +251,14 @@ def test_a_killed_runs_staging_folder_is_removed_by_the_next(tmp_path):
     with store.lock("b"):
         fresh = store.staging_dir("b")
     assert fresh.is_dir() and not killed.exists() and other.is_dir()
+
+
+def test_a_lock_that_cannot_be_taken_is_one_line_naming_it(tmp_path):
+    """A symlinked lock file (or another user's, in a shared cache) raised a raw OSError."""
+    store = Store(tmp_path)
+    (tmp_path / "locks").mkdir()
+    (tmp_path / "locks" / "mybundle.lock").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(DownloadError, match="mybundle.lock: cannot take the download lock"):
+        with store.lock("mybundle"):
+            pass
+    assert not (tmp_path / "elsewhere").exists()

@@ -169,6 +169,26 @@ def test_complete_part_file_is_not_fetched_again(tmp_path):
     assert (entry.path / "weights.safetensors").read_bytes() == WEIGHTS
 
 
+def test_a_symlink_in_place_of_the_partial_download_is_not_followed(tmp_path):
+    """A `.part` symlink to a file outside the cache had the whole archive appended to that
+    file, which stayed corrupted after the checksum failed ("nothing was cached")."""
+    archive = bundle_tar()
+    outside = tmp_path / "notes.txt"
+    outside.write_text("precious user data\n")
+    cache = tmp_path / "cache"
+    (cache / "tmp").mkdir(parents=True)
+    part = cache / "tmp" / f"b-{sha(archive)[:16]}.part"
+    part.symlink_to(outside)
+    with file_server(ServerState(files={"/b.tar.gz": archive})) as server:
+        entry, downloaded = fetch_bundle(f"{server.url}/b.tar.gz", sha(archive), Store(cache))
+        assert downloaded and (entry.path / "weights.safetensors").read_bytes() == WEIGHTS
+        assert outside.read_text() == "precious user data\n"
+        part.mkdir()  # not a file: named, not IsADirectoryError
+        (cache / "models").rename(tmp_path / "moved")
+        with pytest.raises(DownloadError, match=f"{part}: in the way of the download"):
+            fetch_bundle(f"{server.url}/b.tar.gz", sha(archive), Store(cache))
+
+
 def test_an_interrupt_while_unpacking_keeps_the_verified_archive(tmp_path, monkeypatch):
     """Ctrl-C or SIGTERM while unpacking deleted the archive already downloaded and checked, so
     the rerun downloaded all of it again."""

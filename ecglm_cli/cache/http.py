@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import http.client
+import os
 import re
 import shutil
+import stat
 import time
 import urllib.error
 import urllib.parse
@@ -143,6 +145,29 @@ class RateWindow:
         self.start, self.done = now, done
 
 
+def _regular_part(part: Path) -> bool:
+    """Whether an earlier run left a partial download at `part` to resume. Anything there that
+    is not a plain file is not ours: a symlink is removed, never followed (the download was
+    appended to whatever it pointed at, outside the cache), and anything else is refused."""
+    try:
+        mode = part.lstat().st_mode
+    except FileNotFoundError:
+        return False
+    if stat.S_ISLNK(mode):
+        part.unlink()
+        return False
+    if not stat.S_ISREG(mode):
+        raise DownloadError(f"{part}: in the way of the download and not a file; remove it")
+    return True
+
+
+def _open_part(part: Path, append: bool):
+    """The partial download, opened without following a symlink put there meanwhile."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_APPEND if append else os.O_TRUNC)
+    fd = os.open(part, flags | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    return open(fd, "ab" if append else "wb", buffering=0)
+
+
 class _RangeRefused(Exception):
     """The server answered 416 to our resume request."""
 
@@ -150,7 +175,7 @@ class _RangeRefused(Exception):
 def _download(url: str, part: Path, sha256: str, label: str) -> None:
     """Fill `part` with the archive, resuming what an earlier run left; check its sha256."""
     digest = hashlib.sha256()
-    offset = _hash_into(digest, part) if part.exists() else 0
+    offset = _hash_into(digest, part) if _regular_part(part) else 0
     if offset and digest.hexdigest() == sha256:
         return  # an earlier run got every byte but stopped before unpacking
     try:
@@ -169,7 +194,7 @@ def _download(url: str, part: Path, sha256: str, label: str) -> None:
             raise DownloadError(f"{url}: {total} bytes is more than the {MAX_ARCHIVE_BYTES} limit")
         progress = Progress(total, label, unit="bytes", done=offset)
         try:
-            with open(part, "ab" if offset else "wb", buffering=0) as out:
+            with _open_part(part, append=bool(offset)) as out:
                 window = RateWindow(url, progress.done, "; what arrived is kept, and the "
                                     "same command resumes from it")
                 for chunk in iter(lambda: response.read1(CHUNK), b""):  # what has arrived

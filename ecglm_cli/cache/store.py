@@ -175,12 +175,18 @@ class Store:
         from filelock import FileLock, Timeout
 
         self._make(self.locks_dir)
-        lock = FileLock(str(self.locks_dir / f"{slug(name)}.lock"))
+        path = self.locks_dir / f"{slug(name)}.lock"
+        lock = FileLock(str(path))
         try:
-            lock.acquire(timeout=0.5)
-        except Timeout:
-            print(f"waiting for another ecglm download of {name} to finish...", file=sys.stderr)
-            lock.acquire()
+            try:
+                lock.acquire(timeout=0.5)
+            except Timeout:
+                print(f"waiting for another ecglm download of {name} to finish...",
+                      file=sys.stderr)
+                lock.acquire()
+        except OSError as exc:  # another user's lock in a shared cache, a read-only cache
+            raise DownloadError(f"{path}: cannot take the download lock: "
+                                f"{exc.strerror or exc}") from None
         try:
             yield
         finally:

@@ -119,6 +119,7 @@ class HubState:
     endless: set[str] = field(default_factory=set)  # streamed without end or Content-Length
     drip_s: dict[str, float] = field(default_factory=dict)  # name -> pause between 100 bytes
     retry_after: dict[str, int] = field(default_factory=dict)  # name -> 429 with Retry-After
+    stall: set[str] = field(default_factory=set)  # "revision", "tree" or a file: never answered
     tree_listings: int = 0
     log: list[Request] = field(default_factory=list)
 
@@ -160,10 +161,12 @@ class HubHandler(_Quiet):
         path = self.path.split("?", 1)[0]
         repo = state.repo_id
         if path in (f"/api/models/{repo}/revision/main", f"/api/models/{repo}/revision/{COMMIT}"):
+            self._stall_if("revision")
             self._json({"id": repo, "sha": COMMIT,
                         "siblings": [{"rfilename": e["path"]} for e in state.tree()]})
             return
         if path == f"/api/models/{repo}/tree/{COMMIT}":
+            self._stall_if("tree")
             state.tree_listings += 1
             if state.tree_listings == 2:  # a listing that changes under the client
                 state.files.update(state.late)
@@ -183,6 +186,7 @@ class HubHandler(_Quiet):
             self.send_header("Content-Length", "0")
             self.end_headers()
             return
+        self._stall_if(name)
         data = state.files[name]
         if name in state.tamper:
             data = bytes(len(data))
@@ -211,6 +215,11 @@ class HubHandler(_Quiet):
                 self.wfile.write(data)
         except (BrokenPipeError, ConnectionResetError):  # the client gave up
             pass
+
+    def _stall_if(self, what: str) -> None:
+        """Accept the request and never answer it (the client must give up by itself)."""
+        if what in self.server.state.stall:  # type: ignore[attr-defined]
+            time.sleep(3600)
 
     def do_HEAD(self) -> None:
         self._handle("HEAD")

@@ -133,6 +133,26 @@ def test_a_hub_server_that_drips_is_given_up(tiny_model, tmp_path, monkeypatch):
             fetch_repo(REPO_ID, None, Store(tmp_path), server.url)
 
 
+@pytest.mark.parametrize("stalled", ["revision", "tree", "model.safetensors"])
+def test_a_hub_server_that_never_answers_is_given_up(tiny_model, tmp_path, monkeypatch,
+                                                     stalled):
+    """huggingface_hub's own client has no timeout: a server that accepted the connection and
+    never answered kept `download` (and the lock) waiting for good; a file's HEAD gave up only
+    after 397 s of retries."""
+    import time
+
+    import ecglm_cli.cache.hub as hub
+
+    monkeypatch.setattr(hub, "TIMEOUT_S", 1.0)
+    state = HubState.from_folder(REPO_ID, tiny_model)
+    state.stall = {stalled}
+    started = time.monotonic()
+    with hub_server(state) as server:
+        with pytest.raises(DownloadError, match="did not answer within 1 s"):
+            fetch_repo(REPO_ID, None, Store(tmp_path), server.url)
+    assert time.monotonic() - started < 30
+
+
 def test_a_long_rate_limit_wait_is_not_waited_for(tiny_model, tmp_path):
     """huggingface_hub sleeps as long as a 429's Retry-After asks: 100,000 s were waited."""
     state = HubState.from_folder(REPO_ID, tiny_model)

@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 
 from ecglm_cli import __version__
 from ecglm_cli.cache.archive import safe_parts
-from ecglm_cli.cache.http import RateWindow
+from ecglm_cli.cache.http import TIMEOUT_S, RateWindow
 from ecglm_cli.cache.store import FILES, REPO_ID, CachedModel, Store, sha256_file
 from ecglm_cli.errors import DownloadError
 
@@ -60,6 +60,9 @@ def _hub_errors(repo_id: str, endpoint: str) -> Iterator[None]:
 
     try:
         yield
+    except (_NoAnswer, httpx2.TimeoutException) as exc:
+        raise DownloadError(f"{endpoint} did not answer within {TIMEOUT_S:g} s while "
+                            f"downloading {repo_id}; try again later") from exc
     except RevisionNotFoundError as exc:
         raise DownloadError(f"{repo_id}: revision not found at {endpoint}") from exc
     except RepositoryNotFoundError as exc:
@@ -77,7 +80,7 @@ def fetch_repo(
 ) -> tuple[CachedModel, bool]:
     """Download `repo_id` at `revision` (default `main`) into the cache, or find it there;
     True when downloaded now."""
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import HfApi, hf_hub_download, set_client_factory
     from huggingface_hub.hf_api import RepoFile
 
     if not REPO_ID.fullmatch(repo_id):
@@ -87,6 +90,7 @@ def fetch_repo(
     # a stored Hub token goes to the Hub only, never to another endpoint
     token = None if endpoint == DEFAULT_ENDPOINT else False
     api = HfApi(endpoint=endpoint, token=token, library_name="ecglm", library_version=__version__)
+    set_client_factory(_bounded_client)
     with _hub_errors(repo_id, endpoint):
         commit = ref if COMMIT.fullmatch(ref) else api.repo_info(repo_id, revision=ref).sha
     if not isinstance(commit, str) or not COMMIT.fullmatch(commit):
@@ -115,6 +119,7 @@ def fetch_repo(
                     fetched = hf_hub_download(
                         repo_id, name, revision=commit, cache_dir=hub_cache, endpoint=endpoint,
                         token=token, library_name="ecglm", library_version=__version__,
+                        etag_timeout=TIMEOUT_S,
                     )
         snapshot = Path(fetched).parents[len(PurePosixPath(name).parts) - 1]  # its root
         # an interrupted transfer leaves huggingface_hub's staging copy, so a rerun resumes;
@@ -167,6 +172,34 @@ def _bounded_rate_limit_waits(label: str) -> Iterator[None]:
     finally:
         logger.removeFilter(waits)
         logger.setLevel(level)
+
+
+class _NoAnswer(Exception):
+    """A Hub request that got no answer for TIMEOUT_S seconds. Not an httpx timeout, which
+    huggingface_hub retries six times with waits between (a stalled HEAD took 397 s)."""
+
+
+def _bounded_client():
+    """huggingface_hub's HTTP client, with the timeout our own downloads have. Its default has
+    none, and its calls pass `timeout=None` (repo info, the file listing), so a server that
+    accepted the connection and never answered kept `download`, and the lock other downloads
+    of that model wait on, waiting for good."""
+    import httpx2
+    from huggingface_hub.utils import _http
+
+    class Bounded(httpx2.HTTPTransport):
+        def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+            asked = request.extensions.get("timeout") or {}
+            request.extensions["timeout"] = {
+                part: asked.get(part) or TIMEOUT_S for part in ("connect", "read", "write", "pool")
+            }
+            try:
+                return super().handle_request(request)
+            except httpx2.TimeoutException as exc:
+                raise _NoAnswer(str(request.url)) from exc
+
+    return httpx2.Client(event_hooks={"request": [_http.hf_request_event_hook]},
+                         follow_redirects=True, transport=Bounded())
 
 
 def _duration(seconds: float) -> str:

@@ -262,3 +262,41 @@ def test_a_lock_that_cannot_be_taken_is_one_line_naming_it(tmp_path):
         with store.lock("mybundle"):
             pass
     assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize("change", [
+    {"root": "/etc"}, {"root": "../../.."}, {"files": {"../x": {"sha256": "0" * 64, "size": 1}}},
+    {"files": {"config.json": {"sha256": "0" * 64}}}, {"kind": None}, {"name": "../x"},
+], ids=str)
+def test_a_manifest_is_not_trusted_unchecked(tmp_path, change):
+    """A `root` of "/etc" made `--model NAME` open a folder outside the cache; an entry without
+    a size crashed `--list` (KeyError: 'size')."""
+    store = Store(tmp_path)
+    path = cached_bundle(store)
+    manifest = path.parent.parent / "manifest.json"
+    manifest.write_text(json.dumps({**json.loads(manifest.read_text()), **change}))
+    assert store.all() == []
+    with pytest.raises(ModelError, match="unknown model|not downloaded"):
+        resolve("mybundle", cache_dir=tmp_path)
+    listed = CliRunner().invoke(cli, ["download", "--list", "--cache-dir", str(tmp_path),
+                                      "--format", "json"])
+    assert listed.exit_code == 0, listed.output
+    assert "mybundle" not in listed.output
+
+
+def test_verify_goes_on_past_an_unreadable_file(tmp_path, monkeypatch):
+    """One unreadable weights file stopped `--verify` with a raw PermissionError."""
+    import ecglm_cli.cache.store as store_module
+
+    store = Store(tmp_path)
+    path = cached_bundle(store)
+
+    def unreadable(file):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(store_module, "sha256_file", unreadable)
+    problems = verify(store.find("mybundle"))
+    assert problems and all(p.endswith("unreadable (Permission denied)") for p in problems)
+    (path / "config.json").unlink()
+    (path / "config.json").symlink_to(path / "encoder.safetensors")
+    assert "mybundle/config.json: a symbolic link" in verify(store.find("mybundle"))

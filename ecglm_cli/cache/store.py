@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ecglm_cli.errors import DownloadError, ModelError
+from ecglm_cli.safe_paths import UnsafePathError, relative_parts
 
 ENV_CACHE_DIR = "ECGLM_CACHE_DIR"
 MANIFEST = "manifest.json"
@@ -250,14 +251,41 @@ class Store:
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:
-    """The folder's manifest, or None when it is missing or unreadable (not a complete entry)."""
+    """The folder's manifest, or None when it is missing, unreadable or not a manifest ecglm
+    wrote (not a complete entry). Nothing in it is trusted unchecked: a `root` of "/etc" or
+    "../.." made `--model NAME` open a folder outside the cache, and a file entry without a
+    size crashed `--list` with KeyError."""
     try:
         manifest = json.loads((folder / MANIFEST).read_text("utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
-    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
-        return None
-    return manifest
+    return manifest if _well_formed(manifest) else None
+
+
+def _well_formed(manifest: object) -> bool:
+    if not isinstance(manifest, dict):
+        return False
+    name, kind, files = manifest.get("name"), manifest.get("kind"), manifest.get("files")
+    if not (isinstance(name, str) and (LOCAL_NAME.fullmatch(name) or REPO_ID.fullmatch(name))
+            and isinstance(kind, str) and isinstance(files, dict)):
+        return False
+    if not isinstance(manifest.get("root", ""), str) or not _inside(manifest.get("root", "")):
+        return False
+    return all(
+        isinstance(key, str) and key and _inside(key) and isinstance(item, dict)
+        and isinstance(item.get("sha256"), str) and re.fullmatch(r"[0-9a-f]{64}", item["sha256"])
+        and type(item.get("size")) is int and item["size"] >= 0
+        for key, item in files.items()
+    )
+
+
+def _inside(relative: str) -> bool:
+    """Whether a manifest's path stays inside the entry's files folder."""
+    try:
+        relative_parts(relative)
+    except UnsafePathError:
+        return False
+    return True
 
 
 def verify(entry: CachedModel) -> list[str]:
@@ -267,12 +295,15 @@ def verify(entry: CachedModel) -> list[str]:
     expected = entry.manifest["files"]
     for key, item in expected.items():
         path = files_dir / key
-        if not path.is_file():
-            problems.append(f"{key}: missing")
-        elif path.stat().st_size != item["size"]:
-            problems.append(f"{key}: size {path.stat().st_size} != {item['size']}")
-        elif sha256_file(path) != item["sha256"]:
-            problems.append(f"{key}: sha256 does not match the manifest")
+        try:
+            if path.is_symlink() or not path.is_file():
+                problems.append(f"{key}: {'a symbolic link' if path.is_symlink() else 'missing'}")
+            elif path.stat().st_size != item["size"]:
+                problems.append(f"{key}: size {path.stat().st_size} != {item['size']}")
+            elif sha256_file(path) != item["sha256"]:
+                problems.append(f"{key}: sha256 does not match the manifest")
+        except OSError as exc:  # one unreadable file stopped the check of every model
+            problems.append(f"{key}: unreadable ({exc.strerror or exc})")
     for path in sorted(files_dir.rglob("*")):
         key = path.relative_to(files_dir).as_posix()
         if (path.is_file() or path.is_symlink()) and key not in expected:

@@ -147,3 +147,21 @@ run()
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                             env=cli_env(), timeout=120)
     assert result.returncode == 130 and result.stderr == ""
+
+
+def test_a_closed_stdout_is_one_line_not_an_attribute_error():
+    """`ecglm info rec.hea >&-` said "AttributeError: 'NoneType' object has no attribute
+    'flush'"."""
+    import subprocess
+    import sys
+
+    from conftest import cli_env
+
+    from ecglm_cli.examples import example_record_path
+
+    done = subprocess.run([sys.executable, "-m", "ecglm_cli", "info", str(example_record_path())],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=cli_env(),
+                          preexec_fn=lambda: __import__("os").close(1), timeout=120)
+    assert done.returncode == 1
+    assert done.stderr.decode().strip() == ("ecglm: error: standard output is closed; send it "
+                                            "to a file or to /dev/null")

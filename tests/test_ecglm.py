@@ -258,13 +258,30 @@ def test_measured_values_come_from_the_leads_read(measured_bundle, records):
     assert set(feats.measurements["signal_quality"]["per_lead"]) == {"II"}
 
 
-def test_llm_other_than_trained_is_a_clear_error(bundle, records, capsys):
+def test_llm_other_than_trained_is_a_clear_error(bundle, records, capsys, tmp_path):
+    other = tmp_path / "other-lm"
+    other.mkdir()
     with pytest.raises(SystemExit) as exit_info:
-        main(["ask", str(records[0]), QUESTION, "--model", str(bundle), "--llm", "other-lm"])
+        main(["ask", str(records[0]), QUESTION, "--model", str(bundle), "--llm", str(other)])
     assert exit_info.value.code == 1
     err = capsys.readouterr().err.strip()
-    assert "trained for the compact LM (--llm compact), not 'other-lm'" in err
+    assert f"trained for the compact LM (--llm compact), not '{other}'" in err
     assert "\n" not in err
+
+
+@pytest.mark.parametrize("llm, message", [
+    ("doesnotexist", "unknown model 'doesnotexist'"),
+    ("./nope", "./nope: no such file or folder"),
+    ("ecglm-small", "ecglm-small is an ECG bundle, not a language model"),
+])
+def test_an_llm_that_is_no_lm_says_so(bundle, records, capsys, llm, message):
+    """They all said the projector was trained for another LM and suggested
+    `train align --llm doesnotexist`."""
+    with pytest.raises(SystemExit) as exit_info:
+        main(["ask", str(records[0]), QUESTION, "--model", str(bundle), "--llm", llm])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and "train align" not in err
 
 
 def test_bundle_without_language_model(tmp_path, records, capsys):

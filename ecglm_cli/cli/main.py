@@ -148,6 +148,11 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = _debug_requested(argv)
+    if sys.stdout is None:  # started with stdout closed (`>&-`): every write would fail
+        if sys.stderr is not None:
+            sys.stderr.write("ecglm: error: standard output is closed; send it to a file or "
+                             "to /dev/null\n")
+        sys.exit(EXIT_ERROR)
     install_interrupt_handlers()
     try:
         code = cli.main(args=argv, prog_name="ecglm", standalone_mode=False)

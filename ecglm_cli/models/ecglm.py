@@ -374,6 +374,9 @@ def load_lm_parts(bundle_dir: Path, llm: str | None = None, trainable: bool = Fa
     if llm is not None and llm != parts.lm and not (
         parts.lm == BUNDLED_LM_DIR and llm in ("compact", BUNDLED_LM_DIR)
     ):
+        from ecglm_cli.cache import resolve
+
+        resolve(llm, kind="llm")  # a name that is no LM at all says so, not "trained for"
         trained_for = ("the compact LM (--llm compact)" if parts.lm == BUNDLED_LM_DIR
                        else f"LM {parts.lm!r}")
         raise ModelError(

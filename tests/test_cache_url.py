@@ -414,3 +414,30 @@ def test_a_full_disk_is_not_reported_as_a_lost_connection(tmp_path, monkeypatch)
                                                 "was removed"):
             fetch_bundle(f"{server.url}/b.tar.gz", sha(archive), Store(tmp_path))
     assert not [p for p in leftovers(tmp_path) if p.suffix == ".part"]
+
+
+def test_a_full_disk_while_unpacking_keeps_the_checked_archive(tmp_path, monkeypatch):
+    """A disk too small for the unpacked bundle deleted the archive just downloaded and
+    checked, and called it an archive that "cannot be unpacked"."""
+    import errno
+
+    import ecglm_cli.cache.archive as archive_module
+
+    real_copy = archive_module._copy_bounded
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    archive = bundle_tar()
+    state = ServerState(files={"/b.tar.gz": archive})
+    with file_server(state) as server:
+        monkeypatch.setattr(archive_module, "_copy_bounded", full_disk)
+        with pytest.raises(DownloadError, match="No space left on device; the checked archive "
+                                                "is kept"):
+            fetch_bundle(f"{server.url}/b.tar.gz", sha(archive), Store(tmp_path))
+        assert [p for p in leftovers(tmp_path) if p.suffix == ".part"]
+        monkeypatch.setattr(archive_module, "_copy_bounded", real_copy)
+        requests = len(state.log)
+        entry, _ = fetch_bundle(f"{server.url}/b.tar.gz", sha(archive), Store(tmp_path))
+    assert len(state.log) == requests  # finished from the kept archive, nothing fetched
+    assert (entry.path / "weights.safetensors").read_bytes() == WEIGHTS

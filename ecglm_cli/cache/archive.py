@@ -11,6 +11,7 @@ permissions.
 
 from __future__ import annotations
 
+import errno
 import stat
 import tarfile
 import zipfile
@@ -116,6 +117,10 @@ def _check_all(members: list[Member], max_bytes: int) -> None:
         seen.add(parts)
 
 
+# a full disk, a quota, a read-only or forbidden folder: the archive is fine
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+
+
 def safe_extract(
     archive_path: Path, dest: Path, max_members: int = MAX_MEMBERS,
     max_bytes: int = MAX_UNPACKED_BYTES,
@@ -130,7 +135,11 @@ def safe_extract(
         else:
             with tarfile.open(archive_path, "r:*") as archive:
                 _extract(_at_most(_tar_members(archive), max_members), dest, max_bytes)
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
+    except OSError as exc:
+        if exc.errno in _WRITE_ERRORS:  # the cache's disk, not the archive
+            raise
+        raise DownloadError(f"cannot unpack {archive_path.name}: {exc}") from exc
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError) as exc:
         raise DownloadError(f"cannot unpack {archive_path.name}: {exc}") from exc
     top = [p for p in dest.iterdir()]
     if not top:

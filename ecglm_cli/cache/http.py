@@ -89,6 +89,11 @@ def fetch_bundle(
             info = {"kind": kind, "source": "url", "url": url, "archive_sha256": sha256,
                     "root": root}
             installed = store.install(staging, name, revision, info)
+        except OSError as exc:  # the cache's disk (full, read-only): the archive is fine
+            raise DownloadError(
+                f"cannot unpack {name} into {store.root}: {exc.strerror or exc}; the checked "
+                f"archive is kept ({part.stat().st_size:,} bytes in {part.parent}), so the same "
+                "command finishes without downloading it again") from None
         except Exception:  # a verified archive that cannot be unpacked would fail again
             part.unlink(missing_ok=True)
             raise

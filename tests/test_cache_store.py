@@ -300,3 +300,17 @@ def test_verify_goes_on_past_an_unreadable_file(tmp_path, monkeypatch):
     (path / "config.json").unlink()
     (path / "config.json").symlink_to(path / "encoder.safetensors")
     assert "mybundle/config.json: a symbolic link" in verify(store.find("mybundle"))
+
+
+def test_names_that_differ_only_in_case_are_different_models(tmp_path):
+    """After bundles `small` and `Small` were downloaded, `--model Small` used `small`, and
+    `--remove Small` would have removed both."""
+    from ecglm_cli.cache.inventory import matching
+    from ecglm_cli.cache.spec import parse_spec
+
+    store = Store(tmp_path)
+    lower, upper = cached_bundle(store, "small"), cached_bundle(store, "Small")
+    assert resolve("Small", cache_dir=tmp_path) == upper
+    assert resolve("small", cache_dir=tmp_path) == lower
+    assert [e.path for e in matching(parse_spec("Small"), store)] == [upper]
+    assert resolve("SMALL", cache_dir=tmp_path) in (lower, upper)  # no exact one: either

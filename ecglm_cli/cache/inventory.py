@@ -63,11 +63,10 @@ def matching(spec: ModelSpec, store: Store) -> list[CachedModel]:
     """Every cached entry `spec` names (all revisions when it names none)."""
     if spec.source == "builtin":
         raise ModelError(f"{spec.text} is built into ecglm, not a cache entry")
-    return [
-        e for e in store.all()
-        if e.name.lower() == spec.cache_name.lower()
-        and (spec.revision is None or spec.revision in (e.revision, e.manifest.get("ref")))
-    ]
+    revisions = [e for e in store.all()
+                 if spec.revision is None or spec.revision in (e.revision, e.manifest.get("ref"))]
+    exact = [e for e in revisions if e.name == spec.cache_name]  # `--remove Small` took `small`
+    return exact or [e for e in revisions if e.name.lower() == spec.cache_name.lower()]
 
 
 def verify_rows(entries: list[CachedModel]) -> list[dict[str, Any]]:

@@ -132,11 +132,16 @@ class Store:
     # -- reading -----------------------------------------------------------------------------
 
     def _model_dir(self, name: str) -> Path | None:
-        wanted = slug(name).lower()
+        """The model's folder: spelled exactly as `name`, else the one that differs only in
+        case (Hub repo ids are case-insensitive). Case-insensitive alone, `Small` found the
+        folder of a different bundle `small`."""
+        wanted = slug(name)
         if not self.models_dir.is_dir():
             return None
-        for child in self.models_dir.iterdir():
-            if child.name.lower() == wanted and child.is_dir():
+        if (self.models_dir / wanted).is_dir():
+            return self.models_dir / wanted
+        for child in sorted(self.models_dir.iterdir()):
+            if child.name.lower() == wanted.lower() and child.is_dir():
                 return child
         return None
 

@@ -314,3 +314,21 @@ def test_names_that_differ_only_in_case_are_different_models(tmp_path):
     assert resolve("small", cache_dir=tmp_path) == lower
     assert [e.path for e in matching(parse_spec("Small"), store)] == [upper]
     assert resolve("SMALL", cache_dir=tmp_path) in (lower, upper)  # no exact one: either
+
+
+def test_an_entry_with_a_damaged_manifest_is_reported_and_removable(tmp_path):
+    """It was invisible: `--verify` said "nothing cached" (exit 0) and `--remove` said the
+    model was not in the cache, so only deleting the folder by hand helped."""
+    store = Store(tmp_path)
+    path = cached_bundle(store)
+    (path.parent.parent / "manifest.json").write_text("{not json")
+    runner = CliRunner()
+    checked = runner.invoke(cli, ["download", "--verify", "--cache-dir", str(tmp_path),
+                                  "--format", "json"])
+    assert checked.exit_code == 1
+    row = json.loads(checked.stdout.splitlines()[0])
+    assert row["name"] == "mybundle" and row["status"] == "no manifest"
+    removed = runner.invoke(cli, ["download", "--remove", "mybundle", "--cache-dir",
+                                  str(tmp_path)])
+    assert removed.exit_code == 0, removed.output
+    assert not (tmp_path / "models" / "mybundle").exists()

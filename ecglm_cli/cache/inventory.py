@@ -79,3 +79,11 @@ def verify_rows(entries: list[CachedModel]) -> list[dict[str, Any]]:
             "path": str(entry.path),
         })
     return rows
+
+
+def damaged_rows(folders: list[Any]) -> list[dict[str, Any]]:
+    """`--verify` rows for folders in models/ that have no valid manifest."""
+    return [{"name": folder.parent.name, "revision": folder.name, "files": None,
+             "status": "no manifest",
+             "problems": ["manifest.json is missing or not one ecglm wrote"],
+             "path": str(folder)} for folder in folders]

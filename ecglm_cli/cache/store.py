@@ -173,6 +173,19 @@ class Store:
                 found.extend(self._entries(model_dir))
         return found
 
+    def damaged(self, name: str | None = None) -> list[Path]:
+        """Folders in models/ (of `name`, or all) with no valid manifest. Downloads never leave
+        one (the manifest is written before the rename), so each was damaged or edited after:
+        invisible to `find`, they made `--verify` report "nothing cached" and exit 0."""
+        if not self.models_dir.is_dir():
+            return []
+        model_dirs = sorted(self.models_dir.iterdir())
+        if name is not None:
+            model_dirs = [d for d in model_dirs if d.name.lower() == slug(name).lower()]
+        return [folder for model_dir in model_dirs if model_dir.is_dir()
+                for folder in sorted(model_dir.iterdir())
+                if folder.is_dir() and read_manifest(folder) is None]
+
     # -- writing -----------------------------------------------------------------------------
 
     @contextmanager
@@ -241,10 +254,10 @@ class Store:
         os.replace(staging, target)
         return CachedModel(target, manifest)
 
-    def remove(self, entry: CachedModel) -> None:
-        """Take the entry out of `models/` at once (a rename), then delete its files."""
-        self._discard(entry.folder)
-        parent = entry.folder.parent
+    def remove(self, folder: Path) -> None:
+        """Take an entry's folder out of `models/` at once (a rename), then delete its files."""
+        self._discard(folder)
+        parent = folder.parent
         if parent.is_dir() and not any(parent.iterdir()):
             parent.rmdir()
 

@@ -93,12 +93,13 @@ def _write(rows: list[dict], fmt: str | None, columns: list[str]) -> None:
 
 
 def _verify(spec: ModelSpec | None, store: Store, fmt: str | None) -> None:
-    from ecglm_cli.cache.inventory import matching, verify_rows
+    from ecglm_cli.cache.inventory import damaged_rows, matching, verify_rows
 
     entries = matching(spec, store) if spec else store.all()
-    if spec and not entries:
+    damaged = store.damaged(spec.cache_name if spec else None)
+    if spec and not entries and not damaged:
         raise ModelError(f"{spec.text} is not in the cache at {store.root}")
-    rows = verify_rows(entries)
+    rows = verify_rows(entries) + damaged_rows(damaged)
     _write(rows, fmt, VERIFY_COLUMNS)
     bad = [r for r in rows if r["status"] != "ok"]
     if bad:
@@ -114,11 +115,13 @@ def _remove(spec: ModelSpec, store: Store) -> None:
     from ecglm_cli.cache.inventory import matching
 
     entries = matching(spec, store)
-    if not entries:
+    damaged = store.damaged(spec.cache_name)
+    if not entries and not damaged:
         raise ModelError(f"{spec.text} is not in the cache at {store.root}")
-    for entry in entries:
-        with store.lock(entry.name):
-            store.remove(entry)
-        click.echo(f"removed {entry.name}@{entry.revision}", err=True)
-        click.echo(str(entry.folder))
-
+    with store.lock(spec.cache_name):
+        for folder, label in [*((e.folder, f"{e.name}@{e.revision}") for e in entries),
+                              *((f, f"{f.parent.name}/{f.name} (no valid manifest)")
+                                for f in damaged)]:
+            store.remove(folder)
+            click.echo(f"removed {label}", err=True)
+            click.echo(str(folder))

@@ -153,3 +153,23 @@ def test_the_test_fold_is_used_only_with_a_warning(tmp_path, capsys):
         main(["train", "encoder", "--ptbxl", str(tmp_path), "--out", str(tmp_path / "out"),
               "--val-folds", "10"])
     assert "warning: fold 10 is PTB-XL's test fold" in capsys.readouterr().err
+
+
+def test_provenance_names_the_data_absolutely_and_flags_uncommitted_code(monkeypatch, tmp_path):
+    """ecglm.json kept `--ptbxl` as typed ("../shared/data/ptbxl", meaningless from another
+    folder), and its commit did not say when the code had uncommitted changes."""
+    import subprocess
+
+    import ecglm_cli.train.encoder as encoder
+    from ecglm_cli.train.options import RunOptions
+
+    monkeypatch.chdir(tmp_path)
+    options = RunOptions(ptbxl=Path("data/ptbxl"), out=Path("out"), epochs=1, lr=1e-3)
+    assert options.to_dict()["ptbxl"] == str(tmp_path / "data" / "ptbxl")
+
+    def fake_git(args, **kwargs):
+        out = {"rev-parse": "abc123\n", "status": " M ecglm_cli/x.py\n"}[args[1]]
+        return subprocess.CompletedProcess(args, 0, out, "")
+
+    monkeypatch.setattr(encoder.subprocess, "run", fake_git)
+    assert encoder.git_commit() == "abc123-dirty"

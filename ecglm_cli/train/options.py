@@ -71,6 +71,7 @@ class RunOptions:
     def to_dict(self) -> dict:
         """JSON-ready: paths as strings, folds as lists (checkpoints and bundle provenance)."""
         data = asdict(self)
-        data["ptbxl"], data["out"] = str(self.ptbxl), str(self.out)
+        # absolute: "../shared/data/ptbxl" said nothing once read from another folder
+        data["ptbxl"], data["out"] = str(Path(self.ptbxl).resolve()), str(self.out)
         data["train_folds"], data["val_folds"] = list(self.train_folds), list(self.val_folds)
         return data

@@ -44,7 +44,9 @@ def measure(record: ECGRecord) -> dict[str, object]:
     fs = float(record.fs)
     leads = list(record.leads)
     usable, lead_reasons = usable_leads(np.asarray(record.signal, dtype=np.float64))
-    per_lead: dict[str, object] = {lead: 0.0 for lead in leads}
+    # null until measured: an excluded lead's 0.0 read as "measured, and bad" (why it was left
+    # out is in `excluded_leads`)
+    per_lead: dict[str, object] = {lead: None for lead in leads}
     result: dict[str, object] = {}
     duration = record.n_samples / fs if fs > 0 else 0.0
 

@@ -235,6 +235,16 @@ def test_options_that_do_not_fit_the_name_are_usage_errors():
     assert result.exit_code == 2
     result = runner.invoke(cli, ["download", "--list", "--verify"])
     assert result.exit_code == 2
+    result = runner.invoke(cli, ["download", "ecglm-small", "--list"])  # NAME was ignored
+    assert result.exit_code == 2 and "--list takes no NAME" in result.output
+
+
+def test_a_malformed_url_is_one_line_naming_it(tmp_path):
+    """It said "ValueError: Invalid IPv6 URL" without the URL."""
+    result = CliRunner().invoke(cli, ["download", "http://[::1/x.tar.gz", "--sha256", "0" * 64,
+                                      "--cache-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert str(result.exception).startswith("http://[::1/x.tar.gz: not a valid URL")
 
 
 def test_a_killed_runs_staging_folder_is_removed_by_the_next(tmp_path):

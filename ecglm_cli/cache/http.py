@@ -42,7 +42,11 @@ def is_url(text: str) -> bool:
 
 def bundle_name(url: str) -> str:
     """The cache name of a URL bundle: the archive's file name without its archive suffix."""
-    file_name = urllib.parse.unquote(urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1])
+    try:
+        path = urllib.parse.urlsplit(url).path
+    except ValueError as exc:  # "Invalid IPv6 URL", which named no URL
+        raise DownloadError(f"{url}: not a valid URL ({exc})") from None
+    file_name = urllib.parse.unquote(path.rsplit("/", 1)[-1])
     name = strip_archive_suffix(file_name)
     if name is None:
         raise DownloadError(

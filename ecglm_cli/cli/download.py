@@ -57,6 +57,9 @@ def command(name: str | None, sha256: str | None, revision: str | None, cache_di
 
     if sum((list_, verify, remove)) > 1:
         raise click.UsageError("use only one of --list, --verify and --remove")
+    if list_ and name:  # it was ignored, and every model listed
+        raise click.UsageError("--list takes no NAME (it lists every model); --verify NAME "
+                               "checks one")
     store = Store.open(cache_dir)
     if list_:
         from ecglm_cli.cache.inventory import list_rows

@@ -342,3 +342,38 @@ def test_an_entry_with_a_damaged_manifest_is_reported_and_removable(tmp_path):
                                   str(tmp_path)])
     assert removed.exit_code == 0, removed.output
     assert not (tmp_path / "models" / "mybundle").exists()
+
+
+def test_a_cache_moved_to_another_disk_behind_a_symlink_still_installs_and_removes(
+        tmp_path, monkeypatch):
+    """With `models/` on another file system, every download was thrown away at the final
+    rename ("Invalid cross-device link"), and `--remove` failed the same way, leaving
+    tmp/removing-*; with `models/NAME` a symlink, `--remove` deleted the model and then failed
+    with NotADirectoryError."""
+    import errno
+
+    import ecglm_cli.cache.store as store_module
+
+    real_replace = os.replace
+    store = Store(tmp_path / "cache")
+
+    def across_disks(src, dst):
+        if store.tmp_dir in Path(src).parents or store.tmp_dir in Path(dst).parents:
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        real_replace(src, dst)
+
+    monkeypatch.setattr(store_module.os, "replace", across_disks)
+    path = cached_bundle(store)
+    assert (path / "config.json").is_file() and store.find("mybundle") is not None
+    store.remove(store.find("mybundle").folder)
+    assert store.find("mybundle") is None
+    assert not [p for p in store.tmp_dir.iterdir() if p.name.startswith("removing-")]
+    monkeypatch.setattr(store_module.os, "replace", real_replace)
+
+    path = cached_bundle(store)  # then moved elsewhere, a symlink left in its place
+    elsewhere = tmp_path / "disk2" / "mybundle"
+    elsewhere.parent.mkdir()
+    (store.models_dir / "mybundle").rename(elsewhere)
+    (store.models_dir / "mybundle").symlink_to(elsewhere)
+    store.remove(store.find("mybundle").folder)
+    assert store.find("mybundle") is None and not (store.models_dir / "mybundle").exists()

@@ -14,6 +14,7 @@ manifest is always complete; anything else under `tmp/` is work in progress or d
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -251,7 +252,20 @@ class Store:
         target.parent.mkdir(parents=True, exist_ok=True)
         if target.exists():  # an earlier entry without a valid manifest: debris, replace it
             self._discard(target)
-        os.replace(staging, target)
+        try:
+            os.replace(staging, target)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            # models/ was moved to another disk behind a symlink: a rename from tmp/ cannot
+            # reach it (the checked download was thrown away). Copy beside the target, where
+            # the rename is atomic again; a copy cut short is a folder without a manifest.
+            near = Path(tempfile.mkdtemp(prefix=".incoming-", dir=target.parent))
+            try:
+                shutil.copytree(staging, near / "entry")
+                os.replace(near / "entry", target)
+            finally:
+                shutil.rmtree(near, ignore_errors=True)
         return CachedModel(target, manifest)
 
     def remove(self, folder: Path) -> None:
@@ -259,13 +273,25 @@ class Store:
         self._discard(folder)
         parent = folder.parent
         if parent.is_dir() and not any(parent.iterdir()):
-            parent.rmdir()
+            parent.unlink() if parent.is_symlink() else parent.rmdir()
 
     def _discard(self, folder: Path) -> None:
+        """Delete an entry's folder, first renaming it out of `models/` so that it vanishes at
+        once. A symlink (a model moved to another disk) loses only the link; a folder on
+        another file system than tmp/ is deleted where it is."""
+        if folder.is_symlink():
+            folder.unlink()
+            return
         self.tmp_dir.mkdir(parents=True, exist_ok=True)
         doomed = Path(tempfile.mkdtemp(prefix="removing-", dir=self.tmp_dir))
-        os.replace(folder, doomed / "entry")
-        shutil.rmtree(doomed, ignore_errors=True)
+        try:
+            os.replace(folder, doomed / "entry")
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            shutil.rmtree(folder)
+        finally:
+            shutil.rmtree(doomed, ignore_errors=True)
 
 
 def read_manifest(folder: Path) -> dict[str, Any] | None:

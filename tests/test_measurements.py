@@ -160,6 +160,23 @@ def test_below_80_hz_intervals_are_null_and_the_rate_is_kept(fs):
     assert m["qrs_axis"]["value"] is not None
 
 
+@pytest.mark.parametrize("amplitude, before_s", [(5.0, 0.18), (20.0, 0.18), (5.0, 0.06)])
+def test_pacemaker_spikes_are_drawn_out_before_measuring(amplitude, before_s):
+    """A 2 ms spike before each beat: 5 mV where atrial pacing sits doubled the rate (70 -> 143
+    bpm); 20 mV gave QRS 56 ms and QT 240 ms; one just before the QRS widened it by 40 ms."""
+    record = synthetic_ecg(hr=72.0)
+    clean = measure(record)
+    width = int(0.002 * FS)
+    for beat in np.arange(0.4, 9.8, 60.0 / 72.0):
+        start = int((beat - before_s) * FS)
+        record.signal[:, start:start + width] += amplitude
+    m = measure(record)
+    for key in ("heart_rate", "qrs_duration", "qt_interval"):
+        assert abs(m[key]["value"] - clean[key]["value"]) <= 4, key
+    assert "pacemaker-like" in m["note"]
+    assert "note" not in clean
+
+
 def test_a_noisy_lead_does_not_change_the_intervals():
     rec = synthetic_ecg(seed=4)
     clean = measure(rec)

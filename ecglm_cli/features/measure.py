@@ -12,6 +12,7 @@ from ecglm_cli.features.intervals import (
     rhythm_entries,
     value,
 )
+from ecglm_cli.features.pacing import remove_pacing_spikes
 from ecglm_cli.features.qrs_detect import detect_qrs
 from ecglm_cli.features.quality import beat_agreement, usable_leads
 from ecglm_cli.io.record import ECGRecord
@@ -72,7 +73,8 @@ def measure(record: ECGRecord) -> dict[str, object]:
     if (n_keep - lost.sum()) / fs < MIN_DURATION_S:
         return all_missing(f"too little signal ({(n_keep - lost.sum()) / fs:.1f} s without "
                            f"missing samples; at least {MIN_DURATION_S:.0f} s needed)")
-    x = resample(_bridge(raw), fs, WORK_FS).astype(np.float64)
+    unpaced, spikes = remove_pacing_spikes(_bridge(raw), fs)
+    x = resample(unpaced, fs, WORK_FS).astype(np.float64)
     clean = bandpass(x, WORK_FS, 0.5, 40.0, order=2)
     gap = lost[np.minimum(np.arange(x.shape[1]) * fs / WORK_FS, n_keep - 1).astype(int)]
     gap_before = np.concatenate([[0], np.cumsum(gap)])  # gap samples before each index
@@ -128,6 +130,9 @@ def measure(record: ECGRecord) -> dict[str, object]:
                      "come from those beats")
     if n_keep < record.n_samples:
         notes.append(f"first {MAX_DURATION_S / 60:.0f} minutes measured")
+    if spikes:
+        notes.append(f"{spikes} spikes narrower than 4 ms (pacemaker-like) drawn out before "
+                     "measuring")
     if lost_s:
         notes.append(f"{lost_s:.1f} s with missing samples (NaN) left out; no beat or interval "
                      "spans them")

@@ -160,16 +160,20 @@ def test_below_80_hz_intervals_are_null_and_the_rate_is_kept(fs):
     assert m["qrs_axis"]["value"] is not None
 
 
-@pytest.mark.parametrize("amplitude, before_s", [(5.0, 0.18), (20.0, 0.18), (5.0, 0.06)])
+@pytest.mark.parametrize("amplitude, before_s", [
+    (5.0, (0.18,)), (20.0, (0.18,)), (5.0, (0.06,)), (5.0, (0.18, 0.06)),
+], ids=["atrial", "atrial-20mV", "ventricular", "dual-chamber"])
 def test_pacemaker_spikes_are_drawn_out_before_measuring(amplitude, before_s):
     """A 2 ms spike before each beat: 5 mV where atrial pacing sits doubled the rate (70 -> 143
-    bpm); 20 mV gave QRS 56 ms and QT 240 ms; one just before the QRS widened it by 40 ms."""
+    bpm); 20 mV gave QRS 56 ms and QT 240 ms; one just before the QRS widened it by 40 ms.
+    Two per beat (dual-chamber) were too common to stand out against the lead's own slopes."""
     record = synthetic_ecg(hr=72.0)
     clean = measure(record)
     width = int(0.002 * FS)
     for beat in np.arange(0.4, 9.8, 60.0 / 72.0):
-        start = int((beat - before_s) * FS)
-        record.signal[:, start:start + width] += amplitude
+        for before in before_s:
+            start = int((beat - before) * FS)
+            record.signal[:, start:start + width] += amplitude
     m = measure(record)
     for key in ("heart_rate", "qrs_duration", "qt_interval"):
         assert abs(m[key]["value"] - clean[key]["value"]) <= 4, key
@@ -301,6 +305,34 @@ def test_a_gap_in_every_lead_is_measured_around(start, seconds):
     for key in ("pr_interval", "qrs_duration", "qt_interval"):
         assert abs(m[key]["value"] - baseline[key]["value"]) <= 8, key
     assert f"{seconds:.1f} s with missing samples (NaN) left out" in m["note"]
+
+
+def test_a_dropout_in_some_leads_only_is_not_a_gap_in_all():
+    """A 60 ms hole every 0.5 s in V1 alone (12% of V1) was taken as a gap in every lead: all
+    values null ("no QRS complexes found"), where leaving V1 aside measures the record."""
+    record = synthetic_ecg(hr=72.0)
+    baseline = measure(record)
+    for start in np.arange(0.2, 9.8, 0.5):
+        a = int(start * FS)
+        record.signal[6, a:a + int(0.06 * FS)] = np.nan
+    m = measure(record)
+    for key in ("heart_rate", "qrs_duration", "qt_interval"):
+        assert abs(m[key]["value"] - baseline[key]["value"]) <= 4, key
+    assert "note" not in m
+
+
+def test_gaps_that_leave_too_few_beats_say_so():
+    """120 ms missing every 0.9 s in every lead said "no QRS complexes found"; a 50 ms gap was
+    noted as "0.1 s" (and one of 40-49 ms as "0.0 s")."""
+    record = synthetic_ecg(hr=72.0)
+    for start in np.arange(0.3, 9.8, 0.9):
+        a = int(start * FS)
+        record.signal[:, a:a + int(0.12 * FS)] = np.nan
+    reason = measure(record)["heart_rate"]["reason"]
+    assert reason.startswith("too few beats clear of the gaps (")
+    short = synthetic_ecg(hr=72.0)
+    short.signal[:, 2000:2025] = np.nan  # 50 ms at 500 Hz
+    assert "50 ms with missing samples (NaN) left out" in measure(short)["note"]
 
 
 def test_single_missing_samples_are_bridged_and_too_little_signal_says_so():

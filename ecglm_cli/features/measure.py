@@ -68,7 +68,8 @@ def measure(record: ECGRecord) -> dict[str, object]:
 
     n_keep = min(record.n_samples, int(MAX_DURATION_S * fs))
     raw = np.asarray(record.signal[usable, :n_keep], dtype=np.float64)
-    lost = _gaps(~np.isfinite(raw).all(axis=0), fs)  # stretches some measured lead lacks
+    # stretches no measured lead has; a hole in some leads only is bridged in those leads
+    lost = _gaps(~np.isfinite(raw).any(axis=0), fs)
     lost_s = float(lost.sum()) / fs
     if (n_keep - lost.sum()) / fs < MIN_DURATION_S:
         return all_missing(f"too little signal ({(n_keep - lost.sum()) / fs:.1f} s without "
@@ -80,11 +81,15 @@ def measure(record: ECGRecord) -> dict[str, object]:
     gap_before = np.concatenate([[0], np.cumsum(gap)])  # gap samples before each index
     r = align_beats(clean, detect_qrs(x, WORK_FS), WORK_FS)
     qrs = int(QRS_WINDOW_S * WORK_FS)
+    detected = len(r)
     r = r[~_overlaps(gap_before, r - qrs, r + qrs)]  # no QRS half lost, none made by a gap
     pre, post = int(PRE_S * WORK_FS), int(POST_S * WORK_FS)
     inside = r[(r >= pre) & (r + post < clean.shape[1])]
     inside = inside[~_overlaps(gap_before, inside - pre, inside + post)]
     if len(r) < 3 or len(inside) < 2:
+        if lost_s and detected >= 3:  # the gaps, not the ECG, left too few beats
+            return all_missing(f"too few beats clear of the gaps ({_seconds(lost_s)} of "
+                               "missing samples)")
         return all_missing("no QRS complexes found")
     bridged = _overlaps(gap_before, r[:-1], r[1:])  # RR intervals across a gap
     window = np.arange(-pre, post + 1)
@@ -134,11 +139,16 @@ def measure(record: ECGRecord) -> dict[str, object]:
         notes.append(f"{spikes} spikes narrower than 4 ms (pacemaker-like) drawn out before "
                      "measuring")
     if lost_s:
-        notes.append(f"{lost_s:.1f} s with missing samples (NaN) left out; no beat or interval "
-                     "spans them")
+        notes.append(f"{_seconds(lost_s)} with missing samples (NaN) left out; no beat or "
+                     "interval spans them")
     if notes:
         result["note"] = "; ".join(notes)
     return result
+
+
+def _seconds(value: float) -> str:
+    """3.0 s, or 45 ms below a tenth of a second (a 45 ms gap read "0.0 s")."""
+    return f"{value:.1f} s" if value >= 0.1 else f"{value * 1000:.0f} ms"
 
 
 def _gaps(missing: np.ndarray, fs: float) -> np.ndarray:

@@ -211,3 +211,20 @@ def test_hub_offline_uses_cache_only(tiny_model, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(OfflineError, match="ecglm download smollm2-360m-instruct"):
         resolve("smollm2-360m-instruct", kind="llm", cache_dir=tmp_path)
+
+
+def test_the_bounded_hub_client_still_goes_through_the_users_proxy(monkeypatch):
+    """The first bounded client brought its own transport, which makes httpx ignore
+    HTTPS_PROXY/HTTP_PROXY: Hub downloads behind a proxy failed to resolve the Hub's name."""
+    from cache_servers import ServerState, file_server
+
+    from ecglm_cli.cache.hub import _bounded_client
+
+    state = ServerState(files={"http://hub.example.invalid/api/x": b"ok"})
+    with file_server(state) as proxy:
+        for var in ("NO_PROXY", "no_proxy"):
+            monkeypatch.delenv(var, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        answer = _bounded_client().get("http://hub.example.invalid/api/x")
+    assert answer.status_code == 200 and answer.content == b"ok"
+    assert [r.path for r in state.log] == ["http://hub.example.invalid/api/x"]

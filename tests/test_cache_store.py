@@ -377,3 +377,15 @@ def test_a_cache_moved_to_another_disk_behind_a_symlink_still_installs_and_remov
     (store.models_dir / "mybundle").symlink_to(elsewhere)
     store.remove(store.find("mybundle").folder)
     assert store.find("mybundle") is None and not (store.models_dir / "mybundle").exists()
+
+
+def test_removing_one_name_leaves_a_damaged_folder_of_another_case_alone(tmp_path):
+    """`--remove Small` also deleted the damaged folder of the different model `small`."""
+    store = Store(tmp_path)
+    damaged = cached_bundle(store, "small")
+    (damaged.parent.parent / "manifest.json").write_text("{}")
+    kept = cached_bundle(store, "Small")
+    removed = CliRunner().invoke(cli, ["download", "--remove", "Small", "--cache-dir",
+                                       str(tmp_path)])
+    assert removed.exit_code == 0, removed.output
+    assert not kept.exists() and damaged.exists()

@@ -183,23 +183,26 @@ def _bounded_client():
     """huggingface_hub's HTTP client, with the timeout our own downloads have. Its default has
     none, and its calls pass `timeout=None` (repo info, the file listing), so a server that
     accepted the connection and never answered kept `download`, and the lock other downloads
-    of that model wait on, waiting for good."""
+    of that model wait on, waiting for good. The client is otherwise its default: environment
+    proxies (HTTPS_PROXY, NO_PROXY) apply as before."""
     import httpx2
     from huggingface_hub.utils import _http
 
-    class Bounded(httpx2.HTTPTransport):
-        def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-            asked = request.extensions.get("timeout") or {}
-            request.extensions["timeout"] = {
-                part: asked.get(part) or TIMEOUT_S for part in ("connect", "read", "write", "pool")
-            }
+    def bound(request: httpx2.Request) -> None:  # a request hook runs before each send
+        asked = request.extensions.get("timeout") or {}
+        request.extensions["timeout"] = {
+            part: asked.get(part) or TIMEOUT_S for part in ("connect", "read", "write", "pool")
+        }
+
+    class Bounded(httpx2.Client):
+        def send(self, request: httpx2.Request, **kwargs) -> httpx2.Response:
             try:
-                return super().handle_request(request)
+                return super().send(request, **kwargs)
             except httpx2.TimeoutException as exc:
                 raise _NoAnswer(str(request.url)) from exc
 
-    return httpx2.Client(event_hooks={"request": [_http.hf_request_event_hook]},
-                         follow_redirects=True, transport=Bounded())
+    return Bounded(event_hooks={"request": [_http.hf_request_event_hook, bound]},
+                   follow_redirects=True)
 
 
 def _duration(seconds: float) -> str:

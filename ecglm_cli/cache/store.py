@@ -174,18 +174,19 @@ class Store:
                 found.extend(self._entries(model_dir))
         return found
 
-    def damaged(self, name: str | None = None) -> list[Path]:
-        """Folders in models/ (of `name`, or all) with no valid manifest. Downloads never leave
-        one (the manifest is written before the rename), so each was damaged or edited after:
-        invisible to `find`, they made `--verify` report "nothing cached" and exit 0."""
-        if not self.models_dir.is_dir():
-            return []
-        model_dirs = sorted(self.models_dir.iterdir())
-        if name is not None:
-            model_dirs = [d for d in model_dirs if d.name.lower() == slug(name).lower()]
+    def damaged(self, name: str | None = None, revision: str | None = None) -> list[Path]:
+        """Folders in models/ (of `name` at `revision`, or all) with no valid manifest.
+        Downloads never leave one (the manifest is written before the rename), so each was
+        damaged or edited after: invisible to `find`, they made `--verify` report "nothing
+        cached" and exit 0."""
+        if name is None:
+            model_dirs = sorted(self.models_dir.iterdir()) if self.models_dir.is_dir() else []
+        else:
+            model_dirs = [d for d in [self._model_dir(name)] if d is not None]
         return [folder for model_dir in model_dirs if model_dir.is_dir()
                 for folder in sorted(model_dir.iterdir())
-                if folder.is_dir() and read_manifest(folder) is None]
+                if folder.is_dir() and revision in (None, folder.name)
+                and read_manifest(folder) is None]
 
     # -- writing -----------------------------------------------------------------------------
 

@@ -99,7 +99,7 @@ def _verify(spec: ModelSpec | None, store: Store, fmt: str | None) -> None:
     from ecglm_cli.cache.inventory import damaged_rows, matching, verify_rows
 
     entries = matching(spec, store) if spec else store.all()
-    damaged = store.damaged(spec.cache_name if spec else None)
+    damaged = store.damaged(spec.cache_name, spec.revision) if spec else store.damaged()
     if spec and not entries and not damaged:
         raise ModelError(f"{spec.text} is not in the cache at {store.root}")
     rows = verify_rows(entries) + damaged_rows(damaged)
@@ -118,7 +118,7 @@ def _remove(spec: ModelSpec, store: Store) -> None:
     from ecglm_cli.cache.inventory import matching
 
     entries = matching(spec, store)
-    damaged = store.damaged(spec.cache_name)
+    damaged = store.damaged(spec.cache_name, spec.revision)
     if not entries and not damaged:
         raise ModelError(f"{spec.text} is not in the cache at {store.root}")
     with store.lock(spec.cache_name):

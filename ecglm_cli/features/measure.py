@@ -136,8 +136,8 @@ def measure(record: ECGRecord) -> dict[str, object]:
     if n_keep < record.n_samples:
         notes.append(f"first {MAX_DURATION_S / 60:.0f} minutes measured")
     if spikes:
-        notes.append(f"{spikes} spikes narrower than 4 ms (pacemaker-like) drawn out before "
-                     "measuring")
+        notes.append(f"{spikes} spike{'s' if spikes > 1 else ''} narrower than 4 ms "
+                     "(pacemaker-like) drawn out before measuring")
     if lost_s:
         notes.append(f"{_seconds(lost_s)} with missing samples (NaN) left out; no beat or "
                      "interval spans them")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import re
 import shutil
 import stat
 import time
@@ -22,12 +21,11 @@ from pathlib import Path
 
 from ecglm_cli import __version__
 from ecglm_cli.cache.archive import safe_extract, strip_archive_suffix
-from ecglm_cli.cache.store import FILES, LOCAL_NAME, CachedModel, Store, slug
+from ecglm_cli.cache.store import FILES, LOCAL_NAME, SHA256, CachedModel, Store, slug
 from ecglm_cli.errors import DownloadError
 from ecglm_cli.progress import Progress
 
 MAX_ARCHIVE_BYTES = 16 * 1024**3
-SHA256 = re.compile(r"[0-9a-f]{64}")
 CHUNK = 1 << 16
 TIMEOUT_S = 30  # no byte for this long: the connection is lost
 # fewer bytes than this in a whole window: the server only drips (each byte resets the socket

@@ -41,6 +41,7 @@ _PART = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 LOCAL_NAME = re.compile(_PART)
 REPO_ID = re.compile(f"{_PART}/{_PART}")
 REVISION = re.compile(_PART)
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
@@ -308,6 +309,8 @@ def read_manifest(folder: Path) -> dict[str, Any] | None:
 
 
 def _well_formed(manifest: object) -> bool:
+    """A manifest as `install` writes it: a valid name, a kind, and for every file a path
+    inside the entry, a sha256 and a size."""
     if not isinstance(manifest, dict):
         return False
     name, kind, files = manifest.get("name"), manifest.get("kind"), manifest.get("files")
@@ -318,7 +321,7 @@ def _well_formed(manifest: object) -> bool:
         return False
     return all(
         isinstance(key, str) and key and _inside(key) and isinstance(item, dict)
-        and isinstance(item.get("sha256"), str) and re.fullmatch(r"[0-9a-f]{64}", item["sha256"])
+        and isinstance(item.get("sha256"), str) and SHA256.fullmatch(item["sha256"])
         and type(item.get("size")) is int and item["size"] >= 0
         for key, item in files.items()
     )

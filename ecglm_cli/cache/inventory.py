@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ecglm_cli.cache.registry import load_registry
@@ -81,7 +82,7 @@ def verify_rows(entries: list[CachedModel]) -> list[dict[str, Any]]:
     return rows
 
 
-def damaged_rows(folders: list[Any]) -> list[dict[str, Any]]:
+def damaged_rows(folders: list[Path]) -> list[dict[str, Any]]:
     """`--verify` rows for folders in models/ that have no valid manifest."""
     return [{"name": folder.parent.name, "revision": folder.name, "files": None,
              "status": "no manifest",

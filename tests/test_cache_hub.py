@@ -228,3 +228,19 @@ def test_the_bounded_hub_client_still_goes_through_the_users_proxy(monkeypatch):
         answer = _bounded_client().get("http://hub.example.invalid/api/x")
     assert answer.status_code == 200 and answer.content == b"ok"
     assert [r.path for r in state.log] == ["http://hub.example.invalid/api/x"]
+
+
+def test_the_bounded_hub_client_waits_its_own_timeout_not_httpx_default(monkeypatch):
+    """Built without a timeout, the client took httpx's default: a request made without one
+    was cut at 5 s, with an error saying "did not answer within 30 s"."""
+    from cache_servers import ServerState, file_server
+
+    from ecglm_cli.cache.hub import _bounded_client
+
+    body = bytes(10_000)  # two chunks, the second sent 5.5 s after the first
+    state = ServerState(files={"/slow": body}, delay_s=5.5)
+    with file_server(state) as server:
+        for var in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy"):
+            monkeypatch.delenv(var, raising=False)
+        answer = _bounded_client().get(f"{server.url}/slow")
+    assert answer.content == body

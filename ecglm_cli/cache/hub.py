@@ -201,8 +201,10 @@ def _bounded_client():
             except httpx2.TimeoutException as exc:
                 raise _NoAnswer(str(request.url)) from exc
 
+    # timeout=None here: the hook then bounds every part at TIMEOUT_S (httpx's own default
+    # would cut a request made without a timeout at 5 s and call it "no answer in 30 s")
     return Bounded(event_hooks={"request": [_http.hf_request_event_hook, bound]},
-                   follow_redirects=True)
+                   follow_redirects=True, timeout=None)
 
 
 def _duration(seconds: float) -> str:

@@ -68,9 +68,11 @@ def measure(record: ECGRecord) -> dict[str, object]:
 
     n_keep = min(record.n_samples, int(MAX_DURATION_S * fs))
     raw = np.asarray(record.signal[usable, :n_keep], dtype=np.float64)
+    finite = np.isfinite(raw)
     # stretches no measured lead has; a hole in some leads only is bridged in those leads
-    lost = _gaps(~np.isfinite(raw).any(axis=0), fs)
+    lost = _gaps(~finite.any(axis=0), fs)
     lost_s = float(lost.sum()) / fs
+    holes_s = (~finite & finite.any(axis=0)).sum(axis=1) / fs  # a lead's own, bridged below
     if (n_keep - lost.sum()) / fs < MIN_DURATION_S:
         return all_missing(f"too little signal ({(n_keep - lost.sum()) / fs:.1f} s without "
                            f"missing samples; at least {MIN_DURATION_S:.0f} s needed)")
@@ -138,6 +140,10 @@ def measure(record: ECGRecord) -> dict[str, object]:
     if spikes:
         notes.append(f"{spikes} spike{'s' if spikes > 1 else ''} narrower than 4 ms "
                      "(pacemaker-like) drawn out before measuring")
+    bridged_leads = [f"{lead} {_seconds(h)}" for lead, h in zip(used, holes_s, strict=True)
+                     if h >= MIN_GAP_S]
+    if bridged_leads:  # its quality index cannot show it: the line matches nothing, or fits
+        notes.append(f"missing samples drawn in as straight lines ({', '.join(bridged_leads)})")
     if lost_s:
         notes.append(f"{_seconds(lost_s)} with missing samples (NaN) left out; no beat or "
                      "interval spans them")

@@ -4,6 +4,7 @@ never a traceback or a hang; corrupted bytes fed to each reader give only `Recor
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -201,6 +202,20 @@ def test_skew_longer_than_the_record_is_refused(tmp_path):
     result = CliRunner().invoke(cli, ["info", str(tmp_path / "r.hea")])
     assert result.exit_code == 1
     assert "skew of 999999999 samples is longer than the record (5000 samples)" in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
+@pytest.mark.parametrize("kind", ["fifo", "folder"])
+def test_a_signal_file_that_is_no_regular_file_is_named_as_such(tmp_path, kind):
+    """A `.dat` that is a named pipe (or a folder) was reported as "missing signal file"."""
+    (tmp_path / "r.hea").write_text("r 1 500 5000\nr.dat 16 1000(0)/mV 16 0 0 0 0 I\n")
+    if kind == "fifo":
+        os.mkfifo(tmp_path / "r.dat")
+    else:
+        (tmp_path / "r.dat").mkdir()
+    result = CliRunner().invoke(cli, ["info", str(tmp_path / "r.hea")])
+    assert result.exit_code == 1
+    assert "signal file r.dat is not a regular file" in result.stderr
 
 
 def test_samples_beyond_100_volts_are_gaps_and_named(tmp_path):

@@ -268,6 +268,8 @@ def _check_signal_files(path: Path, folder: Path, layout: _Layout) -> None:
             continue
         _check_file_name(path, name, "signal file")
         file = folder / name
+        if file.exists() and not file.is_file():  # a pipe would block the read
+            raise RecordError(path, f"signal file {name} is not a regular file")
         if not file.is_file():
             raise RecordError(path, f"missing signal file {name}")
         first = channels[0]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from ecglm_cli.features.delineate import align_beats, delineate, median_beat
@@ -67,20 +69,11 @@ def measure(record: ECGRecord) -> dict[str, object]:
         return all_missing("no usable lead (all flat or missing)")
 
     n_keep = min(record.n_samples, int(MAX_DURATION_S * fs))
-    raw = np.asarray(record.signal[usable, :n_keep], dtype=np.float64)
-    finite = np.isfinite(raw)
-    # stretches no measured lead has; a hole in some leads only is bridged in those leads
-    lost = _gaps(~finite.any(axis=0), fs)
-    lost_s = float(lost.sum()) / fs
-    holes_s = (~finite & finite.any(axis=0)).sum(axis=1) / fs  # a lead's own, bridged below
-    if (n_keep - lost.sum()) / fs < MIN_DURATION_S:
-        return all_missing(f"too little signal ({(n_keep - lost.sum()) / fs:.1f} s without "
-                           f"missing samples; at least {MIN_DURATION_S:.0f} s needed)")
-    unpaced, spikes = remove_pacing_spikes(_bridge(raw), fs)
-    x = resample(unpaced, fs, WORK_FS).astype(np.float64)
-    clean = bandpass(x, WORK_FS, 0.5, 40.0, order=2)
-    gap = lost[np.minimum(np.arange(x.shape[1]) * fs / WORK_FS, n_keep - 1).astype(int)]
-    gap_before = np.concatenate([[0], np.cumsum(gap)])  # gap samples before each index
+    sig = _prepare(np.asarray(record.signal[usable, :n_keep], dtype=np.float64), fs)
+    if sig.recorded_s < MIN_DURATION_S:
+        return all_missing(f"too little signal ({sig.recorded_s:.1f} s without missing "
+                           f"samples; at least {MIN_DURATION_S:.0f} s needed)")
+    x, clean, gap_before, lost_s = sig.x, sig.clean, sig.gap_before, sig.lost_s
     r = align_beats(clean, detect_qrs(x, WORK_FS), WORK_FS)
     qrs = int(QRS_WINDOW_S * WORK_FS)
     detected = len(r)
@@ -117,7 +110,7 @@ def measure(record: ECGRecord) -> dict[str, object]:
 
     rr = float(np.median(intervals))
     # share of the recorded signal (gaps aside) that the beats span
-    covered = min(1.0, len(r) * rr / max(1, x.shape[1] - int(gap.sum())))
+    covered = min(1.0, len(r) * rr / max(1, x.shape[1] - int(gap_before[-1])))
     beat_conf = quality * min(1.0, len(r) / 5.0) * min(1.0, covered / MIN_COVERAGE)
     result.update(rhythm_entries(r, WORK_FS, beat_conf, bridged))
     irregular = float(np.std(intervals) / np.mean(intervals)) > IRREGULAR_RR_CV
@@ -137,10 +130,10 @@ def measure(record: ECGRecord) -> dict[str, object]:
                      "come from those beats")
     if n_keep < record.n_samples:
         notes.append(f"first {MAX_DURATION_S / 60:.0f} minutes measured")
-    if spikes:
-        notes.append(f"{spikes} spike{'s' if spikes > 1 else ''} narrower than 4 ms "
+    if sig.spikes:
+        notes.append(f"{sig.spikes} spike{'s' if sig.spikes > 1 else ''} narrower than 4 ms "
                      "(pacemaker-like) drawn out before measuring")
-    bridged_leads = [f"{lead} {_seconds(h)}" for lead, h in zip(used, holes_s, strict=True)
+    bridged_leads = [f"{lead} {_seconds(h)}" for lead, h in zip(used, sig.holes_s, strict=True)
                      if h >= MIN_GAP_S]
     if bridged_leads:  # its quality index cannot show it: the line matches nothing, or fits
         notes.append(f"missing samples drawn in as straight lines ({', '.join(bridged_leads)})")
@@ -150,6 +143,35 @@ def measure(record: ECGRecord) -> dict[str, object]:
     if notes:
         result["note"] = "; ".join(notes)
     return result
+
+
+@dataclass
+class _Signal:
+    """The measured leads made ready: gaps and pacemaker spikes dealt with, at WORK_FS."""
+
+    x: np.ndarray  # resampled, missing samples bridged, spikes drawn out
+    clean: np.ndarray  # `x` band-passed 0.5-40 Hz
+    gap_before: np.ndarray  # gap samples (at WORK_FS) before each index, one longer than `x`
+    lost_s: float  # seconds missing in every lead (the gaps)
+    recorded_s: float  # seconds not in a gap
+    holes_s: np.ndarray  # per lead, seconds of its own missing samples (bridged)
+    spikes: int  # pacemaker spikes drawn out
+
+
+def _prepare(raw: np.ndarray, fs: float) -> _Signal:
+    """`raw` [usable leads, samples] at `fs` made ready for beat detection. A stretch that no
+    lead has is a gap, measured around; a hole in some leads only is bridged in those leads."""
+    finite = np.isfinite(raw)
+    lost = _gaps(~finite.any(axis=0), fs)
+    unpaced, spikes = remove_pacing_spikes(_bridge(raw), fs)
+    x = resample(unpaced, fs, WORK_FS).astype(np.float64)
+    gap = lost[np.minimum(np.arange(x.shape[1]) * fs / WORK_FS, raw.shape[1] - 1).astype(int)]
+    return _Signal(
+        x=x, clean=bandpass(x, WORK_FS, 0.5, 40.0, order=2),
+        gap_before=np.concatenate([[0], np.cumsum(gap)]),
+        lost_s=float(lost.sum()) / fs, recorded_s=float((~lost).sum()) / fs,
+        holes_s=(~finite & finite.any(axis=0)).sum(axis=1) / fs, spikes=spikes,
+    )
 
 
 def _seconds(value: float) -> str:

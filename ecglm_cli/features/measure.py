@@ -162,15 +162,16 @@ def _prepare(raw: np.ndarray, fs: float) -> _Signal:
     """`raw` [usable leads, samples] at `fs` made ready for beat detection. A stretch that no
     lead has is a gap, measured around; a hole in some leads only is bridged in those leads."""
     finite = np.isfinite(raw)
-    lost = _gaps(~finite.any(axis=0), fs)
-    unpaced, spikes = remove_pacing_spikes(_bridge(raw), fs)
+    recorded = finite.any(axis=0)  # some lead has the sample
+    lost = _gaps(~recorded, fs)
+    unpaced, spikes = remove_pacing_spikes(_bridge(raw, ~finite), fs)
     x = resample(unpaced, fs, WORK_FS).astype(np.float64)
     gap = lost[np.minimum(np.arange(x.shape[1]) * fs / WORK_FS, raw.shape[1] - 1).astype(int)]
     return _Signal(
         x=x, clean=bandpass(x, WORK_FS, 0.5, 40.0, order=2),
         gap_before=np.concatenate([[0], np.cumsum(gap)]),
         lost_s=float(lost.sum()) / fs, recorded_s=float((~lost).sum()) / fs,
-        holes_s=(~finite & finite.any(axis=0)).sum(axis=1) / fs, spikes=spikes,
+        holes_s=(~finite & recorded).sum(axis=1) / fs, spikes=spikes,
     )
 
 
@@ -191,11 +192,10 @@ def _gaps(missing: np.ndarray, fs: float) -> np.ndarray:
     return gap
 
 
-def _bridge(x: np.ndarray) -> np.ndarray:
+def _bridge(x: np.ndarray, bad: np.ndarray) -> np.ndarray:
     """`x` with its missing samples drawn as straight lines between the recorded ones: zeros
     would put a step at each end of a gap, which the filters ring on and the detector takes
     for beats (a 2 s gap moved the heart rate by up to 33 bpm)."""
-    bad = ~np.isfinite(x)
     if not bad.any():
         return x
     out = x.copy()

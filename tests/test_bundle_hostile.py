@@ -70,6 +70,32 @@ def test_weights_that_do_not_fit_the_config_are_refused_before_building(bundle, 
     assert built == ["meta"]  # a skeleton without memory; the real model was never built
 
 
+def test_encoder_weights_that_are_not_numbers_are_refused(bundle, tmp_path):
+    """An encoder weight set to NaN made `classify` print every probability as null, with no
+    finding and exit 0."""
+    from safetensors.torch import load_file, save_file
+
+    path = bundle / "model.safetensors"
+    weights = load_file(path)
+    name = sorted(k for k in weights if weights[k].is_floating_point())[0]
+    weights[name][...] = float("nan")
+    save_file(weights, path)
+    with pytest.raises(ModelError, match=f"tensor {name} holds values that are not numbers"):
+        load_bundle(bundle)
+
+
+@pytest.mark.parametrize("part", ["model.safetensors", "projector.safetensors",
+                                  "lm/model.safetensors"])
+def test_a_weights_file_that_is_a_folder_is_named_as_such(lm_bundle, part):
+    """A folder in place of the encoder weights was "truncated or corrupt weights (No such device
+    (os error 19))", safetensors' own words, which point at the file's contents."""
+    path = lm_bundle / part
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(ModelError, match=f"{path}: not a regular file"):
+        load_bundle(lm_bundle).language_model()
+
+
 def test_deeply_nested_json_is_named(bundle):
     (bundle / "thresholds.json").write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(ModelError, match="thresholds.json: unreadable"):
@@ -153,7 +179,7 @@ def _edit_lm_parts(bundle, **projector):
     ({"encoder_dim": "64"}, "projector encoder_dim '64' is not a whole number"),
     ({"statements": "all:AFIB"}, "projector statements must be a list of names"),
     ({"swap": True}, "trained on another encoder than the one in"),
-    ({"int_weights": True}, "holds values that are not numbers"),
+    ({"int_weights": True}, "is torch.int32, not floating point"),
 ], ids=["a billion wide", "text width", "text statements", "statements reordered",
         "integer weights"])
 def test_projectors_that_cannot_read_the_encoder_are_refused(lm_bundle, values, reason):

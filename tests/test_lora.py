@@ -102,6 +102,22 @@ def test_ask_reads_the_adapter(setup, tmp_path, capsys):
     assert code == 1 and "the LoRA adapter does not fit this LM" in err and "\n" not in err
 
 
+def test_an_adapter_weight_that_is_not_a_number_is_refused(setup, tmp_path):
+    """A NaN in the adapter is merged into every weight it touches."""
+    from safetensors.torch import load_file, save_file
+
+    root, _ = setup
+    broken = tmp_path / "nan"
+    shutil.copytree(root / "tuned", broken)
+    path = broken / "lora" / "adapter_model.safetensors"
+    weights = load_file(path)
+    name = sorted(weights)[0]
+    weights[name][...] = float("nan")
+    save_file(weights, path)
+    with pytest.raises(ModelError, match=f"LoRA weight {name} holds values that are not"):
+        load_lm_parts(broken)
+
+
 def test_instruct_again_continues_the_adapter(setup, tmp_path, capsys):
     root, ptbxl = setup
     out = tmp_path / "again"

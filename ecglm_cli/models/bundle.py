@@ -20,6 +20,7 @@ import torch
 from ecglm_cli.errors import ModelError
 from ecglm_cli.io.leads import STANDARD_LEADS
 from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
+from ecglm_cli.models.weights import check_readable, first_not_finite
 
 FORMAT_VERSION = 1
 BUNDLE_KIND = "ecglm-encoder"
@@ -166,6 +167,7 @@ def _load_weights(path: Path, config: EncoderConfig) -> ECGClassifier:
     weights = path / WEIGHTS
     if not weights.exists():
         raise ModelError(f"{path}: not a model bundle (no {WEIGHTS})")
+    check_readable(weights)
     with torch.device("meta"):
         expected = {k: tuple(v.shape) for k, v in ECGClassifier(config).state_dict().items()}
     try:
@@ -177,6 +179,9 @@ def _load_weights(path: Path, config: EncoderConfig) -> ECGClassifier:
             model.load_state_dict({k: handle.get_tensor(k).to(dtypes[k]) for k in expected})
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise ModelError(f"{weights}: truncated or corrupt weights ({exc})") from None
+    bad = first_not_finite(model.state_dict().items())
+    if bad:
+        raise ModelError(f"{weights}: tensor {bad} holds values that are not numbers")
     return model
 
 

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from ecglm_cli.errors import ModelError, QuestionError
+from ecglm_cli.models.weights import check_readable, first_not_finite
 
 ECG_TOKEN = "<ecg>"
 ANSWER_SEPARATOR = "; "  # ECG-QA answers may contain ", " themselves
@@ -443,10 +444,11 @@ def _load_projector_weights(projector: ECGProjector, path: Path) -> None:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    check_readable(path)
     try:
         state = load_file(str(path))
     except (OSError, SafetensorError, ValueError) as exc:
-        raise ModelError(f"{path}: cannot read projector weights ({exc})") from exc
+        raise ModelError(f"{path}: truncated or corrupt projector weights ({exc})") from None
     expected = projector.state_dict()
     if set(state) != set(expected):
         raise ModelError(f"{path}: projector tensors {sorted(state)} != {sorted(expected)}")
@@ -456,7 +458,9 @@ def _load_projector_weights(projector: ECGProjector, path: Path) -> None:
                 f"{path}: {name} shaped {tuple(tensor.shape)}, "
                 f"expected {tuple(expected[name].shape)}"
             )
-        if not tensor.is_floating_point() or not bool(torch.isfinite(tensor).all()):
-            raise ModelError(f"{path}: {name} is {tensor.dtype} or holds values that are not "
-                             "numbers")
+        if not tensor.is_floating_point():
+            raise ModelError(f"{path}: {name} is {tensor.dtype}, not floating point")
+    bad = first_not_finite(state.items())
+    if bad:
+        raise ModelError(f"{path}: {bad} holds values that are not numbers")
     projector.load_state_dict(state)

@@ -24,6 +24,7 @@ from typing import Any
 
 from ecglm_cli.cache import resolve
 from ecglm_cli.errors import ModelError
+from ecglm_cli.models.weights import check_readable, first_not_finite
 
 # far beyond any released LM (the largest have about 130 layers, width 16384, 256k tokens)
 CONFIG_BOUNDS = {
@@ -111,6 +112,7 @@ def _stored_parameters(directory: Path, quantized: bool) -> int | None:
 
     total, files = 0, sorted(directory.glob("*.safetensors"))
     for file in files:
+        check_readable(file)
         try:
             with safe_open(str(file), framework="pt") as handle:
                 for key in handle.keys():
@@ -127,8 +129,6 @@ def _stored_parameters(directory: Path, quantized: bool) -> int | None:
 
 def _check_loaded(directory: Path, lm: Any, loading: dict) -> None:
     """Every weight came from the files, with the shape the model has, and is a number."""
-    import torch
-
     problems = {  # extra tensors the model does not use change no answer, and are let be
         "missing": loading.get("missing_keys") or [],
         "of another shape": loading.get("mismatched_keys") or [],
@@ -139,6 +139,6 @@ def _check_loaded(directory: Path, lm: Any, loading: dict) -> None:
             raise ModelError(f"{directory}: its weights do not fit the model in config.json: "
                              f"{len(names)} tensor{'s' * (len(names) > 1)} {what} "
                              f"(e.g. {', '.join(names[:3])})")
-    for name, param in lm.named_parameters():
-        if param.is_floating_point() and not bool(torch.isfinite(param).all()):
-            raise ModelError(f"{directory}: weight {name} holds values that are not numbers")
+    bad = first_not_finite(lm.named_parameters())
+    if bad:
+        raise ModelError(f"{directory}: weight {bad} holds values that are not numbers")

@@ -19,6 +19,7 @@ from typing import Any
 from torch import nn
 
 from ecglm_cli.errors import ModelError
+from ecglm_cli.models.weights import first_not_finite
 
 LORA_DIR = "lora"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -85,6 +86,9 @@ def load_lora(lm: nn.Module, directory: Path, trainable: bool) -> nn.Module:
         state = load_file(str(directory / ADAPTER_WEIGHTS))
     except (OSError, ValueError, TypeError, SafetensorError) as exc:
         raise ModelError(f"{directory}: cannot read the LoRA adapter ({exc})") from None
+    bad = first_not_finite(state.items())
+    if bad:
+        raise ModelError(f"{directory}: LoRA weight {bad} holds values that are not numbers")
     config.inference_mode = not trainable
     try:
         with _quiet():

@@ -13,6 +13,7 @@ from pathlib import Path
 import torch
 
 from ecglm_cli.errors import ECGLMError
+from ecglm_cli.models.weights import first_not_finite
 
 
 class TrainingDiverged(ECGLMError):
@@ -31,7 +32,7 @@ def check_loss(loss: float, what: str, lr: float) -> float:
 def check_weights(model: torch.nn.Module, what: str, lr: float) -> None:
     """Before an epoch is written: its last step may have left weights that are no numbers
     (its loss was still finite)."""
-    if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+    if first_not_finite(model.named_parameters()):
         _diverged(f"the weights stopped being numbers in {what}", lr)
 
 

@@ -258,6 +258,28 @@ def test_a_text_answer_about_the_axis_is_checked_against_the_measured_axis(bundl
     assert answer.evidence == {}
 
 
+def test_an_axis_asked_of_a_record_with_swapped_arm_electrodes_is_noted(bundle, tmp_path):
+    """Swapped LA/RA electrodes turn the axis round, in the measurement and in what the model
+    reads; the answer about the axis now says so. Other questions are not noted."""
+    import wfdb
+
+    from ecglm_cli.io.leads import STANDARD_LEADS
+    from ecglm_cli.signal.synthetic import synthetic_ecg
+
+    signal = synthetic_ecg(seed=3).astype("float64")
+    signal[0] = -signal[0]
+    signal[[1, 2, 3, 4]] = signal[[2, 1, 4, 3]]
+    wfdb.wrsamp("swapped", fs=500, units=["mV"] * 12, sig_name=list(STANDARD_LEADS),
+                p_signal=signal.T, fmt=["16"] * 12, write_dir=str(tmp_path))
+    ecg = read_record(tmp_path / "swapped.hea")
+    asker = Asker(bundle)
+    axis = asker.ask(ecg, "What is the heart axis?", max_new_tokens=2, evidence=False)
+    assert any("arm electrodes of this recording may be swapped" in n for n in axis.notes)
+    other = asker.ask(ecg, "Is this ECG normal?", max_new_tokens=2, evidence=True)
+    assert not any("arm electrodes" in n for n in other.notes)
+    assert "arm electrodes may be swapped" in other.evidence["measurements"]["note"]
+
+
 def test_clinicians_shorthand_names_the_statement():
     """"Is there AF?" got no evidence and no note; "AFib" did."""
     from ecglm_cli.pipeline.ask import named_statements

@@ -47,6 +47,7 @@ class Delineation:
     p_agreement: float = 0.0
     t_amplitude: float = 0.0
     net_area: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    p_wave: np.ndarray = field(default_factory=lambda: np.zeros(0))  # per lead at the P peak, mV
     reasons: dict[str, str] = field(default_factory=dict)
 
 
@@ -195,6 +196,7 @@ def _p_onset(out: Delineation, median: np.ndarray, beats: np.ndarray, r: int, rr
         out.reasons["p_on"] = f"P wave onset not found within {P_SEARCH_S * 1000:.0f} ms of the QRS"
         return
     out.p_on = lo + onset
+    out.p_wave = segment[:, peak]
 
 
 def _segment_agreement(beats: np.ndarray, template: np.ndarray) -> float:

@@ -14,6 +14,8 @@ from ecglm_cli.features.intervals import (
     rhythm_entries,
     value,
 )
+from ecglm_cli.features.lead_reversal import NOTE as ARMS_SWAPPED
+from ecglm_cli.features.lead_reversal import arms_swapped
 from ecglm_cli.features.pacing import remove_pacing_spikes
 from ecglm_cli.features.qrs_detect import detect_qrs
 from ecglm_cli.features.quality import beat_agreement, usable_leads
@@ -125,6 +127,8 @@ def measure(record: ECGRecord) -> dict[str, object]:
     result["beats"] = {"value": int(len(r)), "unit": "beats", "confidence": round(quality, 2)}
     result["signal_quality"] = quality_entry
     notes = []
+    if arms_swapped(clear_leads, d):
+        notes.append(ARMS_SWAPPED)
     if covered < MIN_COVERAGE:
         notes.append(f"beats found in only {covered:.0%} of the signal measured; the values "
                      "come from those beats")

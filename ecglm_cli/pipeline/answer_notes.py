@@ -2,14 +2,16 @@
 
 The answer stays the language model's own text. The compact LM is not told which leads a
 recording has, its yes/no can disagree with the classifier heads it reads or its axis with the
-measured one, it may be asked for values it never read, and a long answer stops at the token
-limit: these notes say so instead of leaving the reader to find out.
+measured one (and both axes are wrong when the arm electrodes were swapped), it may be asked
+for values it never read, and a long answer stops at the token limit: these notes say so
+instead of leaving the reader to find out.
 """
 
 from __future__ import annotations
 
 import re
 
+from ecglm_cli.features.lead_reversal import NOTE as ARMS_SWAPPED
 from ecglm_cli.io.leads import LIMB_LEADS, STANDARD_LEADS, canonical_lead
 from ecglm_cli.knowledge.labels import axis_class
 from ecglm_cli.knowledge.statements import overlapping_territories
@@ -160,6 +162,15 @@ def axis_note(question: str, answer: str, measurements: dict | None) -> str | No
     if present:
         return f"{measured}, which is {_named(axis_class(angle))}, not {span}"
     return f"{measured}, inside the range of {span}"
+
+
+def reversal_note(question: str, measurements: dict | None) -> str | None:
+    """An axis asked of a record whose arm electrodes look swapped: the measured axis, and the
+    one the model read, are then turned round."""
+    if asks_about_axis(question) and ARMS_SWAPPED in str((measurements or {}).get("note")):
+        return ("the arm electrodes of this recording may be swapped (P wave and QRS inverted "
+                "in lead I, upright in aVR), and the axis is then wrong")
+    return None
 
 
 def _named(axis: str) -> str:

@@ -31,6 +31,7 @@ from ecglm_cli.pipeline.answer_notes import (
     disagreement_note,
     lead_notes,
     likelihood_note,
+    reversal_note,
     unmeasured_note,
 )
 from ecglm_cli.pipeline.ecg_features import (
@@ -161,6 +162,7 @@ class Asker:
             disagreement_note(question, text, named_statements(question), probabilities,
                               self.thresholds),
             axis_note(question, text, measurements),
+            reversal_note(question, measurements),
             unmeasured_note(question, self.lm.measured, measurements),
             likelihood_note(text),
             cut_short_note(complete),

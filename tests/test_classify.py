@@ -143,6 +143,25 @@ def test_flat_lead_is_flagged_and_left_out(tmp_path, bundle):
     assert "V3" not in row["leads_used"] and len(row["leads_used"]) == 11
 
 
+def test_a_lead_mostly_missing_is_not_read_and_a_short_record_is_refused(tmp_path, bundle):
+    """A lead more than half NaN was listed under `missing_leads` and `leads_used` at once;
+    a record shorter than the window was zero-padded and scored with confidence."""
+    signal = synthetic_ecg(fs=100, seed=6)
+    signal[STANDARD_LEADS.index("V2"), :700] = np.nan
+    np.save(tmp_path / "gappy.npy", signal)
+    sidecar = json.dumps({"fs": 100, "leads": list(STANDARD_LEADS), "units": "mV"})
+    (tmp_path / "gappy.json").write_text(sidecar)
+    row = json.loads(classify(str(tmp_path / "gappy.npy"), "--model", str(bundle),
+                              "--format", "json").stdout)
+    assert row["quality"]["missing_leads"] == ["V2"]
+    assert "V2" not in row["leads_used"] and len(row["leads_used"]) == 11
+    short = write_wfdb(tmp_path, "short", synthetic_ecg(fs=100, seconds=1.5, seed=6), 100)
+    result = classify(str(short), "--model", str(bundle))
+    assert result.exit_code == 1 and result.stdout == ""
+    assert "short.hea: record too short for the model (1.5 s; at least 2.0 s needed)" in \
+        result.stderr
+
+
 def test_quality_flags_saturation_noise_and_missing_leads():
     fs = 500.0
     signal = synthetic_ecg(fs=fs, seed=7)[:3]

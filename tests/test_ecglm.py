@@ -159,7 +159,8 @@ def test_ask_refuses_a_record_classify_refuses(bundle, tmp_path, capsys):
                   "--model", str(bundle), *command[1:]])
         assert exit_info.value.code == 1, command
         err = capsys.readouterr().err.strip()
-        assert err.endswith("r.hea: no usable lead among the 12 standard leads (absent or flat)")
+        assert err.endswith("r.hea: no usable lead among the 12 standard leads (absent, mostly "
+                           "missing or flat)")
     one_flat = write_record(tmp_path, "one_flat", seed=0)
     record = asker_record(one_flat)
     record.signal[record.leads.index("V6")] = 0.0

@@ -74,13 +74,18 @@ def test_fill_gaps_interpolates_short_gaps():
     np.testing.assert_allclose(y[0, 100:150], np.linspace(0, 1, 1000)[100:150], atol=1e-5)
 
 
-def test_fill_gaps_flattens_long_gaps_and_empty_leads():
-    x = np.ones((2, 1000), dtype=np.float32)
+def test_fill_gaps_flattens_long_gaps_at_the_baseline_and_empty_leads_at_zero():
+    """At 0 mV, a long gap in a lead sitting at +3 mV became a -3 mV plateau for the model."""
+    x = 3.0 + 0.1 * _sine(5.0, 500.0, seconds=2.0)[None].repeat(4, 0)
     x[0, 100:300] = np.nan  # 0.4 s: too long to make up
     x[1, :400] = np.nan
+    x[2] = np.nan
     y = fill_gaps(x, 500)
-    assert (y[0, 100:300] == 0).all() and (y[0, 300:] == 1).all()
-    assert (y[1, :400] == 0).all()
+    baseline = np.median(x[0, np.isfinite(x[0])])
+    assert np.allclose(y[0, 100:300], baseline) and abs(baseline - 3.0) < 0.05
+    assert (y[0, 300:] == x[0, 300:]).all()
+    assert np.allclose(y[1, :400], np.median(x[1, 400:]))
+    assert (y[2] == 0).all()
 
 
 def test_fill_gaps_edges_take_the_nearest_value():
@@ -151,6 +156,44 @@ def test_model_input_interpolates_a_short_gap_instead_of_smearing_it():
     # no sample around the gap is blanked to 0 mV: the gap was interpolated, not smeared
     assert ((gapped == 0) & (clean != 0)).sum() == 0
     assert np.abs(gapped - clean).max() < 0.5
+
+
+def test_an_offset_lead_resampled_has_no_step_at_its_edges():
+    """Zero padding made a step at each end of a lead sitting at +300 mV, which rang through
+    the filter: the model read +-10 mV in the first samples."""
+    x = 300.0 + 0.5 * _sine(7.0, 500.0)
+    y = resample(x, 500.0, 100.0)
+    assert np.abs(y - 300.0).max() < 0.6
+
+
+def test_model_input_of_a_short_record_is_refused_and_of_a_mostly_missing_lead_is_left_out():
+    """A 2 s record, zero-padded to the 5 s window, was scored conduction disturbance 0.96."""
+    from ecglm_cli.errors import RecordError
+    from ecglm_cli.io.leads import STANDARD_LEADS
+    from ecglm_cli.io.record import ECGRecord
+    from ecglm_cli.pipeline.prepare import to_model_array, usable_leads
+    from ecglm_cli.signal.quality import quality_flags
+
+    class Spec:
+        fs, window, stride = 100.0, 500, 250
+
+    def record(seconds: float) -> ECGRecord:
+        leads = list(STANDARD_LEADS)
+        return ECGRecord(signal=synthetic_ecg(fs=500.0, seconds=seconds), fs=500.0, leads=leads,
+                         original_leads=leads, source="r.hea", format="test")
+
+    with pytest.raises(RecordError, match=r"r.hea: record too short for the model \(3.9 s; at "
+                                          r"least 4.0 s needed\)"):
+        to_model_array(record(3.9), Spec)
+    assert to_model_array(record(4.0), Spec)[1].all()
+    gappy = record(10.0)
+    gappy.signal[6:, :4000] = np.nan  # V1-V6 80 % missing
+    _, mask = to_model_array(gappy, Spec)
+    quality = quality_flags(gappy)
+    assert quality["missing_leads"] == list(STANDARD_LEADS[6:])
+    used = usable_leads(gappy, mask, None, quality)
+    assert [lead for lead, keep in zip(STANDARD_LEADS, used, strict=True) if keep] == \
+        list(STANDARD_LEADS[:6])
 
 
 def test_a_record_without_gaps_is_not_copied_to_fill_them():

@@ -89,7 +89,7 @@ def _prepare(path: str, rid: str, spec: InputSpec, options: ReadOptions) -> Prep
     record = read_record(path, fs=options.fs, leads=_list(options.input_leads))
     quality = quality_flags(record)
     x, mask = to_model_array(record, spec)
-    mask = usable_leads(record, mask, _list(options.leads), quality["flat_leads"])
+    mask = usable_leads(record, mask, _list(options.leads), quality)
     windows = array_windows(x, spec)
     details: dict[str, Any] = {
         "fs": float(record.fs),

@@ -59,7 +59,7 @@ def record_features(
     """Features of a whole record: encoder outputs averaged over all of its windows, and with
     `measured` its measured values (of the leads read) and their prompt line."""
     windows, mask = to_model_windows(record, bundle.config)
-    mask = usable_leads(record, mask, leads, quality_flags(record)["flat_leads"])
+    mask = usable_leads(record, mask, leads, quality_flags(record))
     device = next(bundle.model.parameters()).device
     x = torch.from_numpy(windows).to(device)
     m = torch.from_numpy(np.repeat(mask[None], len(windows), axis=0)).to(device)

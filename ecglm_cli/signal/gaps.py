@@ -4,8 +4,9 @@
   is rejected with `ValueError`: too little of it is real signal to describe.
 - Gaps up to `max_gap_s` (default 0.2 s, shorter than a QRS-to-QRS interval) are filled by linear
   interpolation between the samples on either side (the nearest sample at a record edge).
-- Longer gaps, and leads with no valid sample at all, are set to 0 mV (flat baseline), so they
-  carry no made-up waveform.
+- Longer gaps are set to the lead's median (its baseline), and leads with no valid sample at all
+  to 0 mV, so they carry no made-up waveform. At 0 mV, a gap in a lead sitting at +3 mV was a
+  -3 mV plateau once the baseline was removed.
 """
 
 from __future__ import annotations
@@ -49,8 +50,9 @@ def _fill_row(row: np.ndarray, max_gap: int) -> None:
         row[:] = 0.0
         return
     filled = np.interp(np.arange(row.size), valid, row[valid])
+    baseline = np.median(row[valid])
     for start, stop in _runs(gaps):
-        row[start:stop] = filled[start:stop] if stop - start <= max_gap else 0.0
+        row[start:stop] = filled[start:stop] if stop - start <= max_gap else baseline
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

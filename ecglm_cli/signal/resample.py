@@ -22,5 +22,8 @@ def resample(x: np.ndarray, fs_in: float, fs_out: float) -> np.ndarray:
     if x.ndim == 2:  # one lead at a time: float64 copies of a long record's every lead add up
         return np.stack([resample(row, fs_in, fs_out) for row in x]) if len(x) else \
             np.zeros((0, 0), dtype=np.float32)
-    y = resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator, axis=-1)
+    # padded with the lead's median, not 0 mV: a lead's offset made a step at each end, which
+    # rang through the filter (+-10 mV in the first samples of a lead at +300 mV, 2 mV at +5)
+    y = resample_poly(x.astype(np.float64), ratio.numerator, ratio.denominator, axis=-1,
+                      padtype="median")
     return y.astype(np.float32)

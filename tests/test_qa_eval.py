@@ -139,7 +139,9 @@ def test_evaluate_via_lm_reports_three_spaces(shared_data, tmp_path):
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
     assert [r["space"] for r in rows] == ["diagnostic", "rhythm", "form"]
-    assert all(r["via"] == "lm" and r["records"] == 2 and 0 <= r["macro_f1"] <= 1 for r in rows)
+    assert all(r["via"] == "lm" and 0 <= r["macro_f1"] <= 1 for r in rows)
+    # the records with a label of the space: ecg 8 (IMI, ABQRS, SR) and ecg 10 (NORM, SR)
+    assert [r["records"] for r in rows] == [2, 2, 1]
 
 
 def test_lm_thresholds_are_chosen_saved_used_and_dropped_with_a_new_lm(shared_data, tmp_path):

@@ -79,7 +79,7 @@ def test_thresholds_are_chosen_again_into_a_copy(shared_data, tiny_bundle, tmp_p
     assert all(min(cuts) >= 0.02 for cuts in chosen.values())
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["lead_sets"]) == {"12", "limb", "I", "II"}
-    assert metrics["lead_sets"]["12"]["diagnostic"]["records"] == 12
+    assert 0 < metrics["lead_sets"]["12"]["diagnostic"]["records"] <= 12
     assert metrics["thresholds_chosen"]["records"] == 12
     assert load_bundle(out).thresholds["all"].min() >= 0.02
 
@@ -128,7 +128,8 @@ def test_evaluate_prints_all_six_label_spaces(shared_data, tiny_bundle):
     spaces = [r for r in rows if "macro_auc" in r]
     assert [r["space"] for r in spaces] == [
         "all", "diagnostic", "subdiagnostic", "superdiagnostic", "form", "rhythm"]
-    assert all(r["records"] == 20 and r["leads"] == "I" for r in spaces)
+    assert all(0 < r["records"] <= 20 and r["leads"] == "I" for r in spaces)
+    assert spaces[0]["records"] == 20  # every record has a statement; not every one a form
     labels = [r for r in rows if "positives" in r]
     assert len(labels) == 71 + 44 + 23 + 5 + 19 + 12
     assert 0 < sum(r["positives"] for r in labels if r["space"] == "superdiagnostic") <= 40

@@ -95,10 +95,20 @@ def best_thresholds(y_true: np.ndarray, y_score: np.ndarray,
     return out
 
 
+def labelled(y_true: np.ndarray) -> np.ndarray:
+    """The records with at least one label of the space: the PTB-XL benchmark scores each space
+    on these alone (Strodthoff et al. 2021, `select_data`). Counted as easy negatives, the 151 of
+    the 242 fold-9 records without a form statement raised form macro AUC from 0.807 to 0.870
+    and lowered its Fmax from 0.445 to 0.321."""
+    return (y_true > 0.5).any(1)
+
+
 def space_report(
     y_true: np.ndarray, y_score: np.ndarray, thresholds: np.ndarray
 ) -> dict[str, float | int]:
-    """The figures `evaluate` prints for one label space."""
+    """The figures `evaluate` prints for one label space, on its `labelled` records."""
+    rows = labelled(y_true)
+    y_true, y_score = y_true[rows], y_score[rows]
     return {
         "records": int(y_true.shape[0]),
         "macro_auc": macro_auc(y_true, y_score),

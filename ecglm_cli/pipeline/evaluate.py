@@ -10,7 +10,7 @@ import torch
 from ecglm_cli.data.ptbxl import PTBXL, PTBXLEntry
 from ecglm_cli.errors import ModelError, RecordError
 from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
-from ecglm_cli.models.metrics import auc_per_label, f1_per_label, space_report
+from ecglm_cli.models.metrics import auc_per_label, f1_per_label, labelled, space_report
 from ecglm_cli.models.predict import predict_windows
 from ecglm_cli.pipeline.prepare import array_windows, restrict_leads, to_model_array
 
@@ -70,12 +70,15 @@ def label_report(
     split: Split, probs: dict[str, np.ndarray], thresholds: dict[str, np.ndarray],
     labels: dict[str, list[str]], descriptions: dict[str, dict[str, str]],
 ) -> list[dict]:
-    """One row per statement: positives, AUC and F1 at its threshold."""
+    """One row per statement: positives, AUC and F1 at its threshold, on the records with a
+    label of its space."""
     rows = []
     for space, names in labels.items():
         y = split.label_matrix(space)
-        aucs = auc_per_label(y, probs[space])
-        f1s = f1_per_label(y, probs[space] >= thresholds[space][None, :])
+        scored = labelled(y)  # as in `space_report`: the records with a label of the space
+        y, p = y[scored], probs[space][scored]
+        aucs = auc_per_label(y, p)
+        f1s = f1_per_label(y, p >= thresholds[space][None, :])
         for j, name in enumerate(names):
             rows.append({
                 "space": space, "label": name,

@@ -149,10 +149,16 @@ def _replace(file, old, new):
     (_replace("ptbxl_database.csv", b"\n2,", b"\n1,"), "ecg_id 1 is listed twice"),
     (_replace("ptbxl_database.csv", b"\n2,", b"\n1e999,"), "malformed PTB-XL table"),
     (_replace("scp_statements.csv", b"NORM", b"N\xffRM"), "not a PTB-XL scp_statements.csv"),
+    (_replace("ptbxl_database.csv", b"{'NORM': 100.0}", b""), "ecg_id 1 has no scp_codes"),
+    (_replace("ptbxl_database.csv", b"{'NORM': 100.0}", b"{}"),
+     "ecg_id 1 has no SCP statement"),
+    (_replace("ptbxl_database.csv", b",1,", b",,"), "ecg_id 1 has no strat_fold"),
 ], ids=["no scp_codes", "no strat_fold", "list likelihood", "duplicate ecg_id",
-             "infinite ecg_id", "non-UTF-8 statements"])
+             "infinite ecg_id", "non-UTF-8 statements", "empty scp_codes cell",
+             "no statement", "empty fold cell"])
 def test_malformed_tables_are_one_line_errors_naming_the_file(tmp_path, edit, reason):
-    """Without scp_codes every record trained as having no statement (exit 0); the others
+    """Without scp_codes every record trained as having no statement (exit 0), and so did a
+    record whose cell was empty, in fold 0 when its fold was empty too; the others
     raised OverflowError, TypeError or UnicodeDecodeError, and a duplicate ecg_id silently
     dropped a record."""
     from ecglm_cli.data.ptbxl import PTBXL
@@ -161,3 +167,20 @@ def test_malformed_tables_are_one_line_errors_naming_the_file(tmp_path, edit, re
     with pytest.raises(DatasetError, match=reason) as error:
         PTBXL(folder).select([1])
     assert str(error.value).startswith(str(folder))
+
+
+def test_nan_in_a_label_column_is_an_empty_cell(tmp_path):
+    """A table saved through pandas writes "nan" into empty cells: read as notes, every record
+    got all four kinds of noise, a pacemaker and an unknown infarction stage."""
+    from knowledge_fixtures import row, write_ptbxl
+
+    from ecglm_cli.data.ptbxl_table import LABEL_COLUMNS, read_label_rows
+    from ecglm_cli.knowledge.labels import record_labels
+
+    folder = write_ptbxl(tmp_path, [row(1, {"NORM": 100.0, "SR": 0.0},
+                                        **dict.fromkeys(LABEL_COLUMNS, "nan"))],
+                         with_signal=set())
+    parsed = read_label_rows(folder)[1]
+    assert all(parsed[column] == "" for column in LABEL_COLUMNS)
+    labels = record_labels(parsed)
+    assert not labels.pacemaker and not labels.noise_present and not labels.stages

@@ -207,3 +207,20 @@ def test_training_questions_are_typed_in_other_ways_too():
              for examples in (train, val)]
     assert exact[0] == exact[1]
     assert sum(e.question.islower() or not e.question.endswith(("?", ".")) for e in train) > 0
+
+
+def test_a_diagnostic_statement_at_likelihood_0_is_present_not_uncertain():
+    """Likelihood 0 is "not given" (ECG-QA counts it present). All 33 NST_ records of folds
+    1-9 were reported "Possible non-specific ST changes (likelihood 0%)"."""
+    nst = row(5, {"NST_": 0.0, "SR": 0.0})
+    assert "NST_" not in record_labels(nst).uncertain
+    text = report(nst)
+    assert "likelihood 0%" not in text and "Possible" not in text
+
+
+def test_a_qrs_of_a_conduction_delay_is_above_the_normal_range():
+    """At an upper limit of 120 ms, a QRS of 120 ms (complete bundle branch block) and of
+    111-119 ms (conduction delay, by the statements' own criteria) was "within"."""
+    for qrs, answer in ((110, "within"), (116, "above"), (120, "above")):
+        assert measured_range("qrs_duration", {"qrs_duration": {"value": qrs}}) == (
+            f"{answer} the normal range")

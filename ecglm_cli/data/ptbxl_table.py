@@ -26,7 +26,7 @@ REQUIRED_COLUMNS = ("ecg_id", "strat_fold", "scp_codes")
 def parse_scp_codes(text: str) -> dict[str, float]:
     """``"{'NORM': 100.0, 'SR': 0.0}"`` -> ``{"NORM": 100.0, "SR": 0.0}`` (never eval)."""
     try:
-        value = ast.literal_eval(text) if text.strip() else {}
+        value = ast.literal_eval(text)
     except (ValueError, SyntaxError) as exc:
         raise ValueError(f"scp_codes is not a dict literal: {text[:60]!r}") from exc
     if not isinstance(value, dict):
@@ -38,12 +38,24 @@ def parse_scp_codes(text: str) -> dict[str, float]:
 
 
 def parse_row(raw: dict[str, str]) -> dict:
-    """One csv row -> dict with typed ``ecg_id``, ``strat_fold``, ``scp_codes``; label text kept."""
+    """One csv row -> dict with typed ``ecg_id``, ``strat_fold``, ``scp_codes``; label text kept.
+
+    A row without statements or fold is refused: an empty ``scp_codes`` cell (or a line cut
+    short) was trained as a record with no finding at all, in fold 0. "nan" in a label column
+    (a table saved through pandas) is an empty cell: read as a note, it gave every record all
+    four kinds of noise, a pacemaker and an unknown infarction stage."""
     row: dict = {key: (value or "") for key, value in raw.items() if key}
     row["ecg_id"] = int(float(raw["ecg_id"]))
-    row["strat_fold"] = int(float(raw["strat_fold"])) if raw.get("strat_fold") else 0
-    row["scp_codes"] = parse_scp_codes(raw.get("scp_codes") or "")
+    for column in ("strat_fold", "scp_codes"):
+        if not (raw.get(column) or "").strip():
+            raise ValueError(f"ecg_id {row['ecg_id']} has no {column}")
+    row["strat_fold"] = int(float(raw["strat_fold"]))
+    row["scp_codes"] = parse_scp_codes(raw["scp_codes"])
+    if not row["scp_codes"]:
+        raise ValueError(f"ecg_id {row['ecg_id']} has no SCP statement")
     for column in LABEL_COLUMNS:
+        if row.get(column, "").strip().lower() == "nan":
+            row[column] = ""
         row.setdefault(column, "")
     return row
 

@@ -35,6 +35,7 @@ from ecglm_cli.knowledge.labels import (
     STAGE_OLD,
     RecordLabels,
     record_labels,
+    statement_is_certain,
 )
 from ecglm_cli.knowledge.statements import Statement, by_answer_name, load_statements
 from ecglm_cli.knowledge.templates import Template, load_templates
@@ -391,9 +392,13 @@ def measured_context(measurements: dict | None) -> str:
 # --- questions about the measured values ----------------------------------------------------
 # Adult resting limits (AHA/ACCF/HRS 2009 standardization series; the rate limits are the ones
 # PTB-XL's SBRAD/STACH statements use). None: no limit on that side.
+# The QRS limit is 110 ms, where the statements' own criteria start a conduction delay (IVCD,
+# incomplete bundle branch block): at 120 ms, QRS durations of complete bundle branch block were
+# answered "within the normal range". The QTc limit, 460 ms, is the guideline's for women (450
+# for men): the LM is not told the sex.
 NORMAL_RANGES: dict[str, tuple[float | None, float | None]] = {
     "heart_rate": (60, 100), "rr_mean": (600, 1000), "pr_interval": (120, 200),
-    "qrs_duration": (None, 120), "qtc_bazett": (350, 460),
+    "qrs_duration": (None, 110), "qtc_bazett": (350, 460),
 }  # the uncorrected QT has no rate-independent range
 # How questions name each value, and ECG-QA's numeric-feature answer names (template 42).
 MEASURED_NAMES: dict[str, tuple[str, str]] = {
@@ -500,7 +505,7 @@ def report(row: dict, measurements: dict | None = None) -> str:
         statement = statements.get(code)
         if statement is None or statement.category.get("rhythm"):
             continue
-        if statement.category.get("diagnostic") and likelihood < 100.0:
+        if not statement_is_certain(statement, likelihood):
             sentences.append(f"Possible {statement.name} (likelihood {likelihood:.0f}%).")
         else:
             sentences.append(_criteria_sentence(statement))

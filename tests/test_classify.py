@@ -285,3 +285,26 @@ def test_per_label_with_via_lm_is_a_usage_error(tmp_path):
     result = CliRunner().invoke(cli, ["evaluate", "--ptbxl", str(tmp_path), "--via", "lm",
                                       "--per-label"])
     assert result.exit_code == 2 and "--per-label lists the classifier heads'" in result.output
+
+
+@pytest.mark.parametrize(("option", "value", "reason"), [
+    ("--labels", "rhythms", "rhythms; choose from all, diagnostic"),
+    ("--labels", " , ", "none given; choose from"),
+    ("--threshold", "nan", "nan is not a number from 0 to 1"),
+])
+def test_unknown_label_spaces_and_a_nan_threshold_are_usage_errors(tmp_path, option, value,
+                                                                    reason):
+    """`--labels rhythms` exited 1 after loading the model, `--labels ''` fell back to the
+    default spaces, and `--threshold nan` made every statement negative."""
+    rec = write_wfdb(tmp_path, "r", synthetic_ecg(fs=100, seed=2), 100)
+    result = CliRunner().invoke(cli, ["classify", str(rec), option, value,
+                                      "--model", str(tmp_path / "no-such-bundle")])
+    assert result.exit_code == 2 and reason in result.output, result.output
+
+
+def test_a_label_space_named_twice_is_reported_once(tmp_path, bundle):
+    rec = write_wfdb(tmp_path, "r", synthetic_ecg(fs=100, seed=2), 100)
+    result = classify(str(rec), "--model", str(bundle), "--labels", "rhythm,rhythm",
+                      "--format", "csv", "--no-measurements")
+    header = result.stdout.splitlines()[0].split(",")
+    assert len(header) == len(set(header))

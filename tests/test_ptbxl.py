@@ -184,3 +184,14 @@ def test_nan_in_a_label_column_is_an_empty_cell(tmp_path):
     assert all(parsed[column] == "" for column in LABEL_COLUMNS)
     labels = record_labels(parsed)
     assert not labels.pacemaker and not labels.noise_present and not labels.stages
+
+
+def test_a_fold_the_table_does_not_have_is_named(tmp_path):
+    """`evaluate --fold 11` said "no readable records in fold(s) 11"."""
+    from ecglm_cli.data.ptbxl import PTBXL
+
+    folder = _table_with(tmp_path, lambda folder: None)
+    with pytest.raises(DatasetError) as error:
+        PTBXL(folder).select([1, 9, 11])
+    assert str(error.value) == (f"{folder / 'ptbxl_database.csv'}: no fold 9, 11 in the table "
+                                "(it has folds 1)")

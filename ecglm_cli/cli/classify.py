@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import click
@@ -34,15 +35,39 @@ scored, and the exit code is 1. JSON fields: docs/output-schema.md.
 """
 
 
+def _label_spaces(ctx: click.Context, param: click.Parameter, value: str | None
+                  ) -> list[str] | None:
+    """The spaces asked for, each once; an unknown or empty one is a usage error (exit 2)
+    before the model loads: `--labels rhythms` exited 1 after loading it."""
+    if value is None:
+        return None
+    from ecglm_cli.data.ptbxl import LABEL_SPACES
+
+    spaces = list(dict.fromkeys(s.strip() for s in value.split(",") if s.strip()))
+    unknown = [s for s in spaces if s not in LABEL_SPACES]
+    if not spaces or unknown:
+        raise click.BadParameter(f"{', '.join(unknown) or 'none given'}; choose from "
+                                 f"{', '.join(LABEL_SPACES)}")
+    return spaces
+
+
+def _threshold(ctx: click.Context, param: click.Parameter, value: float | None
+               ) -> float | None:
+    if value is not None and not math.isfinite(value):  # FloatRange lets NaN through
+        raise click.BadParameter(f"{value} is not a number from 0 to 1")
+    return value
+
+
 @click.command("classify", epilog=EXAMPLES, short_help="Score records with the ECG classifier.")
 @click.argument("records", nargs=-1, required=True, type=click.Path(dir_okay=True))
 @model_option
-@click.option("--labels", default=None, metavar="SPACES",
+@click.option("--labels", default=None, metavar="SPACES", callback=_label_spaces,
               help="Label spaces to report, comma-separated: superdiagnostic, diagnostic, "
               "subdiagnostic, form, rhythm, all. Default: superdiagnostic,diagnostic,form,rhythm.")
 @click.option("--top-k", type=click.IntRange(min=1), default=None, metavar="K",
               help="List the K most probable statements of each space, positive or not.")
 @click.option("--threshold", type=click.FloatRange(0, 1), default=None, metavar="T",
+              callback=_threshold,
               help="One decision threshold for every statement instead of the bundle's own.")
 @model_leads_option
 @fs_option
@@ -52,7 +77,7 @@ scored, and the exit code is 1. JSON fields: docs/output-schema.md.
               help="heads: the classifier heads. lm: ask the ECG language model a yes/no "
               "question per diagnostic, form and rhythm statement (the paper's zero-shot use).")
 @format_option
-def command(records: tuple[str, ...], model: str, labels: str | None, top_k: int | None,
+def command(records: tuple[str, ...], model: str, labels: list[str] | None, top_k: int | None,
             threshold: float | None, leads: str | None, fs: float | None,
             input_leads: str | None, measurements: bool, via: str, fmt: str | None) -> None:
     """Score each RECORD: positive statements with probabilities, findings by label space,
@@ -83,9 +108,8 @@ def command(records: tuple[str, ...], model: str, labels: str | None, top_k: int
         fs=fs, input_leads=_tuple(parse_input_leads(input_leads)),
         leads=parse_model_leads(leads), measurements=measurements,
     )
-    spaces = [s.strip() for s in labels.split(",") if s.strip()] if labels else None
     fmt = resolve_format(fmt)
-    scorer = Scorer(load_classifier(model), spaces=spaces, threshold=threshold, top_k=top_k,
+    scorer = Scorer(load_classifier(model), spaces=labels, threshold=threshold, top_k=top_k,
                     batch_size=16)
     writer = get_writer(fmt, columns=scorer.columns()) if fmt != "table" else None
     failed = 0

@@ -207,7 +207,15 @@ class PTBXL:
         return self.root / (name + ".hea")
 
     def select(self, folds: Sequence[int], limit: int | None = None) -> list[PTBXLEntry]:
-        """Entries in `folds` whose header file exists (others go to `skipped`), in ecg_id order."""
+        """Entries in `folds` whose header file exists (others go to `skipped`), in ecg_id order.
+        A fold the table does not have is an error naming the folds it has: `--fold 11` was
+        reported as "no readable records"."""
+        present = {entry.fold for entry in self.entries}
+        absent = sorted(set(folds) - present)
+        if absent:
+            raise DatasetError(self.root / "ptbxl_database.csv",
+                               f"no fold {', '.join(map(str, absent))} in the table (it has "
+                               f"folds {', '.join(map(str, sorted(present)))})")
         chosen = []
         for entry in self.entries:
             if entry.fold not in folds:

@@ -53,7 +53,7 @@ def test_json_schema_on_synthetic_record(tmp_path, bundle):
     assert row["windows"] == 4  # 10 s in the tiny bundle's 2.5 s windows
     assert row["leads_used"] == list(STANDARD_LEADS)
     assert row["quality"] == {"missing_leads": [], "flat_leads": [], "saturated_leads": [],
-                              "noisy_leads": [], "ok": True}
+                              "out_of_range_leads": [], "noisy_leads": [], "ok": True}
     assert set(row["findings"]) == {"superdiagnostic", "diagnostic", "form", "rhythm"}
     for space, found in row["findings"].items():
         probs = row["probabilities"][space]
@@ -160,6 +160,22 @@ def test_a_lead_mostly_missing_is_not_read_and_a_short_record_is_refused(tmp_pat
     assert result.exit_code == 1 and result.stdout == ""
     assert "short.hea: record too short for the model (1.5 s; at least 2.0 s needed)" in \
         result.stderr
+
+
+def test_microvolts_labelled_millivolts_are_flagged_out_of_range(tmp_path, bundle):
+    """Clipped to +-10 mV as square waves, such a record came out CD, HYP and SR at 1.0 with
+    `quality.ok` true."""
+    signal = synthetic_ecg(fs=100, seed=6) * 1000.0
+    np.save(tmp_path / "uv.npy", signal)
+    (tmp_path / "uv.json").write_text(json.dumps({"fs": 100, "leads": list(STANDARD_LEADS),
+                                                  "units": "mV"}))
+    result = classify(str(tmp_path / "uv.npy"), "--model", str(bundle), "--format", "json",
+                      "--no-measurements")
+    quality = json.loads(result.stdout)["quality"]
+    assert quality["out_of_range_leads"] and not quality["ok"]
+    table = classify(str(tmp_path / "uv.npy"), "--model", str(bundle), "--format", "table",
+                     "--no-measurements")
+    assert "quality: check the flagged leads; out_of_range: " in table.stdout
 
 
 def test_quality_flags_saturation_noise_and_missing_leads():

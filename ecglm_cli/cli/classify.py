@@ -174,7 +174,8 @@ def render_table(result: dict[str, Any]) -> str:
         f"leads used: {' '.join(result['leads_used'])}",
         "  quality: " + ("ok" if q["ok"] else "check the flagged leads") + "".join(
             f"; {name.replace('_leads', '')}: {' '.join(q[name])}"
-            for name in ("missing_leads", "flat_leads", "saturated_leads", "noisy_leads")
+            for name in ("missing_leads", "flat_leads", "saturated_leads", "out_of_range_leads",
+                         "noisy_leads")
             if q[name]
         ),
     ]

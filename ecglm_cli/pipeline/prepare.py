@@ -19,10 +19,11 @@ from ecglm_cli.io.assemble import MAX_SAMPLES
 from ecglm_cli.io.leads import STANDARD_LEADS
 from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.signal.gaps import fill_gaps
+from ecglm_cli.signal.quality import MAX_MV
 from ecglm_cli.signal.resample import resample
 from ecglm_cli.signal.windows import pad_or_crop, window_starts
 
-CLIP_MV = 10.0
+CLIP_MV = MAX_MV  # beyond it a lead is flagged out of range (signal.quality)
 # A record shorter than this share of the model's window is refused: padded with 0 mV, a 2 s crop
 # of a normal ECG came out conduction disturbance 0.96, and every 1-2 s crop of eight fold-9
 # records moved some superdiagnostic probability by 0.8 on average (3 s: 0.54, 4 s: 0.14,

@@ -1,4 +1,4 @@
-"""Quality flags for a record: leads that are missing, flat, saturated or noisy.
+"""Quality flags for a record: leads that are missing, flat, saturated, out of range or noisy.
 
 Simple, documented per-lead checks (docs/output-schema.md lists them), cheap enough to run on
 every record of a batch:
@@ -8,6 +8,9 @@ every record of a batch:
 - saturated: the lead sits at one value, its own maximum or minimum and far (`CLIP_MIN_MV`) from
   its median, for a run of at least `CLIP_RUN_S` seconds: the plateau an amplifier or ADC leaves
   when it clips (a real R or S peak is never that flat);
+- out of range: more than `OUT_OF_RANGE_SHARE` of the lead lies over `MAX_MV` from its median,
+  where the model input is clipped: no ECG is that large, a wrong unit is (µV data labelled mV
+  came out CD, HYP and SR at 1.0 with every lead clipped to a square wave and `ok` true);
 - noisy: more than `NOISE_POWER_SHARE` of the lead's (mean-removed) power lies above 40 Hz, where
   an ECG has little and muscle and mains noise have much. Clean PTB-XL leads keep 99.9% of the time
   under 10%. Only checked for records sampled at more than 80 Hz. Baseline wander is not flagged:
@@ -29,16 +32,18 @@ MAX_NAN_FRACTION = 0.5
 CLIP_RUN_S = 0.03
 CLIP_TOLERANCE = 1e-4  # of the lead's range: how close to the extreme counts as "at" it
 CLIP_MIN_MV = 0.5
+MAX_MV = 10.0  # the model input is clipped here (pipeline.prepare)
+OUT_OF_RANGE_SHARE = 0.01
 NOISE_FLOOR_HZ = 40.0
 NOISE_POWER_SHARE = 0.2
 NOISE_BLOCK_S = 60.0  # spectra of longer leads are summed over blocks this long
 
 
 def quality_flags(record: ECGRecord) -> dict[str, object]:
-    """Per-record flags; `ok` is true when no lead is flat, saturated or noisy."""
+    """Per-record flags; `ok` is true when no lead is flat, saturated, out of range or noisy."""
     fs = float(record.fs)
     missing = {lead for lead in STANDARD_LEADS if lead not in record.leads}
-    flat, saturated, noisy = [], [], []
+    flat, saturated, out_of_range, noisy = [], [], [], []
     for lead, row in zip(record.leads, record.signal, strict=True):
         gaps = np.isnan(row)
         if not row.size or gaps.mean() > MAX_NAN_FRACTION:
@@ -51,14 +56,17 @@ def quality_flags(record: ECGRecord) -> dict[str, object]:
             continue
         if _clipped(x, float(median), fs):
             saturated.append(lead)
+        if np.mean(np.abs(x - np.float32(median)) > MAX_MV) > OUT_OF_RANGE_SHARE:
+            out_of_range.append(lead)
         if fs > 2 * NOISE_FLOOR_HZ and _noise_share(x, fs) > NOISE_POWER_SHARE:
             noisy.append(lead)
     return {
         "missing_leads": [lead for lead in STANDARD_LEADS if lead in missing],
         "flat_leads": flat,
         "saturated_leads": saturated,
+        "out_of_range_leads": out_of_range,
         "noisy_leads": noisy,
-        "ok": not (flat or saturated or noisy),
+        "ok": not (flat or saturated or out_of_range or noisy),
     }
 
 

@@ -35,7 +35,7 @@ def write_ptbxl(root: Path, rows: list[dict], with_signal: set[int] | None = Non
                              "filename_lr": f"records100/00000/{r['ecg_id']:05d}_lr",
                              "filename_hr": f"records500/00000/{r['ecg_id']:05d}_hr"})
     wanted = with_signal if with_signal is not None else {r["ecg_id"] for r in rows}
-    t = np.arange(200) / 100.0
+    t = np.arange(500) / 100.0  # 5 s: the default encoder window (shorter ones are refused)
     signal = np.stack([np.sin(2 * np.pi * 1.2 * t) * (0.5 + 0.05 * k) for k in range(12)], 1)
     for ecg_id in wanted:
         folder = root / "records100" / f"{ecg_id // 1000 * 1000:05d}"

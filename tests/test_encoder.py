@@ -64,8 +64,8 @@ def test_prepare_orders_leads_resamples_and_masks():
     assert windows.shape == (9, 12, CONFIG.window)  # 10 s, 2 s windows, 1 s hop
 
 
-def test_prepare_pads_short_records_and_drops_empty_leads():
-    sig = np.zeros((2, 50))
+def test_prepare_pads_records_a_little_short_and_drops_empty_leads():
+    sig = np.zeros((2, 170))  # 1.7 s of a 2 s window: at least 80 % of it
     sig[1] = np.nan
     x, mask = to_model_input(_record(["II", "V1"], sig, fs=100.0), CONFIG)
     assert x.shape == (12, CONFIG.window)

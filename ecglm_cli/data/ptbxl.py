@@ -208,11 +208,11 @@ class PTBXL:
 
     def select(self, folds: Sequence[int], limit: int | None = None) -> list[PTBXLEntry]:
         """Entries in `folds` whose header file exists (others go to `skipped`), in ecg_id order.
-        A fold the table does not have is an error naming the folds it has: `--fold 11` was
-        reported as "no readable records"."""
+        Folds of which the table has none are an error naming the folds it has: `--fold 11`
+        was reported as "no readable records". (A subset may lack some training folds.)"""
         present = {entry.fold for entry in self.entries}
         absent = sorted(set(folds) - present)
-        if absent:
+        if absent and len(absent) == len(set(folds)):
             raise DatasetError(self.root / "ptbxl_database.csv",
                                f"no fold {', '.join(map(str, absent))} in the table (it has "
                                f"folds {', '.join(map(str, sorted(present)))})")

@@ -222,3 +222,31 @@ def test_quality_of_a_long_record_matches_its_blocks():
                            original_leads=["I", "II"], source="x", format="npy",
                            units=["mV", "mV"])
         assert quality_flags(record)["noisy_leads"] == noisy_leads
+
+
+def test_windows_mostly_missing_in_every_lead_are_not_scored():
+    """The last 3 s of a 10 s normal ECG missing in every lead took NORM from 0.999 to 0.67:
+    the window over them was scored as a flat line."""
+    from ecglm_cli.io.leads import STANDARD_LEADS
+    from ecglm_cli.io.record import ECGRecord
+    from ecglm_cli.pipeline.prepare import to_model_windows
+
+    class Spec:
+        fs, window, stride = 100.0, 500, 250
+
+    leads = list(STANDARD_LEADS)
+    signal = synthetic_ecg(fs=500.0, seconds=10.0)
+    intact, _ = to_model_windows(ECGRecord(signal=signal, fs=500.0, leads=leads,
+                                           original_leads=leads, source="r", format="t"), Spec)
+    signal[:, -1500:] = np.nan
+    gapped, mask = to_model_windows(ECGRecord(signal=signal, fs=500.0, leads=leads,
+                                              original_leads=leads, source="r", format="t"), Spec)
+    assert len(intact) == 3 and len(gapped) == 2 and mask.all()
+    # the windows starting at 0 and 2.5 s, as they were up to the gap at 7 s
+    assert np.abs(gapped[:, :, :450] - intact[:2, :, :450]).max() < 0.05
+    signal = synthetic_ecg(fs=500.0, seconds=10.0)
+    for start_s in (0.5, 3.0, 6.0, 8.5):  # 1 s gaps: each window 60 % recorded, all are kept
+        signal[:, int(start_s * 500):int(start_s * 500) + 500] = np.nan
+    spread, _ = to_model_windows(ECGRecord(signal=signal, fs=500.0, leads=leads,
+                                           original_leads=leads, source="r", format="t"), Spec)
+    assert len(spread) == 3

@@ -19,6 +19,7 @@ from test_classify import bundle, write_wfdb  # noqa: F401  (the session bundle 
 
 from ecglm_cli.cli.main import cli
 from ecglm_cli.errors import EXIT_PARTIAL
+from ecglm_cli.io.leads import STANDARD_LEADS
 from ecglm_cli.pipeline.batch_inputs import discover, shard_of
 from ecglm_cli.signal.synthetic import synthetic_ecg
 
@@ -173,3 +174,29 @@ def test_resume_on_csv_keeps_one_header(tree, bundle, tmp_path):  # noqa: F811
     assert lines[0].startswith("id,path,model,error,")
     assert sum(line.startswith("id,") for line in lines) == 1
     assert len(lines) == 26
+
+
+def test_odd_file_names_neither_end_the_batch_nor_repeat_on_resume(bundle, tmp_path):  # noqa: F811
+    """A file name that is not UTF-8 ended the whole batch with UnicodeEncodeError (and every
+    --resume at the same record); in CSV, an id with two spaces or a leading one was written
+    collapsed, read back as another id, and scored again at every --resume."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    sidecar = json.dumps({"fs": 100, "leads": list(STANDARD_LEADS), "units": "mV"})
+    for name in ("caf\udce9", "a  b", " lead", "plain"):  # \udce9: the byte 0xE9 (Latin-1 é)
+        np.save(folder / f"{name}.npy", synthetic_ecg(fs=100, seed=1))
+        (folder / f"{name}.json").write_text(sidecar)
+    expected = sorted(["caf\\xe9", "a  b", " lead", "plain"])
+    for fmt in ("jsonl", "csv"):
+        out = tmp_path / f"rows.{fmt}"
+        for resume in ((), ("--resume",), ("--resume",)):
+            result = run_batch(str(folder), "--out", str(out), "--model", str(bundle),
+                               "--format", fmt, "--no-measurements", *resume)
+            assert result.exit_code == 0, result.output
+        with open(out, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh)) if fmt == "csv" else [json.loads(x) for x in fh]
+        assert sorted(r["id"] for r in rows) == expected, fmt
+        assert any(r["path"].endswith("caf\\xe9.npy") for r in rows)
+    shard = run_batch(str(folder), "--out", str(tmp_path / "s.jsonl"), "--model", str(bundle),
+                      "--shard", "0/2", "--no-measurements")
+    assert shard.exit_code == 0, shard.output

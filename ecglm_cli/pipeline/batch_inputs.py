@@ -15,6 +15,7 @@ each with a stable id; and the deterministic shard each id belongs to.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import stat
 import sys
@@ -26,6 +27,7 @@ from typing import TextIO
 
 from ecglm_cli.errors import ECGLMError
 from ecglm_cli.pipeline.classify import record_id
+from ecglm_cli.pipeline.rowfile import line_safe
 
 EDF_SUFFIXES = (".edf", ".bdf")
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -45,11 +47,11 @@ def discover(source: str, pattern: str | None = None, bare_arrays: bool = False,
 
     Two records whose names differ only in the record suffix (`rec.hea` and `rec.edf`) would
     share an id, and `--resume` would then skip the second: both keep their suffix instead."""
-    named = list(_named(source, pattern, bare_arrays, stdin))
+    named = list(dict.fromkeys(_named(source, pattern, bare_arrays, stdin)))  # listed twice: once
     counts = Counter(record_id(name) for name, _ in named)
     for name, path in named:
         rid = record_id(name)
-        yield Job(rid if counts[rid] == 1 else name, path)
+        yield Job(line_safe(rid if counts[rid] == 1 else name), path)
 
 
 def select_jobs(source: str, pattern: str | None, bare_arrays: bool, shard: tuple[int, int],
@@ -76,8 +78,9 @@ def select_jobs(source: str, pattern: str | None, bare_arrays: bool, shard: tupl
 def _named(source: str, pattern: str | None, bare_arrays: bool,
            stdin: TextIO | None) -> Iterator[tuple[str, str]]:
     """(name, path) of each record: the name is its path below the directory, or as listed."""
-    if source == "-":
-        yield from _listed(stdin or sys.stdin, pattern)
+    if source == "-":  # undecodable bytes kept as they are, so that the file still opens
+        yield from _listed(stdin or io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8",
+                                                     errors="surrogateescape"), pattern)
         return
     path = Path(source)
     if path.is_dir():
@@ -92,7 +95,7 @@ def _named(source: str, pattern: str | None, bare_arrays: bool,
         raise ECGLMError(f"{source}: is a record; give a directory or a list of record paths "
                          "(or use `ecglm classify`)")
     try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
+        with open(path, encoding="utf-8-sig", errors="surrogateescape") as fh:
             yield from _listed(fh, pattern)
     except OSError as exc:
         raise ECGLMError(f"{source}: cannot read the list ({exc.strerror or exc})") from None

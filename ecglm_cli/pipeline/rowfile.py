@@ -63,6 +63,7 @@ class RowFile:
 
     def write(self, row: dict[str, Any]) -> None:
         self.start()
+        row = {**row, **{k: line_safe(row[k]) for k in ("id", "path") if k in row}}
         self._write_line(to_json_line(row) + "\n" if self.fmt == "jsonl" else self._csv_line(row))
 
     def close(self) -> None:
@@ -73,11 +74,15 @@ class RowFile:
     def _csv_line(self, row: dict[str, Any]) -> str:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
-        writer.writerow({k: _one_line(v) for k, v in row.items()})
+        # the error text is made one line; id and path are `line_safe` already (collapsed, an id
+        # with two spaces was read back as another, and scored again at every --resume)
+        writer.writerow({k: v if k in ("id", "path") else _one_line(v) for k, v in row.items()})
         return buffer.getvalue()
 
     def _write_line(self, line: str) -> None:
-        data = line.encode("utf-8")
+        # an undecodable file name reaches error texts as lone surrogates, which UTF-8 cannot
+        # hold: one such name ended the whole batch with UnicodeEncodeError
+        data = line.encode("utf-8", "backslashreplace")
         while data:  # a regular file takes it in one call; loop only on a short write
             written = os.write(self.fd, data)
             data = data[written:]
@@ -139,6 +144,15 @@ def cut_torn_tail(path: Path) -> None:
             keep = 0
         if keep < end:
             fh.truncate(keep)
+
+
+def line_safe(text: str) -> str:
+    """A file name as a row can hold it and give it back unchanged: bytes that are not UTF-8
+    (lone surrogates from the file system) as `\\xNN`, line breaks as `\\n` and `\\r`."""
+    if text.isprintable() and text.isascii():
+        return text
+    safe = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return safe.replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _one_line(value: Any) -> Any:

@@ -453,3 +453,17 @@ def test_no_ptbxl_record_has_its_arm_electrodes_flagged_and_most_swapped_copies_
         swapped += flag in measure(record).get("note", "")
     assert real == 0
     assert swapped >= 0.5 * len(paths)
+
+
+@pytest.mark.parametrize(("ecg_id", "rate"), [(1380, "lr"), (887, "lr"), (1557, "lr"),
+                                              (976, "lr"), (1214, "lr"), (108, "hr")])
+def test_in_sinus_tachycardia_the_previous_t_wave_is_not_the_p_wave(shared_data, ecg_id, rate):
+    """The previous beat's T wave outweighed the P wave: 27 of the 54 PTB-XL STACH records at
+    100 Hz got a PR over 220 ms (01380: 392 ms at 105 bpm; 00108 at 500 Hz: 320 ms)."""
+    from ecglm_cli.io import read_record
+
+    folder = "records100" if rate == "lr" else "records500"
+    path = shared_data / "ptbxl" / folder / f"{ecg_id // 1000 * 1000:05d}" / f"{ecg_id:05d}_{rate}"
+    m = measure(read_record(path.with_suffix(".hea")))
+    assert m["heart_rate"]["value"] > 100
+    assert 120 <= m["pr_interval"]["value"] <= 200

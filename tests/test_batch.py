@@ -200,3 +200,19 @@ def test_odd_file_names_neither_end_the_batch_nor_repeat_on_resume(bundle, tmp_p
     shard = run_batch(str(folder), "--out", str(tmp_path / "s.jsonl"), "--model", str(bundle),
                       "--shard", "0/2", "--no-measurements")
     assert shard.exit_code == 0, shard.output
+
+
+def test_an_error_row_quotes_the_path_exactly(bundle, tmp_path):  # noqa: F811
+    """Error texts had every run of whitespace collapsed: `double  space.hea` was reported as
+    `double space.hea`, which names no file."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "double  space.hea").write_text("not a header\n")
+    for fmt in ("jsonl", "csv"):
+        out = tmp_path / f"rows.{fmt}"
+        result = run_batch(str(folder), "--out", str(out), "--model", str(bundle),
+                           "--format", fmt)
+        assert result.exit_code == EXIT_PARTIAL, result.output
+        with open(out, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh)) if fmt == "csv" else [json.loads(x) for x in fh]
+        assert rows[0]["error"].startswith(f"{folder / 'double  space.hea'}: "), rows[0]

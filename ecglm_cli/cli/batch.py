@@ -26,7 +26,8 @@ Examples:
   ecglm batch ecgs/ --out scores.jsonl --resume       continue after a crash or kill
   ecglm batch ecgs/ --out part-3.jsonl --shard 3/8    job 3 of 8 (SLURM array, ...)
   ecglm batch ecgs/ --out fast.jsonl --model ecglm-small --no-measurements
-                                                      about 2.6x faster, slightly less accurate
+                                                      3-4x the default's speed, slightly less
+                                                      accurate
 
 Each row carries the record's id and path; a record that cannot be read gets an error row
 {id, path, error} and the batch goes on. Summary on stderr; exit code 3 when any record
@@ -49,7 +50,8 @@ def _default_workers() -> int:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Reader processes. Default: the number of CPU cores (at most 8).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
-              help="Records per forward pass.")
+              help="Records gathered per model call; their windows go through the encoder "
+              "this many at a time.")
 @click.option("--resume", is_flag=True, help="Keep OUT and skip the ids already in it.")
 @click.option("--shard", default=None, metavar="I/N",
               help="Score only shard I of N (0-based), chosen by a stable hash of the id.")

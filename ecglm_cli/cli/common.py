@@ -70,7 +70,8 @@ input_leads_option = click.option(
 
 measurements_option = click.option(
     "--measurements/--no-measurements", default=True, show_default=True,
-    help="Measure rate, intervals and axis (about as costly as reading the record).",
+    help="Measure rate, intervals and axis (about as costly as the model itself; "
+    "--no-measurements to score large folders faster).",
 )
 
 

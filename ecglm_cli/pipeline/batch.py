@@ -28,7 +28,7 @@ from ecglm_cli.pipeline.classify import (
     prepare_record,
 )
 from ecglm_cli.pipeline.reader_pool import ReaderPool
-from ecglm_cli.pipeline.rowfile import RowFile
+from ecglm_cli.pipeline.rowfile import RowFile, one_line
 
 IDLE_FLUSH_S = 0.05  # score a partial batch when no prepared record arrives for this long
 
@@ -74,7 +74,7 @@ def _prepare_job(job: Job) -> PreparedRecord | dict[str, str]:
     try:
         return prepare_record(job.path, job.id, _WORKER["spec"], _WORKER["options"])
     except RecordError as exc:
-        return {"id": job.id, "path": job.path, "error": " ".join(str(exc).split())}
+        return {"id": job.id, "path": job.path, "error": one_line(str(exc))}
 
 
 def _lost(job: Job) -> dict[str, str]:

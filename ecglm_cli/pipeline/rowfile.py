@@ -13,6 +13,7 @@ import io
 import itertools
 import json
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from ecglm_cli.errors import ECGLMError
 from ecglm_cli.output import to_json_line
 
 _TAIL_BLOCK = 1 << 16
+_BREAKS = re.compile(r"\s*[\x00-\x1f\x7f]+\s*")
 
 
 class RowFile:
@@ -76,7 +78,7 @@ class RowFile:
         writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
         # the error text is made one line; id and path are `line_safe` already (collapsed, an id
         # with two spaces was read back as another, and scored again at every --resume)
-        writer.writerow({k: v if k in ("id", "path") else _one_line(v) for k, v in row.items()})
+        writer.writerow({k: v if k in ("id", "path") else one_line(v) for k, v in row.items()})
         return buffer.getvalue()
 
     def _write_line(self, line: str) -> None:
@@ -155,5 +157,7 @@ def line_safe(text: str) -> str:
     return safe.replace("\n", "\\n").replace("\r", "\\r")
 
 
-def _one_line(value: Any) -> Any:
-    return " ".join(value.split()) if isinstance(value, str) else value
+def one_line(value: Any) -> Any:
+    """Text on one line: line breaks and other control characters become one space each run;
+    spaces are kept, so a path with two in a row is still quoted exactly."""
+    return _BREAKS.sub(" ", value).strip() if isinstance(value, str) else value

@@ -198,3 +198,27 @@ def test_a_fold_the_table_does_not_have_is_named(tmp_path):
     assert sorted(dataset.skipped) == [1, 2]
     assert str(error.value) == (f"{folder / 'ptbxl_database.csv'}: no fold 9, 11 in the table "
                                 "(it has folds 1)")
+
+
+def test_evaluate_reads_the_leads_classify_reads(tmp_path):
+    """`classify` leaves a flat lead out; `evaluate` and training fed it to the model as read,
+    so the figures described another input than users get."""
+    import numpy as np
+    import wfdb
+
+    from ecglm_cli.data.ptbxl import PTBXL
+    from ecglm_cli.io.leads import STANDARD_LEADS
+    from ecglm_cli.models.encoder import EncoderConfig
+    from ecglm_cli.pipeline.evaluate import load_split
+
+    folder = _table_with(tmp_path, lambda folder: None)
+    t = np.arange(500) / 100.0
+    signal = np.stack([np.sin(2 * np.pi * 1.2 * t) * (0.5 + 0.05 * k) for k in range(12)], 1)
+    signal[:, STANDARD_LEADS.index("V3")] = 0.0
+    (folder / "records100" / "00000").mkdir(parents=True)
+    wfdb.wrsamp("00001_lr", fs=100, units=["mV"] * 12, sig_name=list(STANDARD_LEADS),
+                p_signal=signal, fmt=["16"] * 12, write_dir=str(folder / "records100" / "00000"))
+    dataset = PTBXL(folder)
+    split = load_split(dataset, dataset.select([1]), EncoderConfig(window_s=2.5, stride_s=2.5))
+    assert [lead for lead, kept in zip(STANDARD_LEADS, split.masks[0], strict=True)
+            if not kept] == ["V3"]

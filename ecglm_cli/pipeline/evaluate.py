@@ -12,7 +12,13 @@ from ecglm_cli.errors import ModelError, RecordError
 from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
 from ecglm_cli.models.metrics import auc_per_label, f1_per_label, labelled, space_report
 from ecglm_cli.models.predict import predict_windows
-from ecglm_cli.pipeline.prepare import array_windows, restrict_leads, to_model_array
+from ecglm_cli.pipeline.prepare import (
+    array_windows,
+    restrict_leads,
+    to_model_array,
+    usable_leads,
+)
+from ecglm_cli.signal.quality import quality_flags
 
 
 @dataclass
@@ -29,11 +35,15 @@ class Split:
 
 def load_split(ds: PTBXL, entries: list[PTBXLEntry], config: EncoderConfig) -> Split:
     """Decode the records once and keep them in memory at model rate (the training cache);
-    unreadable ones go to `ds.skipped`."""
+    unreadable ones go to `ds.skipped`. The leads read are those `classify` reads: a flat or
+    mostly missing lead is left out here too, or `evaluate` would score another input than
+    users get."""
     split = Split(labels={space: [] for space in ds.label_spaces})
     for entry in entries:
         try:
-            x, mask = to_model_array(ds.record(entry), config)
+            record = ds.record(entry)
+            x, mask = to_model_array(record, config)
+            mask = usable_leads(record, mask, None, quality_flags(record))
         except RecordError as exc:
             ds.skipped[entry.ecg_id] = exc.problem
             continue

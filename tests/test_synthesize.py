@@ -224,3 +224,13 @@ def test_a_qrs_of_a_conduction_delay_is_above_the_normal_range():
     for qrs, answer in ((110, "within"), (116, "above"), (120, "above")):
         assert measured_range("qrs_duration", {"qrs_duration": {"value": qrs}}) == (
             f"{answer} the normal range")
+
+
+def test_a_range_answer_agrees_with_the_value_as_written_and_nan_is_no_value():
+    """59.6 bpm was written "60 bpm" and answered "below the normal range"; a NaN value was
+    written "nan bpm"."""
+    rate = {"heart_rate": {"value": 59.6, "unit": "bpm"}}
+    assert measured_range("heart_rate", rate) == "within the normal range"
+    nan = {"heart_rate": {"value": float("nan"), "unit": "bpm"}}
+    assert measured_range("heart_rate", nan) is None
+    assert measurement_questions(nan, random.Random(0)) == []

@@ -17,6 +17,7 @@ likelihood below 100 make verify questions "not sure" and are never used in choo
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import zlib
@@ -345,9 +346,10 @@ def measured_number(measurements: dict | None, key: str) -> float | None:
     if not isinstance(entry, dict) or entry.get("value") is None:
         return None
     try:
-        return float(entry["value"])
+        number = float(entry["value"])
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None  # NaN read "nan bpm"
 
 
 def value_text(measurements: dict | None, key: str) -> str | None:
@@ -422,6 +424,7 @@ def measured_range(key: str, measurements: dict | None) -> str | None:
     value = measured_number(measurements, key)
     if key not in NORMAL_RANGES or value is None:
         return None
+    value = round(value)  # as `value_text` writes it: 59.6 bpm read "60 bpm", below the range
     low, high = NORMAL_RANGES[key]
     if low is not None and value < low:
         return RANGE_ANSWERS[0]

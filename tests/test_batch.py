@@ -216,3 +216,21 @@ def test_an_error_row_quotes_the_path_exactly(bundle, tmp_path):  # noqa: F811
         with open(out, newline="", encoding="utf-8") as fh:
             rows = list(csv.DictReader(fh)) if fmt == "csv" else [json.loads(x) for x in fh]
         assert rows[0]["error"].startswith(f"{folder / 'double  space.hea'}: "), rows[0]
+
+
+def test_a_list_with_a_byte_order_mark_repeats_and_latin1_bytes(tree, tmp_path):
+    """A list file's BOM made its first record an error row, a record listed twice was scored
+    twice, and a Latin-1 byte on stdin ended the run."""
+    first, second = sorted(str(p) for p in tree.rglob("*.hea"))[:2]
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"\ufeff{first}\n{second}\n{first}\n", encoding="utf-8")
+    jobs = list(discover(str(listing)))
+    assert [job.path for job in jobs] == [first, second]
+    odd = tmp_path / "caf\udce9.hea"
+    odd.write_bytes(Path(first).read_bytes())
+    result = run_batch("-", "--out", str(tmp_path / "o.jsonl"), "--no-measurements",
+                       "--model", "ecglm-small",
+                       input_text=os.fsencode(odd) + b"\n" + os.fsencode(first) + b"\n")
+    assert result.exit_code in (0, EXIT_PARTIAL), result.output
+    assert {r["id"] for r in read_rows(tmp_path / "o.jsonl")} == {
+        str(tmp_path / "caf\\xe9"), first[: -len(".hea")]}

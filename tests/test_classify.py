@@ -158,8 +158,8 @@ def test_a_lead_mostly_missing_is_not_read_and_a_short_record_is_refused(tmp_pat
     short = write_wfdb(tmp_path, "short", synthetic_ecg(fs=100, seconds=1.5, seed=6), 100)
     result = classify(str(short), "--model", str(bundle))
     assert result.exit_code == 1 and result.stdout == ""
-    assert "short.hea: record too short for the model (1.5 s; at least 2.0 s needed)" in \
-        result.stderr
+    assert ("short.hea: record too short for the model (1.50 s recorded in the leads read; at "
+            "least 2.0 s needed)") in result.stderr
 
 
 def test_microvolts_labelled_millivolts_are_flagged_out_of_range(tmp_path, bundle):

@@ -11,6 +11,7 @@ from ecglm_cli.io.leads import STANDARD_LEADS
 from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.models.encoder import ECGClassifier, ECGEncoder, EncoderConfig
 from ecglm_cli.pipeline.prepare import to_model_input, to_model_windows
+from ecglm_cli.signal.quality import quality_flags
 
 CONFIG = EncoderConfig(width=4, kernel_size=3, window_s=2.0, stride_s=1.0, n_tokens=4,
                        label_counts={"superdiagnostic": 5, "rhythm": 12})
@@ -60,7 +61,7 @@ def test_prepare_orders_leads_resamples_and_masks():
     np.testing.assert_array_equal(ma, mb)
     assert abs(float(np.median(xa[0]))) < 0.2  # baseline removed
     assert not xa[~ma].any()
-    windows, _ = to_model_windows(a, CONFIG)
+    windows, _ = to_model_windows(a, CONFIG, None, quality_flags(a))
     assert windows.shape == (9, 12, CONFIG.window)  # 10 s, 2 s windows, 1 s hop
 
 

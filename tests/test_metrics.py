@@ -63,3 +63,15 @@ def test_a_space_is_scored_on_the_records_with_one_of_its_labels():
     assert report["records"] == 2 and report["macro_auc"] == 1.0
     unlabelled = np.array([[0.9, 0.2], [0.3, 0.8], [0.95, 0.0], [0.0, 0.9]])
     assert space_report(y, unlabelled, np.full(2, 0.5)) == report  # false alarms there too
+
+
+def test_per_label_figures_use_the_same_records_as_the_space():
+    """`--per-label` scored every record while the space's figures used the labelled ones."""
+    from ecglm_cli.pipeline.evaluate import Split, label_report
+
+    y = [np.array([1.0, 0.0]), np.array([0.0, 1.0]), np.array([0.0, 0.0])]
+    split = Split(labels={"form": y})
+    scores = {"form": np.array([[0.9, 0.1], [0.2, 0.8], [0.95, 0.0]])}
+    rows = label_report(split, scores, {"form": np.full(2, 0.5)}, {"form": ["A", "B"]},
+                        {"form": {}})
+    assert [r["auc"] for r in rows] == [1.0, 1.0]  # the unlabelled record's 0.95 is left out

@@ -171,7 +171,7 @@ def test_model_input_of_a_short_record_is_refused_and_of_a_mostly_missing_lead_i
     from ecglm_cli.errors import RecordError
     from ecglm_cli.io.leads import STANDARD_LEADS
     from ecglm_cli.io.record import ECGRecord
-    from ecglm_cli.pipeline.prepare import to_model_array, usable_leads
+    from ecglm_cli.pipeline.prepare import to_model_array, to_model_windows, usable_leads
     from ecglm_cli.signal.quality import quality_flags
 
     class Spec:
@@ -182,10 +182,16 @@ def test_model_input_of_a_short_record_is_refused_and_of_a_mostly_missing_lead_i
         return ECGRecord(signal=synthetic_ecg(fs=500.0, seconds=seconds), fs=500.0, leads=leads,
                          original_leads=leads, source="r.hea", format="test")
 
-    with pytest.raises(RecordError, match=r"r.hea: record too short for the model \(3.9 s; at "
-                                          r"least 4.0 s needed\)"):
-        to_model_array(record(3.9), Spec)
-    assert to_model_array(record(4.0), Spec)[1].all()
+    short = record(3.99)
+    with pytest.raises(RecordError, match=r"r.hea: record too short for the model \(3.99 s "
+                                          r"recorded in the leads read; at least 4.0 s needed"):
+        to_model_windows(short, Spec, None, quality_flags(short))
+    enough = record(4.0)
+    assert to_model_windows(enough, Spec, None, quality_flags(enough))[1].all()
+    half = record(5.0)  # 2.5 s of signal and 2.5 s missing in every lead: the same as 2.5 s
+    half.signal[:, 1250:] = np.nan
+    with pytest.raises(RecordError, match=r"\(2.50 s recorded in the leads read"):
+        to_model_windows(half, Spec, None, quality_flags(half))
     gappy = record(10.0)
     gappy.signal[6:, :4000] = np.nan  # V1-V6 80 % missing
     _, mask = to_model_array(gappy, Spec)
@@ -230,23 +236,34 @@ def test_windows_mostly_missing_in_every_lead_are_not_scored():
     from ecglm_cli.io.leads import STANDARD_LEADS
     from ecglm_cli.io.record import ECGRecord
     from ecglm_cli.pipeline.prepare import to_model_windows
+    from ecglm_cli.signal.quality import quality_flags
 
     class Spec:
         fs, window, stride = 100.0, 500, 250
 
     leads = list(STANDARD_LEADS)
+
+    def windows(signal: np.ndarray, read: list[str] | None = None):
+        record = ECGRecord(signal=signal, fs=500.0, leads=leads, original_leads=leads,
+                           source="r", format="t")
+        return to_model_windows(record, Spec, read, quality_flags(record))
+
     signal = synthetic_ecg(fs=500.0, seconds=10.0)
-    intact, _ = to_model_windows(ECGRecord(signal=signal, fs=500.0, leads=leads,
-                                           original_leads=leads, source="r", format="t"), Spec)
+    intact, _ = windows(signal)
     signal[:, -1500:] = np.nan
-    gapped, mask = to_model_windows(ECGRecord(signal=signal, fs=500.0, leads=leads,
-                                              original_leads=leads, source="r", format="t"), Spec)
+    gapped, mask = windows(signal)
     assert len(intact) == 3 and len(gapped) == 2 and mask.all()
+    # only the leads read count: a flat lead III, or chest leads outside --leads, that still
+    # have the missing stretch brought the gap window back
+    flat_iii = signal.copy()
+    flat_iii[2] = 0.0
+    assert len(windows(flat_iii)[0]) == 2
+    chest_gap = synthetic_ecg(fs=500.0, seconds=10.0)
+    chest_gap[6:, -1500:] = np.nan
+    assert len(windows(chest_gap, list(STANDARD_LEADS[6:]))[0]) == 2
     # the windows starting at 0 and 2.5 s, as they were up to the gap at 7 s
     assert np.abs(gapped[:, :, :450] - intact[:2, :, :450]).max() < 0.05
     signal = synthetic_ecg(fs=500.0, seconds=10.0)
     for start_s in (0.5, 3.0, 6.0, 8.5):  # 1 s gaps: each window 60 % recorded, all are kept
         signal[:, int(start_s * 500):int(start_s * 500) + 500] = np.nan
-    spread, _ = to_model_windows(ECGRecord(signal=signal, fs=500.0, leads=leads,
-                                           original_leads=leads, source="r", format="t"), Spec)
-    assert len(spread) == 3
+    assert len(windows(signal)[0]) == 3

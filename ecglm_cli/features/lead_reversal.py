@@ -5,7 +5,7 @@ axis and every limb-lead finding are then read from the wrong leads.
 The signs used are those of the usual criteria (P wave and QRS inverted in lead I, upright P or
 QRS in aVR, chest leads as usual). Dextrocardia inverts lead I too, but also turns V6's QRS
 negative, so a record without V5 or V6 is not judged. On the 1,732 PTB-XL records of folds 1-9
-at 100 Hz, 3 are flagged; with their arm leads swapped in software, 78% are
+at 100 Hz, none is flagged; with their arm leads swapped in software, 71% are
 (`benchmarks/lead_reversal_check.py`).
 """
 

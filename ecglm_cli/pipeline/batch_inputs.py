@@ -48,10 +48,10 @@ def discover(source: str, pattern: str | None = None, bare_arrays: bool = False,
     Two records whose names differ only in the record suffix (`rec.hea` and `rec.edf`) would
     share an id, and `--resume` would then skip the second: both keep their suffix instead."""
     named = list(dict.fromkeys(_named(source, pattern, bare_arrays, stdin)))  # listed twice: once
-    counts = Counter(record_id(name) for name, _ in named)
+    counts = Counter(line_safe(record_id(name)) for name, _ in named)
     for name, path in named:
-        rid = record_id(name)
-        yield Job(line_safe(rid if counts[rid] == 1 else name), path)
+        rid = line_safe(record_id(name))
+        yield Job(rid if counts[rid] == 1 else line_safe(name), path)
 
 
 def select_jobs(source: str, pattern: str | None, bare_arrays: bool, shard: tuple[int, int],

@@ -20,7 +20,7 @@ import numpy as np
 from ecglm_cli.errors import ECGLMError, RecordError
 from ecglm_cli.io import read_record
 from ecglm_cli.io.leads import STANDARD_LEADS
-from ecglm_cli.pipeline.prepare import to_model_windows, usable_leads
+from ecglm_cli.pipeline.prepare import to_model_windows
 from ecglm_cli.signal.quality import quality_flags
 
 DEFAULT_SPACES: tuple[str, ...] = ("superdiagnostic", "diagnostic", "form", "rhythm")
@@ -88,8 +88,7 @@ def prepare_record(path: str, rid: str, spec: InputSpec, options: ReadOptions) -
 def _prepare(path: str, rid: str, spec: InputSpec, options: ReadOptions) -> PreparedRecord:
     record = read_record(path, fs=options.fs, leads=_list(options.input_leads))
     quality = quality_flags(record)
-    windows, mask = to_model_windows(record, spec)
-    mask = usable_leads(record, mask, _list(options.leads), quality)
+    windows, mask = to_model_windows(record, spec, _list(options.leads), quality)
     details: dict[str, Any] = {
         "fs": float(record.fs),
         "duration_s": round(record.duration, 3),

@@ -13,7 +13,7 @@ import torch
 
 from ecglm_cli.io.leads import STANDARD_LEADS
 from ecglm_cli.io.record import ECGRecord
-from ecglm_cli.pipeline.prepare import to_model_windows, usable_leads
+from ecglm_cli.pipeline.prepare import to_model_windows
 from ecglm_cli.signal.quality import quality_flags
 
 # Head outputs that become ECG tokens: every statement, plus the diagnostic classes.
@@ -58,8 +58,7 @@ def record_features(
 ) -> RecordFeatures:
     """Features of a whole record: encoder outputs averaged over all of its windows, and with
     `measured` its measured values (of the leads read) and their prompt line."""
-    windows, mask = to_model_windows(record, bundle.config)
-    mask = usable_leads(record, mask, leads, quality_flags(record))
+    windows, mask = to_model_windows(record, bundle.config, leads, quality_flags(record))
     device = next(bundle.model.parameters()).device
     x = torch.from_numpy(windows).to(device)
     m = torch.from_numpy(np.repeat(mask[None], len(windows), axis=0)).to(device)

@@ -24,10 +24,11 @@ from ecglm_cli.signal.resample import resample
 from ecglm_cli.signal.windows import pad_or_crop, window_starts
 
 CLIP_MV = MAX_MV  # beyond it a lead is flagged out of range (signal.quality)
-# A record shorter than this share of the model's window is refused: padded with 0 mV, a 2 s crop
-# of a normal ECG came out conduction disturbance 0.96, and every 1-2 s crop of eight fold-9
-# records moved some superdiagnostic probability by 0.8 on average (3 s: 0.54, 4 s: 0.14,
-# 4.5 s: 0.04).
+# A record with less than this share of the model's window recorded in the leads read is refused
+# by `to_model_windows`: padded with 0 mV, a 2 s crop of a normal ECG came out conduction
+# disturbance 0.96, and every 1-2 s crop of eight fold-9 records moved some superdiagnostic
+# probability by 0.8 on average (3 s: 0.54, 4 s: 0.14, 4.5 s: 0.04). Training and `evaluate`
+# take records as they are (a window may be set longer than PTB-XL's 10 s).
 MIN_WINDOW_SHARE = 0.8
 
 MAX_WINDOWS = 64  # bounds the work and memory one long recording can take
@@ -56,10 +57,6 @@ def to_model_array(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarra
         raise RecordError(record.source, f"{record.duration:.0f} s of {len(rows)} leads is "
                                          f"{n_out} samples at the model rate, more than the "
                                          f"limit of {MAX_SAMPLES}")
-    needed_s = MIN_WINDOW_SHARE * config.window / config.fs
-    if record.duration < needed_s:
-        raise RecordError(record.source, f"record too short for the model ({record.duration:.1f} "
-                                         f"s; at least {needed_s:.1f} s needed)")
     raw = record.signal if len(rows) == len(record.leads) else record.signal[rows]
     empty = ~np.isfinite(raw).any(axis=1)
     try:  # before resampling: a NaN would smear over the whole filter length
@@ -91,7 +88,7 @@ def crop_or_pad(x: np.ndarray, length: int, start: int = 0) -> np.ndarray:
 def array_windows(x: np.ndarray, config: ModelInputSpec,
                   recorded: np.ndarray | None = None) -> np.ndarray:
     """The inference windows of a model-rate array: `[W, 12, window]` (signal.windows policy).
-    With `recorded` (per sample: does any lead have it), windows less than `MIN_WINDOW_SHARE`
+    With `recorded` (per sample: does a lead read have it), windows less than `MIN_WINDOW_SHARE`
     recorded are left out while another remains: scored as a flat line, the last 3 s of a 10 s
     normal ECG missing in every lead took NORM from 0.999 to 0.67 (0.999 on the 7 s alone).
     A recording longer than `MAX_WINDOWS` windows is scored on that many, evenly spaced."""
@@ -112,19 +109,31 @@ def to_model_input(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarra
     return crop_or_pad(x, config.window, start), mask
 
 
-def to_model_windows(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Every window of the record with signal in it (average the model outputs over them):
-    `([W,12,T], [12])`."""
+def to_model_windows(record: ECGRecord, config: ModelInputSpec, leads: list[str] | None,
+                     quality: dict) -> tuple[np.ndarray, np.ndarray]:
+    """What `classify`, `batch` and `ask` score: `([W,12,T], mask [12])`, the windows of the
+    leads the model reads (`usable_leads`) that hold signal in those leads (average the model
+    outputs over them). A record with less than `MIN_WINDOW_SHARE` of a window recorded in them
+    is refused, however long it is: 2.5 s of signal and 2.5 s of gap scored as the 2.5 s crop
+    did."""
     x, mask = to_model_array(record, config)
-    return array_windows(x, config, _recorded(record, config.fs, x.shape[1])), mask
+    mask = usable_leads(record, mask, leads, quality)
+    recorded = _recorded(record, config.fs, x.shape[1], mask)
+    needed = MIN_WINDOW_SHARE * config.window
+    if recorded.sum() < needed:
+        raise RecordError(record.source, f"record too short for the model "
+                                         f"({recorded.sum() / config.fs:.2f} s recorded in the "
+                                         f"leads read; at least {needed / config.fs:.1f} s "
+                                         "needed)")
+    return array_windows(x, config, recorded), mask
 
 
-def _recorded(record: ECGRecord, fs: float, n: int) -> np.ndarray:
-    """Per sample at the model rate `fs` (`n` of them): whether some standard lead has it."""
+def _recorded(record: ECGRecord, fs: float, n: int, mask: np.ndarray) -> np.ndarray:
+    """Per sample at the model rate `fs` (`n` of them): whether a lead read (`mask`) has it."""
     have = np.zeros(record.n_samples, dtype=bool)
     for lead, row in zip(record.leads, record.signal, strict=True):
-        if lead in STANDARD_LEADS:  # lead by lead: no copy of a long record's every lead
-            have |= np.isfinite(row)
+        if lead in STANDARD_LEADS and mask[STANDARD_LEADS.index(lead)]:
+            have |= np.isfinite(row)  # lead by lead: no copy of a long record's every lead
     at = np.minimum((np.arange(n) * (record.fs / fs)).astype(int), len(have) - 1)
     return have[at]
 

@@ -324,3 +324,20 @@ def test_a_label_space_named_twice_is_reported_once(tmp_path, bundle):
                       "--format", "csv", "--no-measurements")
     header = result.stdout.splitlines()[0].split(",")
     assert len(header) == len(set(header))
+
+
+def test_a_signal_without_heartbeats_is_not_quality_ok(tmp_path, bundle):
+    """A 1 Hz sine on every lead was scored sinus rhythm 0.68 with `quality.ok` true, while
+    the measurements said no QRS complexes were found."""
+    t = np.arange(1000) / 100.0
+    sine = np.tile(np.sin(2 * np.pi * 1.0 * t), (12, 1)).astype(np.float32)
+    rec = write_wfdb(tmp_path, "sine", sine, 100)
+    quality = json.loads(classify(str(rec), "--model", str(bundle), "--format",
+                                  "json").stdout)["quality"]
+    assert not quality["ok"] and "find no heartbeat (no QRS complexes found)" in quality["note"]
+    table = classify(str(rec), "--model", str(bundle), "--format", "table").stdout
+    assert "quality: check the flagged leads; the measurements find no heartbeat" in table
+    ecg = write_wfdb(tmp_path, "ecg", synthetic_ecg(fs=100, seed=2), 100)
+    quality = json.loads(classify(str(ecg), "--model", str(bundle), "--format",
+                                  "json").stdout)["quality"]
+    assert quality["ok"] and "note" not in quality

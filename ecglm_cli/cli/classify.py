@@ -177,7 +177,7 @@ def render_table(result: dict[str, Any]) -> str:
             for name in ("missing_leads", "flat_leads", "saturated_leads", "out_of_range_leads",
                          "noisy_leads")
             if q[name]
-        ),
+        ) + (f"; {q['note']}" if q.get("note") else ""),
     ]
     rows = []
     for space, found in result["findings"].items():

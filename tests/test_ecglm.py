@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +20,7 @@ from ecglm_cli.models.ecglm import ECG_TOKEN
 from ecglm_cli.pipeline.ask import Asker
 
 QUESTION = "Does this ECG show symptoms of atrial fibrillation?"
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module", params=["llama", "qwen2"])
@@ -355,3 +360,13 @@ def test_ask_does_not_read_lm_detection_thresholds(bundle, records):
         assert result.exit_code == 0, result.output
     finally:
         (bundle / "lm-thresholds.json").unlink()
+
+
+def test_asking_imports_no_measurement_code_until_it_measures():
+    """The swapped-arms note imported the features package, and with it scipy.signal (1.3 s
+    of a cold text `ask`), at start-up."""
+    code = ("import sys, ecglm_cli.pipeline.ask; "
+            "print('ecglm_cli.features.measure' in sys.modules, 'scipy.signal' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.stdout.split() == ["False", "False"], proc.stderr[-2000:]

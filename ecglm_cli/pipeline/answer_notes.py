@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 
-from ecglm_cli.features.lead_reversal import NOTE as ARMS_SWAPPED
 from ecglm_cli.io.leads import LIMB_LEADS, STANDARD_LEADS, canonical_lead
 from ecglm_cli.knowledge.labels import axis_class
 from ecglm_cli.knowledge.statements import overlapping_territories
@@ -167,7 +166,13 @@ def axis_note(question: str, answer: str, measurements: dict | None) -> str | No
 def reversal_note(question: str, measurements: dict | None) -> str | None:
     """An axis asked of a record whose arm electrodes look swapped: the measured axis, and the
     one the model read, are then turned round."""
-    if asks_about_axis(question) and ARMS_SWAPPED in str((measurements or {}).get("note")):
+    if not asks_about_axis(question) or not measurements:
+        return None
+    # late: the features package imports scipy.signal (1.3 s), which a text answer about
+    # anything but the axis never needs
+    from ecglm_cli.features.lead_reversal import NOTE as ARMS_SWAPPED
+
+    if ARMS_SWAPPED in str(measurements.get("note")):
         return ("the arm electrodes of this recording may be swapped (P wave and QRS inverted "
                 "in lead I, upright in aVR), and the axis is then wrong")
     return None

@@ -48,9 +48,9 @@ def discover(source: str, pattern: str | None = None, bare_arrays: bool = False,
     Two records whose names differ only in the record suffix (`rec.hea` and `rec.edf`) would
     share an id, and `--resume` would then skip the second: both keep their suffix instead."""
     named = list(dict.fromkeys(_named(source, pattern, bare_arrays, stdin)))  # listed twice: once
-    counts = Counter(line_safe(record_id(name)) for name, _ in named)
-    for name, path in named:
-        rid = line_safe(record_id(name))
+    ids = [line_safe(record_id(name)) for name, _ in named]
+    counts = Counter(ids)
+    for (name, path), rid in zip(named, ids, strict=True):
         yield Job(rid if counts[rid] == 1 else line_safe(name), path)
 
 

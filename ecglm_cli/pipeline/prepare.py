@@ -94,7 +94,7 @@ def array_windows(x: np.ndarray, config: ModelInputSpec,
     A recording longer than `MAX_WINDOWS` windows is scored on that many, evenly spaced."""
     starts = window_starts(x.shape[1], config.window, config.stride)
     if recorded is not None:
-        needed = MIN_WINDOW_SHARE * config.window
+        needed = _needed(config)
         starts = [s for s in starts if recorded[s:s + config.window].sum() >= needed] or starts
     if len(starts) > MAX_WINDOWS:
         picks = np.linspace(0, len(starts) - 1, MAX_WINDOWS).round().astype(int)
@@ -119,13 +119,18 @@ def to_model_windows(record: ECGRecord, config: ModelInputSpec, leads: list[str]
     x, mask = to_model_array(record, config)
     mask = usable_leads(record, mask, leads, quality)
     recorded = _recorded(record, config.fs, x.shape[1], mask)
-    needed = MIN_WINDOW_SHARE * config.window
+    needed = _needed(config)
     if recorded.sum() < needed:
         raise RecordError(record.source, f"record too short for the model "
                                          f"({recorded.sum() / config.fs:.2f} s recorded in the "
                                          f"leads read; at least {needed / config.fs:.1f} s "
                                          "needed)")
     return array_windows(x, config, recorded), mask
+
+
+def _needed(config: ModelInputSpec) -> float:
+    """Recorded samples a window (or the whole record) needs to be scored."""
+    return MIN_WINDOW_SHARE * config.window
 
 
 def _recorded(record: ECGRecord, fs: float, n: int, mask: np.ndarray) -> np.ndarray:

@@ -33,6 +33,7 @@ cd "$(dirname "$0")/.."
 ENCODER=${ENCODER:-ecglm_cli/bundles/ecglm-base}
 OUT=runs/ecglm-lm
 rm -rf "$OUT"
+mkdir -p "$(dirname "$OUT")"  # a fresh clone has no runs/ (cp -r into it failed)
 COMMON=(--ptbxl "$DATA_DIR" --device "$DEVICE" --train-folds 1,2,3,4,5,6,7,8 --val-folds 9
         --batch-size "$BATCH" --views 4 --seed "$SEED" --val-questions 600
         --vocab-size 4096 --hidden 256 --layers 4 --heads 4 "$MEASURED_ARG" "${LIMIT_ARGS[@]}")

@@ -19,6 +19,7 @@ from ecglm_cli.pipeline.answer_notes import (
     lead_notes,
     likelihood_note,
     named_leads,
+    no_pr_note,
     unmeasured_note,
 )
 from ecglm_cli.pipeline.ask import Asker
@@ -147,6 +148,32 @@ def test_a_value_question_note_gives_the_measured_value_asked_for():
     assert unmeasured_note("What is the QTc?", False, measured).endswith("QTc (Bazett) 443 ms")
     assert unmeasured_note("How long is the PR interval?", False, measured).endswith(
         "PR interval not measured: no P waves found (possible AF)")
+
+
+@pytest.mark.parametrize(("question", "noted"), [
+    ("What is the PR interval?", True),
+    ("Is the PR prolonged?", True),
+    ("Is there first-degree AV block?", True),
+    ("What is the heart rate?", False),
+    ("Describe this ECG.", False),
+])
+def test_a_pr_question_about_fibrillation_or_flutter_is_noted(question, noted):
+    """PTB-XL 00017 (AFIB, AFLT) measures PR 144 ms at confidence 0.99, and the note on "What is
+    the PR interval?" gave it as if it applied."""
+    cuts = {"AFIB": 0.3, "AFLT": 0.05, "SR": 0.5}
+    found = no_pr_note(question, {"AFIB": 0.83, "AFLT": 0.15, "SR": 0.01}, cuts)
+    assert bool(found) is noted
+    if noted:
+        assert "AFIB 0.830 and AFLT 0.150" in found and "does not apply" in found
+    assert no_pr_note(question, {"AFIB": 0.2, "AFLT": 0.01, "SR": 0.9}, cuts) is None
+
+
+def test_ask_notes_that_atrial_fibrillation_has_no_pr_interval(shared_data):
+    record = shared_data / "ptbxl" / "records100" / "00000" / "00017_lr.hea"
+    result = CliRunner().invoke(cli, ["ask", str(record), "What is the PR interval?"])
+    assert result.exit_code == 0, result.stderr
+    assert "the classifier finds AFIB" in result.stderr
+    assert "a PR interval, measured or answered, does not apply" in result.stderr
 
 
 def test_ask_text_prints_the_measured_rate_in_its_note():

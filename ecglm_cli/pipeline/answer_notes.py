@@ -223,6 +223,28 @@ _ASKED_VALUES = (
 )
 
 
+# rhythms without a P wave before each QRS: a PR interval measured there times a fibrillation or
+# flutter wave (8 of the 9 PTB-XL AFLT records, folds 1-9, measure a PR at confidence 0.99-1.0)
+NO_PR_RHYTHMS = ("AFIB", "AFLT")
+_PR = re.compile(r"\b(pr|p-r)\b|\bav (conduction|block)|\bfirst[- ]degree\b", re.IGNORECASE)
+
+
+def no_pr_note(question: str, probabilities: dict[str, float],
+               thresholds: dict[str, float]) -> str | None:
+    """A question about the PR interval of a record whose classifier finds atrial fibrillation
+    or flutter, at its decision threshold: there is no PR interval to speak of then."""
+    if not _PR.search(question):
+        return None
+    found = [f"{code} {probabilities[code]:.3f}" for code in NO_PR_RHYTHMS
+             if code in probabilities and code in thresholds
+             and probabilities[code] >= thresholds[code]]
+    if not found:
+        return None
+    return (f"the classifier finds {' and '.join(found)} (probability, at or above its decision "
+            "threshold): atrial fibrillation and flutter have no regular P wave before each QRS, "
+            "so a PR interval, measured or answered, does not apply")
+
+
 def _measured_text(name: str, entry: object) -> str:
     if isinstance(entry, dict) and isinstance(entry.get("value"), (int, float)):
         return f"{name} {entry['value']:g} {entry.get('unit') or ''}".rstrip()

@@ -31,6 +31,7 @@ from ecglm_cli.pipeline.answer_notes import (
     disagreement_note,
     lead_notes,
     likelihood_note,
+    no_pr_note,
     reversal_note,
     unmeasured_note,
 )
@@ -164,6 +165,7 @@ class Asker:
             axis_note(question, text, measurements),
             reversal_note(question, measurements),
             unmeasured_note(question, self.lm.measured, measurements),
+            no_pr_note(question, probabilities, self.thresholds),
             likelihood_note(text),
             cut_short_note(complete),
         )

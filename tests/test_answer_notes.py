@@ -20,6 +20,7 @@ from ecglm_cli.pipeline.answer_notes import (
     likelihood_note,
     named_leads,
     no_pr_note,
+    regularity_note,
     unmeasured_note,
 )
 from ecglm_cli.pipeline.ask import Asker
@@ -174,6 +175,44 @@ def test_ask_notes_that_atrial_fibrillation_has_no_pr_interval(shared_data):
     assert result.exit_code == 0, result.stderr
     assert "the classifier finds AFIB" in result.stderr
     assert "a PR interval, measured or answered, does not apply" in result.stderr
+
+
+def _rr(sd: float, mean: float, confidence: float = 1.0) -> dict:
+    return {"rr_sd": {"value": sd, "unit": "ms", "confidence": confidence},
+            "rr_mean": {"value": mean, "unit": "ms", "confidence": confidence}}
+
+
+@pytest.mark.parametrize(("question", "answer", "measured", "says"), [
+    ("Is the rhythm regular?", "yes", _rr(82, 436), "vary by 19% (SD 82 ms, mean 436 ms)"),
+    ("Is the rhythm irregular?", "no", _rr(82, 436), "an irregular rhythm"),
+    ("Is the rhythm irregular?", "yes", _rr(15, 814), "vary by only 2%"),
+    ("Are the RR intervals regular?", "no", _rr(15, 814), "a regular rhythm"),
+    ("Describe the rhythm's regularity.", "Irregular rhythm.", _rr(15, 814), "a regular rhythm"),
+    # agreeing, in between (sinus arrhythmia), or not a claim about one side
+    ("Is the rhythm regular?", "yes", _rr(15, 814), None),
+    ("Is the rhythm irregular?", "yes", _rr(82, 436), None),
+    ("Is the rhythm regular?", "yes", _rr(74, 939), None),
+    ("Is the rhythm irregular?", "yes", _rr(74, 939), None),
+    ("Is the rhythm regular or irregular?", "yes", _rr(82, 436), None),
+    ("Is the rhythm not regular?", "no", _rr(82, 436), None),
+    ("Is the rhythm regular?", "yes", _rr(82, 436, confidence=0.3), None),
+    ("Is the rhythm regular?", "yes", {"rr_sd": {"value": None, "reason": "x"}}, None),
+    ("Is the rhythm regular?", "yes", None, None),
+    ("What rhythm is this?", "sinus rhythm", _rr(82, 436), None),
+])
+def test_a_regularity_answer_is_checked_against_the_measured_rr(question, answer, measured, says):
+    """The shipped LM said `yes` to "Is the rhythm regular?" and to "... irregular?" of every
+    fold-9 AF and sinus record asked."""
+    note = regularity_note(question, answer, measured)
+    assert (note is None) if says is None else (says in note)
+
+
+def test_ask_notes_an_irregular_rhythm_called_regular(shared_data):
+    record = shared_data / "ptbxl" / "records100" / "00000" / "00017_lr.hea"
+    result = CliRunner().invoke(cli, ["ask", str(record), "Is the rhythm regular?"])
+    assert result.exit_code == 0, result.stderr
+    if result.stdout.strip() == "yes":  # the LM's answer is its own; the note follows it
+        assert "the measured RR intervals vary by 19%" in result.stderr
 
 
 def test_ask_text_prints_the_measured_rate_in_its_note():

@@ -245,6 +245,48 @@ def no_pr_note(question: str, probabilities: dict[str, float],
             "so a PR interval, measured or answered, does not apply")
 
 
+def needs_measurements(question: str) -> bool:
+    """Whether a note on this question compares the answer with measured values (the axis, a
+    rate or interval, the rhythm's regularity): only then is a text answer measured."""
+    return asks_about_axis(question) or asks_for_value(question) \
+        or bool(_REGULARITY.search(question))
+
+
+# RR variation (SD over mean) beyond which "regular" contradicts the measured beats, and below
+# which "irregular" does; between lie sinus arrhythmia and single ectopic beats. PTB-XL folds
+# 8-9 at 100 Hz: of 25 AF records 72 % measure 0.15 or more and none below 0.05; of 295 sinus
+# records without ectopic beats or sinus arrhythmia, 2.4 % measure 0.15 or more, 84 % below 0.05.
+IRREGULAR_CV, REGULAR_CV = 0.15, 0.05
+_REGULARITY = re.compile(r"\b(ir)?regular(?:ly|ity)?\b", re.IGNORECASE)
+
+
+def regularity_note(question: str, answer: str, measurements: dict | None) -> str | None:
+    """A "regular" or "irregular" answer (a yes/no about one, or the one an answer names) that
+    the measured RR intervals contradict. The shipped LM said `yes` both to "Is the rhythm
+    regular?" and to "Is the rhythm irregular?" of all 20 fold-9 AF and sinus records asked."""
+    asked = {bool(m) for m in _REGULARITY.findall(question)}  # True: "irregular"
+    named = {bool(m) for m in _REGULARITY.findall(answer)}
+    reply = answer.strip().lower().rstrip(".!")
+    if len(asked) == 1 and reply in ("yes", "no") and not _NEGATION.search(question) \
+            and not _CHOICE.search(question):
+        irregular = asked.pop() == (reply == "yes")
+    elif asked and reply not in ("yes", "no") and len(named) == 1:
+        irregular = named.pop()
+    else:
+        return None
+    sd, mean = ((measurements or {}).get(key) or {} for key in ("rr_sd", "rr_mean"))
+    if not isinstance(sd.get("value"), (int, float)) or not mean.get("value") \
+            or min(sd.get("confidence", 0), mean.get("confidence", 0)) < 0.5:
+        return None
+    cv = sd["value"] / mean["value"]
+    if (cv >= REGULAR_CV) if irregular else (cv < IRREGULAR_CV):
+        return None  # the answer agrees with the beats, or they are in between
+    spread = f"{cv:.0%} (SD {sd['value']:g} ms, mean {mean['value']:g} ms)"
+    if irregular:
+        return f"the measured RR intervals vary by only {spread}: a regular rhythm"
+    return f"the measured RR intervals vary by {spread}: an irregular rhythm"
+
+
 def _measured_text(name: str, entry: object) -> str:
     if isinstance(entry, dict) and isinstance(entry.get("value"), (int, float)):
         return f"{name} {entry['value']:g} {entry.get('unit') or ''}".rstrip()

@@ -24,14 +24,14 @@ from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.models.bundle import DEFAULT_BUNDLE, load_bundle
 from ecglm_cli.models.ecglm import BUNDLED_LM_DIR, read_lm_thresholds
 from ecglm_cli.pipeline.answer_notes import (
-    asks_about_axis,
-    asks_for_value,
     axis_note,
     cut_short_note,
     disagreement_note,
     lead_notes,
     likelihood_note,
+    needs_measurements,
     no_pr_note,
+    regularity_note,
     reversal_note,
     unmeasured_note,
 )
@@ -144,8 +144,7 @@ class Asker:
 
         text = self.answer_batch([question], [feats], max_new_tokens, on_token)[0]
         answer = Answer(question, text, self.model_name, self.llm_name, feats.leads)
-        if feats.measurements is None and (evidence or asks_about_axis(question)
-                                           or asks_for_value(question)):
+        if feats.measurements is None and (evidence or needs_measurements(question)):
             feats.measurements = measured_values(record, leads)[0]  # not read by this LM
         measurements = feats.measurements
         answer.notes = self._notes(question, text, feats, measurements,
@@ -164,6 +163,7 @@ class Asker:
                               self.thresholds),
             axis_note(question, text, measurements),
             reversal_note(question, measurements),
+            regularity_note(question, text, measurements),
             unmeasured_note(question, self.lm.measured, measurements),
             no_pr_note(question, probabilities, self.thresholds),
             likelihood_note(text),

@@ -6,7 +6,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import SHARED_DATA, WFDB_HAND_FORMATS, WFDB_WRITTEN_FORMATS, write_sidecar
+from conftest import (
+    SHARED_DATA,
+    WFDB_HAND_FORMATS,
+    WFDB_WRITTEN_FORMATS,
+    write_edf,
+    write_sidecar,
+    write_wfdb,
+)
 
 from ecglm_cli.errors import RecordError
 from ecglm_cli.io import read_record
@@ -51,6 +58,20 @@ def test_wfdb_meta_from_comments(record_files):
 
 def test_multisegment_record_is_joined(record_files, ecg12):
     record = read_record(record_files["wfdb_multiseg"])
+    assert record.leads == ["I", "II"] and record.n_samples == 2500
+    _close(record.signal, ecg12[:2, :2500], tol=0.003)
+
+
+def test_variable_layout_multisegment_record_is_read(tmp_path, ecg12):
+    """MIMIC-style records open with a layout segment of 0 samples that names the signals; it
+    was checked as a data segment and the record refused as "zero-length signal"."""
+    write_wfdb(tmp_path, "seg_1", ecg12[:2, :1500], 500, ["I", "II"])
+    write_wfdb(tmp_path, "seg_2", ecg12[[1, 0], 1500:2500], 500, ["II", "I"])  # other order
+    (tmp_path / "var_layout.hea").write_text(
+        "var_layout 2 500 0\n~ 16 200(0)/mV 16 0 0 0 0 I\n~ 16 200(0)/mV 16 0 0 0 0 II\n")
+    (tmp_path / "var.hea").write_text(
+        "var/3 2 500 2500\nvar_layout 0\nseg_1 1500\nseg_2 1000\n")
+    record = read_record(tmp_path / "var.hea")
     assert record.leads == ["I", "II"] and record.n_samples == 2500
     _close(record.signal, ecg12[:2, :2500], tol=0.003)
 
@@ -261,11 +282,41 @@ def test_wfdb_format_sizes_match_wfdb():
     assert BYTES_PER_SAMPLE == WFDB_SIZES
 
 
-def test_inverted_lead_is_not_mapped_to_the_lead_itself():
+@pytest.mark.parametrize("label", ["-aVR", "(-aVR)", "aVR-", "avr(-)", "\u2212aVR", "- aVR"])
+def test_inverted_lead_is_not_mapped_to_the_lead_itself(label):
+    """"(-aVR)", "aVR-" and "avr(-)" were fed to the model as aVR, upside down."""
     from ecglm_cli.io.leads import canonical_lead
 
-    assert canonical_lead("-aVR") == ("-aVR", False)
+    assert canonical_lead(label) == (label, False)
     assert canonical_lead("aVR") == ("aVR", True)
+    assert canonical_lead("V1-REF") == ("V1", True)  # a reference suffix is no minus sign
+
+
+@pytest.mark.parametrize(("label", "lead"), [
+    ("DI", "I"), ("DII", "II"), ("DIII", "III"), ("D1", "I"), ("D3", "III"), ("MLI", "I"),
+])
+def test_limb_leads_named_as_latin_american_exports_name_them(label, lead):
+    """Brazilian and Spanish exports label the limb leads DI-DIII; they were dropped as "not a
+    recognised ECG lead", and the record scored on 9 leads."""
+    from ecglm_cli.io.leads import canonical_lead
+
+    assert canonical_lead(label) == (lead, True)
+
+
+def test_edf_in_microvolts_as_pyedflib_writes_them_is_read(tmp_path, ecg12):
+    """pyedflib stores a "µV" dimension as "AuV"; every such lead was dropped, and a file of
+    them refused as having "no ECG channel"."""
+    path = write_edf(tmp_path / "uv.edf", [(lead, ecg12[i] * 1000, 500, "µV")
+                                           for i, lead in ((0, "I"), (1, "II"), (6, "V1"))])
+    record = read_record(path)
+    assert record.leads == ["I", "II", "V1"]
+    _close(record.signal, ecg12[[0, 1, 6]], tol=0.01)
+
+
+def test_a_file_whose_leads_are_not_in_a_voltage_unit_says_so(tmp_path, ecg12):
+    path = write_edf(tmp_path / "mmhg.edf", [("II", ecg12[1], 500, "mmHg")])
+    with pytest.raises(RecordError, match="no ECG channel in a voltage unit .'II': unit 'mmHg'"):
+        read_record(path)
 
 
 def _without_fast_path(monkeypatch: pytest.MonkeyPatch, path: Path):

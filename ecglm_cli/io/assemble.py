@@ -77,6 +77,10 @@ def assemble(
         raise RecordError(path, "file holds no signals")
     keep, leads, nonstandard, dropped = select_ecg_channels(names, list(units))
     if not keep:
+        units_refused = [f"{n!r}: {why}" for n, why in dropped.items() if why.startswith("unit ")]
+        if units_refused:  # leads by name, refused for their unit: say so, not "no ECG channel"
+            raise RecordError(path, "no ECG channel in a voltage unit ("
+                                    f"{'; '.join(units_refused[:3])})")
         raise RecordError(path, f"no ECG channel among {', '.join(repr(n) for n in names)}")
     problems: dict[int, str] = {}  # by channel: the first one's reason names the file's problem
 

@@ -14,12 +14,13 @@ _TO_MV = {"mv": 1.0, "uv": 1e-3, "v": 1e3, "nv": 1e-6}
 def unit_scale(unit: str | None) -> float | None:
     """Factor that turns a physical unit into millivolts; None when it is not a voltage.
 
-    An empty unit counts as mV, the WFDB default. Accepts `mV`, `uV`, `µV`, `V`, `nV` and the
-    spelled-out forms (`millivolt`, `microvolts`, ...).
+    An empty unit counts as mV, the WFDB default. Accepts `mV`, `uV`, `µV` (and EDFlib's
+    `AuV` for it), `V`, `nV` and the spelled-out forms (`millivolt`, `microvolts`, ...).
     """
     key = (unit or "mV").strip().lower().replace("µ", "u").replace("μ", "u")
     key = re.sub(r"vol(ts?)?$", "v", key)  # EDF's 8-character field cuts "millivolt" to "millivol"
-    key = {"milliv": "mv", "microv": "uv", "nanov": "nv", "": "mv"}.get(key, key)
+    # EDFlib (pyedflib) writes a UTF-8 "µV" as ASCII "AuV" (each byte transliterated)
+    key = {"milliv": "mv", "microv": "uv", "nanov": "nv", "auv": "uv", "": "mv"}.get(key, key)
     return _TO_MV.get(key)
 
 

@@ -14,7 +14,9 @@ PRECORDIAL_LEADS: tuple[str, ...] = STANDARD_LEADS[6:]
 _ALIASES: dict[str, str] = {
     "i": "I", "li": "I", "leadi": "I", "lead1": "I", "ecgi": "I",
     "ii": "II", "lii": "II", "leadii": "II", "lead2": "II", "ecgii": "II",
-    "mlii": "II", "ml2": "II",
+    "mlii": "II", "ml2": "II", "mli": "I",
+    # Brazilian, Spanish and Portuguese exports name the limb leads DI, DII, DIII (CODE dataset)
+    "di": "I", "dii": "II", "diii": "III", "d1": "I", "d2": "II", "d3": "III",
     "iii": "III", "liii": "III", "leadiii": "III", "lead3": "III", "ecgiii": "III",
     "mliii": "III",
     "avr": "aVR", "leadavr": "aVR", "ecgavr": "aVR",
@@ -51,6 +53,8 @@ _NON_ECG = re.compile(
     r"^icp|^[cfpto]z$|^f[p]?\d|^[cpto]\d$|snore|position|light|ox)",
 )
 
+# a minus sign before or after the label, or in brackets: "-aVR", "(-aVR)", "aVR-", "aVR(-)"
+_INVERTED = re.compile(r"^\(?\s*[-\u2212\u2013]|[-\u2212\u2013]\s*\)?$|\(\s*[-\u2212\u2013]\s*\)")
 _REFERENCE_SUFFIX = re.compile(r"[-_ ]?(ref|le|ar|cz)$")
 
 
@@ -105,8 +109,9 @@ def canonical_lead(name: str, chest_c: bool = False) -> tuple[str, bool]:
     ECG lead (for example PLETH or ABP), so readers can drop and report it. `C1`-`C6` are chest
     leads only with `chest_c` (see `chest_leads_named_c`); otherwise they are EEG electrodes.
     """
-    if name.strip().startswith("-"):
-        # an inverted lead (e.g. -aVR in the Cabrera display) is not the lead itself
+    if _INVERTED.search(name.strip()):
+        # an inverted lead (-aVR in the Cabrera display, also written "(-aVR)", "aVR-" or
+        # "aVR(-)") is not the lead itself
         return name.strip(), False
     parts = _derivation(name)
     if parts is not None:

@@ -231,12 +231,14 @@ def _wfdb_layout(path: Path, base: Path) -> _Layout:
 def _check_segments(path: Path, folder: Path, layout: _Layout) -> None:
     """Each segment of a multi-segment record must have its header and complete signal files."""
     check_size(path, float(sum(length for _, length in layout.segments or [])))
-    for name, _ in layout.segments or []:
+    for name, length in layout.segments or []:
         if name == "~":  # a gap with no signal
             continue
         _check_file_name(path, name, "segment")
         if not Path(f"{folder / name}.hea").is_file():
             raise RecordError(path, f"missing segment header {name}.hea")
+        if length == 0:  # a variable layout's layout segment: signal names, no samples (MIMIC)
+            continue
         segment = _layout(path, folder / name)
         if segment.files:
             _check_signal_files(path, folder, segment)

@@ -260,3 +260,90 @@ def test_a_question_set_with_nothing_to_score_is_an_error_not_a_null_accuracy(sh
         assert result.exit_code == 1, result.output
         assert str(result.exception).startswith(f"{path}: no single-ECG question could be")
         assert '"accuracy"' not in result.stdout
+
+
+@pytest.mark.parametrize("before", [["--model", "ecglm-small"], ["--format", "csv"],
+                                    ["--fold", "3", "--limit", "1"]])
+def test_options_given_before_qa_are_refused_not_ignored(before, tmp_path):
+    """`evaluate --model ecglm-small qa ...` scored ecglm-base, exit 0, as if it were the
+    other model."""
+    result = CliRunner().invoke(cli, ["evaluate", *before, "qa", "--ecgqa", str(tmp_path),
+                                      "--ptbxl", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{before[0]}" in result.output and "before `qa` would be ignored" in result.output
+
+
+def test_llm_without_via_lm_is_refused(tmp_path):
+    result = CliRunner().invoke(cli, ["evaluate", "--ptbxl", str(tmp_path), "--llm", "x"])
+    assert result.exit_code == 2 and "--llm names the LM that --via lm asks" in result.output
+
+
+def test_predictions_never_replace_the_questions_nor_stay_behind_empty(tmp_path):
+    """`--predictions` naming the `--ecgqa` file replaced the questions with one answer line;
+    a run that failed before its first answer left an empty predictions file."""
+    questions = tmp_path / "q.json"
+    text = json.dumps([{"template_id": 27, "question_type": "single-verify", "ecg_id": [1],
+                        "question": "Does this ECG show baseline drift?", "answer": ["no"],
+                        "attribute_type": "noise", "attribute": ["baseline drift"]}])
+    questions.write_text(text)
+    same = CliRunner().invoke(cli, ["evaluate", "qa", "--ecgqa", str(tmp_path), "--ptbxl",
+                                    str(tmp_path), "--predictions", str(questions)])
+    assert same.exit_code == 2 and "one of the --ecgqa question files" in same.output
+    assert questions.read_text() == text
+    answers = tmp_path / "out" / "answers.jsonl"
+    answers.parent.mkdir()
+    failed = CliRunner().invoke(cli, ["evaluate", "qa", "--ecgqa", str(questions), "--ptbxl",
+                                      str(tmp_path), "--predictions", str(answers)])
+    assert failed.exit_code == 1 and "scp_statements.csv" in str(failed.exception)
+    assert not answers.exists()
+
+
+def test_resume_reads_answers_whose_question_holds_a_line_separator(tmp_path):
+    """A question with U+2028 was written as is, and `--resume` refused the file it wrote."""
+    from ecglm_cli.cli.evaluate import _earlier_answers
+
+    question = {"sample_id": 5, "ecg_id": [1], "question": "Is this\u2028ECG normal?\x85",
+                "answer": ["yes"]}
+    path = tmp_path / "answers.jsonl"
+    path.write_text(json.dumps({**question, "predicted": ["yes"]}, ensure_ascii=False) + "\n",
+                    encoding="utf-8")
+    known, kept = _earlier_answers(path, [question])
+    assert list(known.values()) == [["yes"]] and len(kept) == 1
+
+
+def _ptbxl_view(shared_data: Path, folder: Path, rows: int | None, records: tuple[str, ...]
+                ) -> Path:
+    """A PTB-XL folder of links to the shared one: its table cut to `rows` rows, and only the
+    record folders named."""
+    source = shared_data / "ptbxl"
+    folder.mkdir()
+    (folder / "scp_statements.csv").symlink_to(source / "scp_statements.csv")
+    lines = (source / "ptbxl_database.csv").read_text().splitlines(keepends=True)
+    (folder / "ptbxl_database.csv").write_text(
+        "".join(lines if rows is None else lines[:rows + 1]))
+    for name in records:
+        (folder / name).symlink_to(source / name)
+    return folder
+
+
+def test_records_missing_from_the_table_count_as_absent_and_records500_alone_is_read(
+        shared_data, tmp_path):
+    """Questions about records absent from the table given were counted as "unreadable" and
+    left out of `skipped_absent`; a folder of records500/ alone scored no question."""
+    loaded = load_questions(shared_data / ECGQA_FILE, shared_data / "ptbxl", limit=30)
+    ids = sorted({q["ecg_id"][0] for q in loaded.questions})
+    assert len(ids) > 1
+    rows = [line.split(",", 1)[0] for line in
+            (shared_data / "ptbxl" / "ptbxl_database.csv").read_text().splitlines()[1:]]
+    kept_rows = rows.index(str(ids[0])) + 1  # the table up to the first record asked about
+    trimmed = _ptbxl_view(shared_data, tmp_path / "trimmed", kept_rows, ("records100",))
+    result = evaluate_qa(LabelAnswerer(loaded.questions), loaded, trimmed)
+    unlisted = sum(q["ecg_id"][0] > ids[0] and str(q["ecg_id"][0]) not in rows[:kept_rows]
+                   for q in loaded.questions)
+    assert unlisted > 0 and result["skipped_unreadable"] == 0
+    assert result["skipped_absent"] == loaded.skipped_absent + unlisted
+    assert result["n"] == 30 - unlisted and result["accuracy"] == 1.0
+    high = _ptbxl_view(shared_data, tmp_path / "high", None, ("records500",))
+    loaded = load_questions(shared_data / ECGQA_FILE, high, limit=5)
+    result = evaluate_qa(LabelAnswerer(loaded.questions), loaded, high)
+    assert result["n"] == 5 and result["skipped_unreadable"] == 0 and result["accuracy"] == 1.0

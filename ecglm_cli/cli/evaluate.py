@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import click
+from click.core import ParameterSource
 
 from ecglm_cli.cli.common import format_option
 from ecglm_cli.errors import RecordError
@@ -48,7 +49,10 @@ def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str,
             fmt: str | None) -> None:
     """Evaluate a model bundle on PTB-XL: macro AUC, macro F1 and Fmax per label space."""
     if ctx.invoked_subcommand is not None:
+        _refuse_options_before(ctx)
         return
+    if llm is not None and via != "lm":
+        raise click.UsageError("--llm names the LM that --via lm asks; the heads do not use it")
     if ptbxl is None:
         raise click.UsageError("--ptbxl is required (the PTB-XL folder to evaluate on)")
     from ecglm_cli.cli.common import parse_model_leads
@@ -82,6 +86,18 @@ def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str,
         for row in result.labels:
             writer.write(row)
         writer.close()
+
+
+def _refuse_options_before(ctx: click.Context) -> None:
+    """Options typed before a subcommand (`evaluate --model X qa ...`) belong to `evaluate`
+    itself: they were ignored, and the default model scored as if it were X."""
+    given = [param.opts[0] for param in ctx.command.params
+             if ctx.get_parameter_source(param.name) is ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(
+            f"{', '.join(given)} before `{ctx.invoked_subcommand}` would be ignored; put the "
+            f"options of `{ctx.invoked_subcommand}` after it (ecglm evaluate "
+            f"{ctx.invoked_subcommand} --help)")
 
 
 @command.command("qa", epilog="""\b
@@ -126,6 +142,10 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
 
     if resume and predictions is None:
         raise click.UsageError("--resume continues the answers of --predictions FILE: give it")
+    if predictions is not None and _is_question_file(predictions, ecgqa):
+        raise click.BadParameter(f"{predictions} is one of the --ecgqa question files; writing "
+                                 "the answers there would replace the questions",
+                                 param_hint="--predictions")
     loaded = load_questions(ecgqa, ptbxl, limit)
     known, kept = _earlier_answers(predictions, loaded.questions) if resume else ({}, None)
     with _answer_log(predictions, kept) as on_answer:  # checked first: fails at once
@@ -161,6 +181,13 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
     writer.close()
 
 
+def _is_question_file(predictions: Path, ecgqa: Path) -> bool:
+    from ecglm_cli.data.ecgqa import json_files
+
+    target = predictions.resolve()
+    return any(target == file.resolve() for file in json_files(ecgqa))
+
+
 def _earlier_answers(path: Path, questions: list[dict]) -> tuple[dict, list[str]]:
     """The answers an interrupted run wrote to `path`, by `answer_key`, and its lines to keep.
     A torn last line (the run was killed while writing it: no line end, and the start of an
@@ -175,7 +202,8 @@ def _earlier_answers(path: Path, questions: list[dict]) -> tuple[dict, list[str]
     except (OSError, UnicodeDecodeError) as exc:
         raise click.BadParameter(f"{path}: cannot be read ({exc})",
                                  param_hint="--predictions") from None
-    lines = text.splitlines()
+    # "\n" only: str.splitlines also breaks at U+2028 and U+0085, which a question may hold
+    lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n") if text else []
     torn = bool(lines) and not text.endswith("\n") and lines[-1].startswith('{"sample_id":')
     asked = {answer_key(q) for q in questions}
     known, kept = {}, []
@@ -214,6 +242,7 @@ def _answer_log(path: Path | None, kept: list[str] | None = None
     if path is None:
         yield None
         return
+    created = not path.exists()
     try:
         path.open("a", encoding="utf-8").close()
     except OSError as exc:
@@ -242,3 +271,5 @@ def _answer_log(path: Path | None, kept: list[str] | None = None
     finally:
         for stream in opened:
             stream.close()
+        if created and not opened:  # the run failed before its first answer: leave no file
+            path.unlink(missing_ok=True)

@@ -232,7 +232,12 @@ class PTBXL:
         return encode_labels(entry.codes, self.label_spaces, self.groups)
 
     def record(self, entry: PTBXLEntry):
-        """The decoded `ECGRecord`; raises RecordError for an unreadable file."""
+        """The decoded `ECGRecord`; raises RecordError for an unreadable file. A record present
+        only at the other resolution is read there (ECG-QA counts an ECG present at either:
+        a folder of records500/ alone scored no question)."""
         from ecglm_cli.io import read_record
 
-        return read_record(self.record_path(entry))
+        path = self.record_path(entry)
+        other = self.root / ((entry.filename_hr if self.resolution == "lr"
+                              else entry.filename_lr) + ".hea")
+        return read_record(other if not path.exists() and other.exists() else path)

@@ -370,3 +370,19 @@ def test_asking_imports_no_measurement_code_until_it_measures():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert proc.stdout.split() == ["False", "False"], proc.stderr[-2000:]
+
+
+def test_ask_evidence_gives_the_probabilities_classify_gives():
+    """`ask` averaged the windows' logits and `classify` their probabilities: the example's SR
+    read 0.9712 in the evidence and 0.971 in `classify --labels all`, the figure the decision
+    thresholds were chosen on."""
+    from ecglm_cli.examples import example_record_path
+
+    record = str(example_record_path())
+    asked = CliRunner().invoke(cli, ["ask", record, "Is there sinus rhythm?", "--format", "json"])
+    assert asked.exit_code == 0, asked.output
+    classified = CliRunner().invoke(cli, ["classify", record, "--labels", "all", "--format",
+                                          "json"])
+    assert classified.exit_code == 0, classified.output
+    expected = json.loads(classified.stdout.splitlines()[0])["probabilities"]["all"]["SR"]
+    assert json.loads(asked.stdout)["evidence"]["statements"] == {"SR": expected}

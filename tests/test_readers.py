@@ -90,7 +90,9 @@ def test_edf_keeps_ecg_channels_and_reports_the_others(record_files, ecg12):
     record = read_record(record_files["edf"])
     assert record.format == "edf+" and record.fs == 500 and record.leads == LEADS
     assert record.original_leads[0] == "ECG I"
-    assert set(record.dropped) == {"Pleth"} and "not an ECG" in record.dropped["Pleth"]
+    assert set(record.dropped) == {"Pleth", "EDF Annotations"}  # EDF+'s annotations too
+    assert "not an ECG" in record.dropped["Pleth"]
+    assert record.dropped["EDF Annotations"].startswith("annotation channel")
     assert record.meta["sex"] == "F"
     _close(record.signal, ecg12[:, :2500], tol=0.002)  # written in uV, read in mV
 
@@ -301,6 +303,19 @@ def test_limb_leads_named_as_latin_american_exports_name_them(label, lead):
     from ecglm_cli.io.leads import canonical_lead
 
     assert canonical_lead(label) == (lead, True)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "latin-1"])
+def test_wfdb_header_in_microvolts_spelt_with_mu_is_read(tmp_path, ecg12, encoding):
+    """wfdb decodes headers as ASCII and dropped the "µ" of "µV": every sample came out a
+    million times too large, 64 % of them beyond the plausible range and made NaN."""
+    header = write_wfdb(tmp_path, "muv", ecg12[:3] * 1000, 500, ["I", "II", "III"], units="uV")
+    text = header.read_text()
+    assert "/uV" in text
+    header.write_bytes(text.replace("/uV", "/µV").encode(encoding))
+    record = read_record(header)
+    assert record.nan_fraction == 0.0
+    _close(record.signal, ecg12[:3], tol=0.003)
 
 
 def test_edf_in_microvolts_as_pyedflib_writes_them_is_read(tmp_path, ecg12):

@@ -48,8 +48,13 @@ def read_edf(path: Path) -> ECGRecord:
         lengths = [int(v) for v in edf.getNSamples()]
         check_size(path, float(sum(lengths)))
         fmt = plus or _FILETYPES.get(edf.filetype, "edf")
-        return assemble(path, names, units, rates, lengths, lambda i: _read_channel(edf, i), fmt,
-                        _meta(edf))
+        record = assemble(path, names, units, rates, lengths, lambda i: _read_channel(edf, i),
+                          fmt, _meta(edf))
+        if fmt in ("edf+", "bdf+") and not plus:  # pyedflib hides the annotation channel
+            record.dropped.setdefault(
+                "EDF Annotations", f"annotation channel ({edf.annotations_in_file} "
+                                   "annotations), not a signal")
+        return record
 
 
 @contextmanager

@@ -106,7 +106,7 @@ def read_wfdb(path: Path) -> ECGRecord:
 
     # wfdb reads headers as ASCII: a name of other characters comes back as None
     names = [name or f"signal {i + 1}" for i, name in enumerate(rec.sig_name or [])]
-    units = list(rec.units or [])
+    units = _header_units(layout.text, len(names)) or list(rec.units or [])
     units += ["mV"] * (len(names) - len(units))
     fs = check_rate(path, rec.fs)
     if multi_frequency:
@@ -123,6 +123,23 @@ def read_wfdb(path: Path) -> ECGRecord:
         path, names, units, rates, [len(c) for c in channels], lambda i: channels[i], "wfdb",
         _meta(rec.comments or []),
     )
+
+
+def _header_units(text: str, n_sig: int) -> list[str] | None:
+    """The units of a single-segment header that is not ASCII, read here: wfdb drops the bytes
+    it cannot decode, so a "µV" signal (1.0/µV) came back in "V", a million times too large.
+    None where wfdb's own reading stands (an ASCII header, or lines this cannot match)."""
+    if text.isascii() or not n_sig:
+        return None
+    try:
+        text = text.encode("latin-1").decode("utf-8")  # read as latin-1; most likely UTF-8
+    except UnicodeError:
+        pass  # latin-1 it is: "µ" is one byte there too
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    matches = [RX_SIGNAL.match(line) for line in lines[1:1 + n_sig]]
+    if len(matches) != n_sig or not all(matches):
+        return None
+    return [m["units"] or "mV" for m in matches]
 
 
 def _layout(path: Path, base: Path) -> _Layout:

@@ -95,11 +95,15 @@ def test_fill_gaps_edges_take_the_nearest_value():
 
 
 def test_fill_gaps_rejects_mostly_missing_records():
-    x = np.full((2, 100), np.nan, dtype=np.float32)
-    x[:, :40] = 1.0
-    with pytest.raises(ValueError, match="missing"):
+    x = np.full((3, 100), np.nan, dtype=np.float32)
+    x[0] = 1.0
+    x[1:, :20] = 1.0  # leads 2 and 3 miss 80 % of what lead 1 has
+    with pytest.raises(ValueError, match="53% of samples are missing"):
         fill_gaps(x, 100)
-    x[:, :60] = 1.0
+    x[1:, :60] = 1.0
+    assert not np.isnan(fill_gaps(x, 100)).any()
+    x = np.full((2, 100), np.nan, dtype=np.float32)
+    x[:, :40] = 1.0  # lost in every lead at once: a gap, for the windows policy
     assert not np.isnan(fill_gaps(x, 100)).any()
 
 
@@ -267,3 +271,29 @@ def test_windows_mostly_missing_in_every_lead_are_not_scored():
     for start_s in (0.5, 3.0, 6.0, 8.5):  # 1 s gaps: each window 60 % recorded, all are kept
         signal[:, int(start_s * 500):int(start_s * 500) + 500] = np.nan
     assert len(windows(signal)[0]) == 3
+
+
+def test_a_long_record_whose_start_was_lost_in_every_lead_is_scored_on_the_rest():
+    """A 30-minute record whose first 20 minutes were lost in every lead was refused ("66% of
+    samples are missing"), and every lead flagged as missing, though 10 good minutes remained
+    (the measurements measured them)."""
+    from ecglm_cli.io.leads import STANDARD_LEADS
+    from ecglm_cli.io.record import ECGRecord
+    from ecglm_cli.pipeline.prepare import to_model_windows
+    from ecglm_cli.signal.quality import quality_flags
+
+    class Spec:
+        fs, window, stride = 100.0, 500, 500
+
+    leads = list(STANDARD_LEADS[:2])
+    signal = synthetic_ecg(fs=100.0, seconds=60.0)[:2]
+    signal[:, :4000] = np.nan  # 40 of 60 s
+    record = ECGRecord(signal=signal, fs=100.0, leads=leads, original_leads=leads, source="r",
+                       format="t")
+    quality = quality_flags(record)
+    assert quality["missing_leads"] == list(STANDARD_LEADS[2:])  # I and II are not
+    windows, mask = to_model_windows(record, Spec, None, quality)
+    assert len(windows) == 4 and mask[:2].all()  # the windows of the 20 s recorded
+    assert not (windows[:, :2] == 0).all(axis=-1).any()
+    signal[0, 4000:5500] = np.nan  # lead I missing for most of what was recorded
+    assert "I" in quality_flags(record)["missing_leads"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ecglm_cli.signal.gaps import missing_share
 from ecglm_cli.signal.quality import FLAT_MV  # one definition of a flat lead
 
 MAX_NAN_FRACTION = 0.2  # leads with more missing samples than this are left out
@@ -22,10 +23,7 @@ def usable_leads(x: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
     lead. Counted over the whole record, a 3 s dropout in a 10 s record left out every lead.
     """
     reasons: dict[int, str] = {}
-    finite = np.isfinite(x)
-    recorded = finite.any(axis=0)
-    nan_frac = ((~finite[:, recorded]).mean(axis=1) if recorded.any()
-                else np.ones(x.shape[0]))
+    nan_frac = missing_share(x)
     # a subsample is enough to tell a flat lead
     filled = np.nan_to_num(x[:, ::10], posinf=0.0, neginf=0.0)
     spread = np.percentile(filled, 95, axis=1) - np.percentile(filled, 5, axis=1)

@@ -1,7 +1,10 @@
 """Missing samples (NaN): the policy for gaps.
 
 - A record (all leads together) with more than `max_nan_fraction` (default 50 %) missing samples
-  is rejected with `ValueError`: too little of it is real signal to describe.
+  is rejected with `ValueError`: too little of it is real signal to describe. Only samples that
+  some lead has count (`missing_share`): a stretch lost in every lead is a gap in the recording,
+  which the windows policy deals with (a 30-minute record whose first 20 minutes were lost was
+  refused, its last 10 minutes unscored).
 - Gaps up to `max_gap_s` (default 0.2 s, shorter than a QRS-to-QRS interval) are filled by linear
   interpolation between the samples on either side (the nearest sample at a record edge).
 - Longer gaps are set to the lead's median (its baseline), and leads with no valid sample at all
@@ -27,10 +30,9 @@ def fill_gaps(
     a filled copy, or `x` itself when it has no gap (a long record is not copied for nothing)."""
     x = np.asarray(x, dtype=np.float32)
     missing = np.isnan(x)
-    if x.size and missing.mean() > max_nan_fraction:
-        raise ValueError(
-            f"{missing.mean():.0%} of samples are missing (more than {max_nan_fraction:.0%})"
-        )
+    share = float(missing_share(x.reshape(-1, x.shape[-1])).mean()) if x.size else 0.0
+    if share > max_nan_fraction:
+        raise ValueError(f"{share:.0%} of samples are missing (more than {max_nan_fraction:.0%})")
     if not missing.any():
         return x
     x = x.copy()
@@ -39,6 +41,19 @@ def fill_gaps(
     for row in rows:
         _fill_row(row, max_gap)
     return rows.reshape(x.shape)
+
+
+def missing_share(x: np.ndarray) -> np.ndarray:
+    """Per lead of `x` [leads, samples], the share of its samples missing (NaN) among those some
+    lead has: a stretch lost in every lead at once is a gap in the recording, not a fault of each
+    lead. All ones when no lead has a sample. Lead by lead, so a long record is not copied."""
+    recorded = np.zeros(x.shape[-1], dtype=bool)
+    for row in x:
+        recorded |= np.isfinite(row)
+    n = int(recorded.sum())
+    if n == 0:
+        return np.ones(x.shape[0])
+    return np.array([np.count_nonzero(~np.isfinite(row) & recorded) / n for row in x])
 
 
 def _fill_row(row: np.ndarray, max_gap: int) -> None:

@@ -3,7 +3,8 @@
 Simple, documented per-lead checks (docs/output-schema.md lists them), cheap enough to run on
 every record of a batch:
 
-- missing: a standard lead that the file does not have, or whose samples are mostly NaN;
+- missing: a standard lead that the file does not have, or whose samples are mostly NaN where
+  some other lead is recorded (`signal.gaps.missing_share`);
 - flat: the spread between the 5th and 95th percentile is below `FLAT_MV` (no ECG on the lead);
 - saturated: the lead sits at one value, its own maximum or minimum and far (`CLIP_MIN_MV`) from
   its median, for a run of at least `CLIP_RUN_S` seconds: the plateau an amplifier or ADC leaves
@@ -26,6 +27,7 @@ import numpy as np
 
 from ecglm_cli.io.leads import STANDARD_LEADS
 from ecglm_cli.io.record import ECGRecord
+from ecglm_cli.signal.gaps import missing_share
 
 FLAT_MV = 0.01
 MAX_NAN_FRACTION = 0.5
@@ -44,9 +46,10 @@ def quality_flags(record: ECGRecord) -> dict[str, object]:
     fs = float(record.fs)
     missing = {lead for lead in STANDARD_LEADS if lead not in record.leads}
     flat, saturated, out_of_range, noisy = [], [], [], []
-    for lead, row in zip(record.leads, record.signal, strict=True):
+    shares = missing_share(record.signal) if record.signal.size else []
+    for lead, row, share in zip(record.leads, record.signal, shares, strict=True):
         gaps = np.isnan(row)
-        if not row.size or gaps.mean() > MAX_NAN_FRACTION:
+        if not row.size or share > MAX_NAN_FRACTION:
             missing.add(lead)
             continue
         x = np.where(gaps, np.nanmedian(row), row).astype(np.float32) if gaps.any() else row

@@ -53,7 +53,8 @@ def test_json_schema_on_synthetic_record(tmp_path, bundle):
     assert row["windows"] == 4  # 10 s in the tiny bundle's 2.5 s windows
     assert row["leads_used"] == list(STANDARD_LEADS)
     assert row["quality"] == {"missing_leads": [], "flat_leads": [], "saturated_leads": [],
-                              "out_of_range_leads": [], "noisy_leads": [], "ok": True}
+                              "out_of_range_leads": [], "noisy_leads": [],
+                              "uncalibrated_leads": [], "ok": True}
     assert set(row["findings"]) == {"superdiagnostic", "diagnostic", "form", "rhythm"}
     for space, found in row["findings"].items():
         probs = row["probabilities"][space]

@@ -318,6 +318,23 @@ def test_wfdb_header_in_microvolts_spelt_with_mu_is_read(tmp_path, ecg12, encodi
     _close(record.signal, ecg12[:3], tol=0.003)
 
 
+def test_wfdb_leads_of_gain_zero_are_flagged_uncalibrated(tmp_path, ecg12):
+    """A gain of 0 means "uncalibrated" in WFDB, and wfdb assumes 200 units per mV: a record
+    stored at 1000 units per mV read five times too large, scored HYP and LVH with `ok` true."""
+    from ecglm_cli.signal.quality import quality_flags
+
+    header = write_wfdb(tmp_path, "g0", ecg12[:3], 500, ["I", "II", "V1"])
+    lines = header.read_text().splitlines()
+    lines[2] = lines[2].replace(" 200.0(0)/mV", " 0(0)/mV")  # lead II
+    header.write_text("\n".join(lines) + "\n")
+    record = read_record(header)
+    assert record.meta["uncalibrated_leads"] == ["II"]
+    quality = quality_flags(record)
+    assert quality["uncalibrated_leads"] == ["II"] and not quality["ok"]
+    assert "uncalibrated_leads" not in read_record(
+        write_wfdb(tmp_path, "g200", ecg12[:3], 500, ["I", "II", "V1"])).meta
+
+
 def test_edf_in_microvolts_as_pyedflib_writes_them_is_read(tmp_path, ecg12):
     """pyedflib stores a "µV" dimension as "AuV"; every such lead was dropped, and a file of
     them refused as having "no ECG channel"."""

@@ -175,7 +175,7 @@ def render_table(result: dict[str, Any]) -> str:
         "  quality: " + ("ok" if q["ok"] else "check the flagged leads") + "".join(
             f"; {name.replace('_leads', '')}: {' '.join(q[name])}"
             for name in ("missing_leads", "flat_leads", "saturated_leads", "out_of_range_leads",
-                         "noisy_leads")
+                         "noisy_leads", "uncalibrated_leads")
             if q[name]
         ) + (f"; {q['note']}" if q.get("note") else ""),
     ]

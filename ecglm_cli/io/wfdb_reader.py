@@ -106,7 +106,10 @@ def read_wfdb(path: Path) -> ECGRecord:
 
     # wfdb reads headers as ASCII: a name of other characters comes back as None
     names = [name or f"signal {i + 1}" for i, name in enumerate(rec.sig_name or [])]
-    units = _header_units(layout.text, len(names)) or list(rec.units or [])
+    lines = _signal_lines(layout.text, len(names)) if layout.segments is None else None
+    units = list(rec.units or [])
+    if lines and not layout.text.isascii():  # wfdb dropped what it could not decode
+        units = [line["units"] or "mV" for line in lines]
     units += ["mV"] * (len(names) - len(units))
     fs = check_rate(path, rec.fs)
     if multi_frequency:
@@ -119,27 +122,37 @@ def read_wfdb(path: Path) -> ECGRecord:
         rates = [fs] * len(names)
     if len(channels) != len(names):
         raise RecordError(path, "header and signal disagree on the number of channels")
-    return assemble(
+    record = assemble(
         path, names, units, rates, [len(c) for c in channels], lambda i: channels[i], "wfdb",
         _meta(rec.comments or []),
     )
+    # a gain of 0 or none: "uncalibrated" (WFDB header(5)); wfdb assumes 200 units per mV
+    uncalibrated = {names[i] for i, line in enumerate(lines or [])
+                    if not float(line["adc_gain"] or 0)}
+    if uncalibrated:
+        record.meta["uncalibrated_leads"] = [
+            lead for lead, name in zip(record.leads, record.original_leads, strict=True)
+            if name in uncalibrated]
+    return record
 
 
-def _header_units(text: str, n_sig: int) -> list[str] | None:
-    """The units of a single-segment header that is not ASCII, read here: wfdb drops the bytes
-    it cannot decode, so a "µV" signal (1.0/µV) came back in "V", a million times too large.
-    None where wfdb's own reading stands (an ASCII header, or lines this cannot match)."""
-    if text.isascii() or not n_sig:
+def _signal_lines(text: str, n_sig: int) -> list[re.Match] | None:
+    """The signal lines of a single-segment header, parsed here for what wfdb does not pass on:
+    units it could not decode (it drops non-ASCII bytes, so "1.0/µV" came back in "V", a
+    million times too large) and a gain of 0 (it assumes 200). None where they cannot be
+    matched; wfdb's own reading then stands."""
+    if not n_sig:
         return None
-    try:
-        text = text.encode("latin-1").decode("utf-8")  # read as latin-1; most likely UTF-8
-    except UnicodeError:
-        pass  # latin-1 it is: "µ" is one byte there too
+    if not text.isascii():
+        try:
+            text = text.encode("latin-1").decode("utf-8")  # read as latin-1; most likely UTF-8
+        except UnicodeError:
+            pass  # latin-1 it is: "µ" is one byte there too
     lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
     matches = [RX_SIGNAL.match(line) for line in lines[1:1 + n_sig]]
     if len(matches) != n_sig or not all(matches):
         return None
-    return [m["units"] or "mV" for m in matches]
+    return matches
 
 
 def _layout(path: Path, base: Path) -> _Layout:

@@ -12,6 +12,9 @@ every record of a batch:
 - out of range: more than `OUT_OF_RANGE_SHARE` of the lead lies over `MAX_MV` from its median,
   where the model input is clipped: no ECG is that large, a wrong unit is (µV data labelled mV
   came out CD, HYP and SR at 1.0 with every lead clipped to a square wave and `ok` true);
+- uncalibrated: a WFDB lead whose header gives a gain of 0 or none, which the format calls
+  uncalibrated (its amplitudes rest on an assumed 200 units per mV: amplitude findings such as
+  hypertrophy or low voltage mean nothing there);
 - noisy: more than `NOISE_POWER_SHARE` of the lead's (mean-removed) power lies above 40 Hz, where
   an ECG has little and muscle and mains noise have much. Clean PTB-XL leads keep 99.9% of the time
   under 10%. Only checked for records sampled at more than 80 Hz. Baseline wander is not flagged:
@@ -42,7 +45,8 @@ NOISE_BLOCK_S = 60.0  # spectra of longer leads are summed over blocks this long
 
 
 def quality_flags(record: ECGRecord) -> dict[str, object]:
-    """Per-record flags; `ok` is true when no lead is flat, saturated, out of range or noisy."""
+    """Per-record flags; `ok` is true when no lead is flat, saturated, out of range, noisy or
+    uncalibrated."""
     fs = float(record.fs)
     missing = {lead for lead in STANDARD_LEADS if lead not in record.leads}
     flat, saturated, out_of_range, noisy = [], [], [], []
@@ -63,13 +67,16 @@ def quality_flags(record: ECGRecord) -> dict[str, object]:
             out_of_range.append(lead)
         if fs > 2 * NOISE_FLOOR_HZ and _noise_share(x, fs) > NOISE_POWER_SHARE:
             noisy.append(lead)
+    uncalibrated = [lead for lead in record.meta.get("uncalibrated_leads", ())
+                    if lead not in missing and lead not in flat]
     return {
         "missing_leads": [lead for lead in STANDARD_LEADS if lead in missing],
         "flat_leads": flat,
         "saturated_leads": saturated,
         "out_of_range_leads": out_of_range,
         "noisy_leads": noisy,
-        "ok": not (flat or saturated or out_of_range or noisy),
+        "uncalibrated_leads": uncalibrated,
+        "ok": not (flat or saturated or out_of_range or noisy or uncalibrated),
     }
 
 

@@ -237,6 +237,24 @@ def test_classify_via_lm_reports_yes_probabilities_from_the_shipped_lm():
             assert f["p_yes"] >= f["threshold"]
 
 
+def test_classify_via_lm_table_is_a_readable_block_per_record():
+    """The table, the default on a terminal, was one row some 9,800 characters wide with
+    Python dicts in its cells."""
+    from click.testing import CliRunner
+
+    from ecglm_cli.cli.main import cli
+    from ecglm_cli.examples import example_record_path
+
+    result = CliRunner().invoke(cli, ["classify", str(example_record_path()), "--via", "lm",
+                                      "--format", "table"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("example_12lead  (") and "via the language model" in lines[1]
+    assert "P(yes)" in lines[2] and max(map(len, lines)) < 160
+    assert "{" not in result.stdout
+    assert any(line.split()[:2] == ["rhythm", "SR"] for line in lines)
+
+
 def test_classify_via_lm_csv_has_the_heads_columns_not_python_dicts():
     """`findings.diagnostic` held Python reprs ("{'code': 'NORM', ...}") and the probabilities
     were `probabilities.space.code`, unlike the heads' CSV."""

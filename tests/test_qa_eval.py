@@ -81,15 +81,16 @@ def test_evaluate_qa_per_template_and_predictions_file(shared_data, tmp_path):
     ])
     assert result.exit_code == 0, result.output
     lines = [line for line in result.stdout.splitlines() if "," in line]
-    assert lines[0] == "template_id,question_type,questions,correct,accuracy,skipped_absent"
+    assert lines[0] == ("template_id,question_type,questions,correct,accuracy,skipped_absent,"
+                        "skipped_comparison,skipped_unreadable,skipped_too_long")
     assert lines[1].split(",")[0].isdigit()  # a template row first
-    assert lines[-1].startswith(",all,6,") and not lines[-1].endswith(",")  # skipped kept
+    assert lines[-1].startswith(",all,6,") and lines[-1].endswith(",0,0")  # skipped kept
     given = [json.loads(line) for line in answers.read_text().splitlines()]
     assert len(given) == 6
     loaded = load_questions(shared_data / ECGQA_FILE, shared_data / "ptbxl", limit=6)
     assert sorted(g["sample_id"] for g in given) == sorted(q["sample_id"] for q in loaded.questions)
     correct = sum(g["correct"] for g in given)
-    assert lines[-1] == f",all,6,{correct},{correct / 6},{lines[-1].split(',')[-1]}"
+    assert lines[-1].startswith(f",all,6,{correct},{correct / 6},")
 
 
 def test_evaluate_qa_resume_asks_only_what_the_interrupted_run_did_not(shared_data, tmp_path,
@@ -347,3 +348,28 @@ def test_records_missing_from_the_table_count_as_absent_and_records500_alone_is_
     loaded = load_questions(shared_data / ECGQA_FILE, high, limit=5)
     result = evaluate_qa(LabelAnswerer(loaded.questions), loaded, high)
     assert result["n"] == 5 and result["skipped_unreadable"] == 0 and result["accuracy"] == 1.0
+
+
+def test_a_folder_mixing_wordings_or_splits_is_noted(shared_data, tmp_path):
+    """`--ecgqa ecgqa/ptbxl` scored each question twice (template/ and paraphrased/ word the
+    same ones) and merged the splits, without a word."""
+    from ecglm_cli.data.ecgqa import mixed_sets
+
+    root = shared_data / "ecgqa" / "ptbxl"
+    assert mixed_sets(root) == ("template/ and paraphrased/ (the same questions, worded twice); "
+                                "train/ and valid/ and test/ (several splits)")
+    assert mixed_sets(root / "template") == "train/ and valid/ and test/ (several splits)"
+    assert mixed_sets(root / "template" / "train") is None
+    assert mixed_sets(shared_data / ECGQA_FILE) is None
+    bundle = add_language_model(make_encoder_bundle(
+        tmp_path / "b", {name: space.labels for name, space in
+                         load_label_spaces(shared_data / "ptbxl" / "scp_statements.csv").items()}),
+        "llama")
+    result = CliRunner().invoke(cli, ["evaluate", "qa", "--ecgqa", str(root / "template"),
+                                      "--ptbxl", str(shared_data / "ptbxl"), "--model",
+                                      str(bundle), "--limit", "2", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "mixes train/ and valid/ and test/ (several splits)" in result.stderr
+    overall = json.loads(result.stdout.splitlines()[-1])
+    assert set(overall) >= {"skipped_absent", "skipped_comparison", "skipped_unreadable",
+                            "skipped_too_long"}

@@ -140,8 +140,9 @@ def _classify_via_lm(records: tuple[str, ...], model: str, leads: list[str] | No
 
     asker = Asker(model)
     fmt = resolve_format(fmt)
-    # CSV rows stream out under a header known in advance; a table waits for every row
-    writer = get_writer(fmt, columns=lm_csv_columns(asker) if fmt == "csv" else None)
+    # CSV rows stream out under a header known in advance; a table is a block per record
+    writer = get_writer(fmt, columns=lm_csv_columns(asker) if fmt == "csv" else None) \
+        if fmt != "table" else None
     failed = 0
     try:
         for path in records:
@@ -152,9 +153,13 @@ def _classify_via_lm(records: tuple[str, ...], model: str, leads: list[str] | No
                 failed += 1
                 continue
             row = {"id": file_id(path), "path": path, "model": model, **found}
-            writer.write(lm_csv_row(row) if fmt == "csv" else row)
+            if writer is None:
+                click.echo(render_lm_table(row))
+            else:
+                writer.write(lm_csv_row(row) if fmt == "csv" else row)
     finally:
-        writer.close()
+        if writer is not None:
+            writer.close()
     if failed:
         raise SystemExit(EXIT_ERROR)
 
@@ -165,8 +170,6 @@ def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
 
 def render_table(result: dict[str, Any]) -> str:
     """A readable block for one record: header, quality, findings table, measurements."""
-    from tabulate import tabulate
-
     q = result["quality"]
     lines = [
         f"{result['id']}  ({result['path']})",
@@ -179,20 +182,35 @@ def render_table(result: dict[str, Any]) -> str:
             if q[name]
         ) + (f"; {q['note']}" if q.get("note") else ""),
     ]
-    rows = []
-    for space, found in result["findings"].items():
-        rows += [
-            [space, f["code"], f["description"], f"{f['probability']:.3f}",
-             f"{f['threshold']:.3f}", "yes" if f["positive"] else "no"]
-            for f in found
-        ] or [[space, "-", "(nothing above its threshold)", "", "", ""]]
-    table = tabulate(rows, headers=["space", "code", "description", "p", "threshold", "positive"],
-                     tablefmt="simple")
-    lines += ["  " + line for line in table.splitlines()]
+    lines += _findings_table(result["findings"], "probability", "p")
     measured = _measurement_text(result.get("measurements") or {})
     if measured:
         lines.append("  measurements: " + measured)
     return "\n".join(lines) + "\n"
+
+
+def render_lm_table(result: dict[str, Any]) -> str:
+    """`classify --via lm` on a terminal: the LM's positive statements with their P(yes); the
+    generic table put all 75 probabilities in one row, some 9,800 characters wide."""
+    lines = [f"{result['id']}  ({result['path']})",
+             f"  via the language model ({result['llm']}); leads used: "
+             f"{' '.join(result['leads_used'])}"]
+    return "\n".join(lines + _findings_table(result["findings"], "p_yes", "P(yes)")) + "\n"
+
+
+def _findings_table(findings: dict[str, list[dict]], key: str, title: str) -> list[str]:
+    from tabulate import tabulate
+
+    rows = []
+    for space, found in findings.items():
+        rows += [
+            [space, f["code"], f["description"], f"{f[key]:.3f}", f"{f['threshold']:.3f}",
+             "yes" if f["positive"] else "no"]
+            for f in found
+        ] or [[space, "-", "(nothing above its threshold)", "", "", ""]]
+    table = tabulate(rows, headers=["space", "code", "description", title, "threshold",
+                                    "positive"], tablefmt="simple")
+    return ["  " + line for line in table.splitlines()]
 
 
 TABLE_MEASUREMENTS = ("heart_rate", "pr_interval", "qrs_duration", "qt_interval", "qtc_bazett",

@@ -134,6 +134,7 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
        device: str, by_template: bool, predictions: Path | None, resume: bool,
        fmt: str | None) -> None:
     """Accuracy of the ECG language model on ECG-QA questions, per question type."""
+    from ecglm_cli.data.ecgqa import mixed_sets
     from ecglm_cli.output import get_writer, resolve_format
     from ecglm_cli.pipeline.ask import Asker
     from ecglm_cli.pipeline.qa_eval import evaluate_qa, load_questions
@@ -147,6 +148,9 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
                                  "the answers there would replace the questions",
                                  param_hint="--predictions")
     loaded = load_questions(ecgqa, ptbxl, limit)
+    mixed = mixed_sets(ecgqa)
+    if mixed:
+        click.echo(f"ecglm: note: {ecgqa} mixes {mixed}, all scored together", err=True)
     known, kept = _earlier_answers(predictions, loaded.questions) if resume else ({}, None)
     with _answer_log(predictions, kept) as on_answer:  # checked first: fails at once
         asker = Asker(model_name, llm, str(resolve_device(device)))
@@ -165,7 +169,8 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
     if not result["n"]:
         raise RecordError(ecgqa, "no single-ECG question could be scored (see the counts "
                           "above): nothing to report")
-    columns = ["question_type", "questions", "correct", "accuracy", "skipped_absent"]
+    skipped = ["skipped_absent", "skipped_comparison", "skipped_unreadable", "skipped_too_long"]
+    columns = ["question_type", "questions", "correct", "accuracy", *skipped]
     writer = get_writer(resolve_format(fmt), columns=(
         ["template_id", *columns] if by_template else columns))
     if by_template:
@@ -177,7 +182,7 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
         writer.write({"question_type": kind, "questions": figures["n"],
                       "correct": figures["correct"], "accuracy": figures["accuracy"]})
     writer.write({"question_type": "all", "questions": result["n"], "correct": result["correct"],
-                  "accuracy": result["accuracy"], "skipped_absent": result["skipped_absent"]})
+                  "accuracy": result["accuracy"], **{key: result[key] for key in skipped}})
     writer.close()
 
 

@@ -84,6 +84,23 @@ def json_files(path: str | Path) -> list[Path]:
     raise RecordError(path, "no such ECG-QA file or folder")
 
 
+ECGQA_WORDINGS = ("template", "paraphrased")
+ECGQA_SPLITS = ("train", "valid", "test")
+
+
+def mixed_sets(path: str | Path) -> str | None:
+    """What a folder of ECG-QA files mixes, if anything: both wordings (template/ and
+    paraphrased/ hold the same questions, so each is counted twice) or several splits. Said,
+    not refused: `--ecgqa ecgqa/ptbxl` scored 414 questions where template/train has 207."""
+    files = json_files(path) if Path(path).is_dir() else []
+    parts = {part for file in files for part in file.relative_to(path).parts[:-1]}
+    mixed = [f"{' and '.join(f'{name}/' for name in found)} ({why})"
+             for names, why in ((ECGQA_WORDINGS, "the same questions, worded twice"),
+                                (ECGQA_SPLITS, "several splits"))
+             if len(found := [name for name in names if name in parts]) > 1]
+    return "; ".join(mixed) or None
+
+
 def iter_json_records(path: str | Path) -> Iterator[dict]:
     """Every question record in a file or folder, checked for ECG-QA shape."""
     for file in json_files(path):

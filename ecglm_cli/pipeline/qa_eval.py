@@ -75,23 +75,15 @@ def evaluate_qa(
     for ecg_id, indices in by_record.items():
         if ecg_id not in entries:  # its file may be there, but the dataset given lacks it
             unlisted += len(indices)
-            continue
-        try:
-            feats = answerer.features(ptbxl.record(entries[ecg_id]))
-        except RecordError:
-            unreadable += len(indices)
-            continue
-        for start in range(0, len(indices), batch_size):
-            chunk = indices[start:start + batch_size]
-            for i, text in zip(chunk, _answers(answerer, [questions[i] for i in chunk], feats),
-                               strict=True):
-                if text is None:
-                    too_long += 1
-                    continue
-                predictions[i] = parse_answer(text)
-                if on_answer:
-                    on_answer(questions[i], predictions[i])
-        if progress:
+        else:
+            try:
+                feats = answerer.features(ptbxl.record(entries[ecg_id]))
+            except RecordError:
+                unreadable += len(indices)
+            else:
+                too_long += _answer_record(answerer, questions, indices, feats, predictions,
+                                           batch_size, on_answer)
+        if progress:  # skipped ones too: the bar reached its end only when all were read
             progress(len(indices))
     answered = [i for i, p in enumerate(predictions) if p is not None]
     result = score([predictions[i] for i in answered], [questions[i] for i in answered])
@@ -100,6 +92,25 @@ def evaluate_qa(
     result["skipped_comparison"] = loaded.skipped_type
     result["skipped_too_long"] = too_long
     return result
+
+
+def _answer_record(answerer: QAAnswerer, questions: list[dict], indices: list[int], feats: Any,
+                   predictions: list, batch_size: int,
+                   on_answer: Callable[[dict, list[str]], None] | None) -> int:
+    """Answer the questions at `indices`, all about one record, into `predictions`; returns
+    how many were too long for the LM."""
+    too_long = 0
+    for start in range(0, len(indices), batch_size):
+        chunk = indices[start:start + batch_size]
+        for i, text in zip(chunk, _answers(answerer, [questions[i] for i in chunk], feats),
+                           strict=True):
+            if text is None:
+                too_long += 1
+                continue
+            predictions[i] = parse_answer(text)
+            if on_answer:
+                on_answer(questions[i], predictions[i])
+    return too_long
 
 
 def _answers(answerer: QAAnswerer, questions: list[dict], feats: Any) -> list[str | None]:

@@ -1,12 +1,14 @@
 """How often `ask` says "the classifier (or the measured axis) does not back this", and how
 often it is right to.
 
-For each record of the chosen folds it asks one verify question per statement below, and two
-axis questions, and checks the LM's answer against the PTB-XL labels (`scp_codes`, and
-`heart_axis` where that column is filled), split by whether `ask` added a note
-(`pipeline/answer_notes`: `disagreement_note`, `axis_note`). A note is useful when the LM is
+For each record of the chosen folds it asks one verify question per statement below, four
+questions a measurement decides (rate, QRS width, regularity), and two axis questions, and
+checks the LM's answer against the PTB-XL labels (`scp_codes`, and `heart_axis` where that
+column is filled), split by whether `ask` added a note (`pipeline/answer_notes`:
+`disagreement_note`, `measured_claim_note`, `axis_note`). A note is useful when the LM is
 mostly wrong where it fires and mostly right where it does not. Fold 9 is where the bundle's
-thresholds were chosen, so it flatters the classifier a little.
+thresholds were chosen, so it flatters the classifier a little; and the labels name a fast rate
+only as a rhythm statement (STACH, SVTAC), so a fast AF record counts as "not fast".
 
     python scripts/answer_notes_check.py ../shared/data/ptbxl --folds 9 [--bundle DIR]
 """
@@ -36,9 +38,16 @@ QUESTIONS = {
     "IMI": "Does this ECG show inferior myocardial infarction?",
     "LVH": "Does this ECG show left ventricular hypertrophy?",
 }
+# questions a measurement decides, and the statements whose label says "yes"
+MEASURED = {
+    "rate fast?": ("Is the heart rate fast?", {"STACH", "SVTAC", "PSVT"}),
+    "bradycardia?": ("Is there bradycardia?", {"SBRAD"}),
+    "QRS wide?": ("Is the QRS wide?", {"CLBBB", "CRBBB", "IVCD", "WPW"}),
+}
+IRREGULAR = {"AFIB", "AFLT", "SARRH", "SVARR", "PVC", "PAC", "BIGU", "TRIGU"}
 LAD_QUESTION = "Is there left axis deviation?"
 AXIS_QUESTION = "What is the heart axis of this ECG?"
-NOTES = ("the classifier", "the measured QRS axis")
+NOTES = ("the classifier", "the measured")
 
 
 def main() -> None:
@@ -62,6 +71,10 @@ def main() -> None:
             continue
         asked = [(code, q, "yes" if code in entry.codes else "no")
                  for code, q in QUESTIONS.items()]
+        asked += [(name, q, "yes" if codes & set(entry.codes) else "no")
+                  for name, (q, codes) in MEASURED.items()]
+        asked.append(("rhythm regular?", "Is the rhythm regular?",
+                      "no" if IRREGULAR & set(entry.codes) else "yes"))
         axis = axis_labels.get(entry.ecg_id)
         if axis:
             asked += [("axis: LAD?", LAD_QUESTION,

@@ -18,9 +18,9 @@ from ecglm_cli.pipeline.answer_notes import (
     disagreement_note,
     lead_notes,
     likelihood_note,
+    measured_claim_note,
     named_leads,
     no_pr_note,
-    regularity_note,
     unmeasured_note,
 )
 from ecglm_cli.pipeline.ask import Asker
@@ -182,28 +182,45 @@ def _rr(sd: float, mean: float, confidence: float = 1.0) -> dict:
             "rr_mean": {"value": mean, "unit": "ms", "confidence": confidence}}
 
 
+def _measured(key: str, value: float, unit: str = "ms", confidence: float = 1.0) -> dict:
+    return {key: {"value": value, "unit": unit, "confidence": confidence}}
+
+
 @pytest.mark.parametrize(("question", "answer", "measured", "says"), [
-    ("Is the rhythm regular?", "yes", _rr(82, 436), "vary by 19% (SD 82 ms, mean 436 ms)"),
-    ("Is the rhythm irregular?", "no", _rr(82, 436), "an irregular rhythm"),
-    ("Is the rhythm irregular?", "yes", _rr(15, 814), "vary by only 2%"),
-    ("Are the RR intervals regular?", "no", _rr(15, 814), "a regular rhythm"),
-    ("Describe the rhythm's regularity.", "Irregular rhythm.", _rr(15, 814), "a regular rhythm"),
-    # agreeing, in between (sinus arrhythmia), or not a claim about one side
+    ("Is the rhythm regular?", "yes", _rr(82, 436), "RR intervals vary by 19% (SD 82 ms, mean"),
+    ("Is the rhythm irregular?", "no", _rr(82, 436), "irregular rhythm's RR intervals vary by"),
+    ("Is the rhythm irregular?", "yes", _rr(15, 814), "vary by 2%"),
+    ("Are the RR intervals regular?", "no", _rr(15, 814), "a regular rhythm's RR intervals"),
+    ("Is the rhythm regular?", "Irregular rhythm.", _rr(15, 814), "an irregular rhythm's"),
+    ("Is the heart rate fast?", "no", _measured("heart_rate", 137.5, "bpm"),
+     "heart rate is 137.5 bpm (confidence 1.00), against the answer (tachycardia is a rate"),
+    ("Is there tachycardia?", "yes", _measured("heart_rate", 72, "bpm"), "over 100 bpm"),
+    ("Is there bradycardia?", "yes", _measured("heart_rate", 137.5, "bpm"), "under 60 bpm"),
+    ("Is the heart rate slow?", "no", _measured("heart_rate", 41, "bpm"), "under 60 bpm"),
+    ("Is the QRS wide?", "no", _measured("qrs_duration", 156), "120 ms or more"),
+    ("Is there a narrow QRS?", "yes", _measured("qrs_duration", 156), "under 120 ms"),
+    ("Is the PR interval prolonged?", "no", _measured("pr_interval", 280), "over 200 ms"),
+    # agreeing, near the limit, or not a claim about one finding
     ("Is the rhythm regular?", "yes", _rr(15, 814), None),
     ("Is the rhythm irregular?", "yes", _rr(82, 436), None),
-    ("Is the rhythm regular?", "yes", _rr(74, 939), None),
+    ("Is the rhythm regular?", "yes", _rr(74, 939), None),  # 8 %: sinus arrhythmia
     ("Is the rhythm irregular?", "yes", _rr(74, 939), None),
+    ("Is the heart rate fast?", "no", _measured("heart_rate", 104, "bpm"), None),
+    ("Is there bradycardia?", "yes", _measured("heart_rate", 62, "bpm"), None),
+    ("Is the QRS wide?", "yes", _measured("qrs_duration", 112), None),
     ("Is the rhythm regular or irregular?", "yes", _rr(82, 436), None),
     ("Is the rhythm not regular?", "no", _rr(82, 436), None),
+    ("Is the heart rate regular and fast?", "yes", _rr(82, 436), None),
     ("Is the rhythm regular?", "yes", _rr(82, 436, confidence=0.3), None),
     ("Is the rhythm regular?", "yes", {"rr_sd": {"value": None, "reason": "x"}}, None),
     ("Is the rhythm regular?", "yes", None, None),
+    ("Is there slow R wave progression?", "yes", _measured("heart_rate", 137.5, "bpm"), None),
     ("What rhythm is this?", "sinus rhythm", _rr(82, 436), None),
 ])
-def test_a_regularity_answer_is_checked_against_the_measured_rr(question, answer, measured, says):
+def test_an_answer_a_measurement_decides_is_checked_against_it(question, answer, measured, says):
     """The shipped LM said `yes` to "Is the rhythm regular?" and to "... irregular?" of every
-    fold-9 AF and sinus record asked."""
-    note = regularity_note(question, answer, measured)
+    fold-9 AF and sinus record asked, and `no` to "Is the heart rate fast?" at 137.5 bpm."""
+    note = measured_claim_note(question, answer, measured)
     assert (note is None) if says is None else (says in note)
 
 
@@ -213,6 +230,9 @@ def test_ask_notes_an_irregular_rhythm_called_regular(shared_data):
     assert result.exit_code == 0, result.stderr
     if result.stdout.strip() == "yes":  # the LM's answer is its own; the note follows it
         assert "the measured RR intervals vary by 19%" in result.stderr
+    fast = CliRunner().invoke(cli, ["ask", str(record), "Is the heart rate fast?"])
+    if fast.stdout.strip() == "no":
+        assert "the measured heart rate is 137.5 bpm" in fast.stderr
 
 
 def test_ask_text_prints_the_measured_rate_in_its_note():

@@ -10,6 +10,7 @@ instead of leaving the reader to find out.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 
 from ecglm_cli.io.leads import LIMB_LEADS, STANDARD_LEADS, canonical_lead
 from ecglm_cli.knowledge.labels import axis_class
@@ -247,44 +248,100 @@ def no_pr_note(question: str, probabilities: dict[str, float],
 
 def needs_measurements(question: str) -> bool:
     """Whether a note on this question compares the answer with measured values (the axis, a
-    rate or interval, the rhythm's regularity): only then is a text answer measured."""
+    rate or interval, a finding that a measurement decides): only then is a text answer
+    measured."""
     return asks_about_axis(question) or asks_for_value(question) \
-        or bool(_REGULARITY.search(question))
+        or any(claim.pattern.search(question) for claim in MEASURED_CLAIMS)
 
 
-# RR variation (SD over mean) beyond which "regular" contradicts the measured beats, and below
-# which "irregular" does; between lie sinus arrhythmia and single ectopic beats. PTB-XL folds
-# 8-9 at 100 Hz: of 25 AF records 72 % measure 0.15 or more and none below 0.05; of 295 sinus
-# records without ectopic beats or sinus arrhythmia, 2.4 % measure 0.15 or more, 84 % below 0.05.
-IRREGULAR_CV, REGULAR_CV = 0.15, 0.05
-_REGULARITY = re.compile(r"\b(ir)?regular(?:ly|ity)?\b", re.IGNORECASE)
+@dataclass(frozen=True)
+class MeasuredClaim:
+    """A finding that a measurement decides ("tachycardia": heart rate over 100 bpm). An answer
+    claiming it (a `yes`, or a `no` to it) is contradicted only when the measured value lies
+    clearly on the other side: below `clearly_low` or above `clearly_high`, where the normal
+    limit lies between them, so a value near the limit never gets a note."""
+
+    pattern: re.Pattern
+    key: str  # the `features.measure` entry, or "rr_cv" (RR SD over mean)
+    high: bool  # the finding is a high value (tachycardia), not a low one (bradycardia)
+    clearly_low: float
+    clearly_high: float
+    meaning: str  # what the finding means, for the note
 
 
-def regularity_note(question: str, answer: str, measurements: dict | None) -> str | None:
-    """A "regular" or "irregular" answer (a yes/no about one, or the one an answer names) that
-    the measured RR intervals contradict. The shipped LM said `yes` both to "Is the rhythm
-    regular?" and to "Is the rhythm irregular?" of all 20 fold-9 AF and sinus records asked."""
-    asked = {bool(m) for m in _REGULARITY.findall(question)}  # True: "irregular"
-    named = {bool(m) for m in _REGULARITY.findall(answer)}
+def _claim(pattern: str, key: str, high: bool, bounds: tuple[float, float],
+           meaning: str) -> MeasuredClaim:
+    return MeasuredClaim(re.compile(pattern, re.IGNORECASE), key, high, *bounds, meaning)
+
+
+# The shipped LM said `yes` both to "Is the rhythm regular?" and to "... irregular?" of all 20
+# fold-9 AF and sinus records asked, and `no` to "Is the heart rate fast?" at 137.5 bpm. RR
+# variation: PTB-XL folds 8-9 at 100 Hz, of 25 AF records 72 % measure 0.15 or more and none
+# below 0.05; of 295 sinus records without ectopic beats or sinus arrhythmia, 2.4 % measure
+# 0.15 or more, 84 % below 0.05.
+MEASURED_CLAIMS: tuple[MeasuredClaim, ...] = (
+    _claim(r"tachycardi|\b(fast|rapid|high)\s+(heart\s+)?rate\b|\brate\b.*\b(fast|rapid|high)\b",
+           "heart_rate", True, (90, 110), "tachycardia is a rate over 100 bpm"),
+    _claim(r"bradycardi|\b(slow|low)\s+(heart\s+)?rate\b|\brate\b.*\b(slow|low)\b",
+           "heart_rate", False, (50, 70), "bradycardia is a rate under 60 bpm"),
+    _claim(r"\b(wide|broad|prolonged|long)\s+qrs\b|\bqrs\b.*\b(wide|broad|prolonged|long)\b",
+           "qrs_duration", True, (100, 130), "a wide QRS lasts 120 ms or more"),
+    _claim(r"\bnarrow\s+qrs\b|\bqrs\b.*\bnarrow\b", "qrs_duration", False, (100, 130),
+           "a narrow QRS lasts under 120 ms"),
+    _claim(r"\b(long|prolonged)\s+pr\b|\bpr\b.*\b(long|prolonged)\b", "pr_interval", True,
+           (180, 240), "a prolonged PR lasts over 200 ms"),
+    _claim(r"\birregular(ly|ity)?\b", "rr_cv", True, (0.05, 0.15),
+           "an irregular rhythm's RR intervals vary by 15 % or more"),
+    _claim(r"\bregular(ly|ity)?\b", "rr_cv", False, (0.05, 0.15),
+           "a regular rhythm's RR intervals vary by under 5 %"),
+)
+
+
+def measured_claim_note(question: str, answer: str, measurements: dict | None) -> str | None:
+    """A yes/no about one finding a measurement decides (or the one such finding an answer
+    names, when the question is about that measurement), where the measured value lies clearly
+    on the other side of the finding's limit."""
+    asked = [claim for claim in MEASURED_CLAIMS if claim.pattern.search(question)]
     reply = answer.strip().lower().rstrip(".!")
     if len(asked) == 1 and reply in ("yes", "no") and not _NEGATION.search(question) \
             and not _CHOICE.search(question):
-        irregular = asked.pop() == (reply == "yes")
-    elif asked and reply not in ("yes", "no") and len(named) == 1:
-        irregular = named.pop()
+        claim, present = asked[0], reply == "yes"
+    elif asked and reply not in ("yes", "no"):
+        named = [claim for claim in MEASURED_CLAIMS if claim.pattern.search(answer)
+                 and claim.key in {a.key for a in asked}]
+        if len(named) != 1:
+            return None
+        claim, present = named[0], True
     else:
         return None
-    sd, mean = ((measurements or {}).get(key) or {} for key in ("rr_sd", "rr_mean"))
-    if not isinstance(sd.get("value"), (int, float)) or not mean.get("value") \
-            or min(sd.get("confidence", 0), mean.get("confidence", 0)) < 0.5:
+    measured = _claim_value(claim.key, measurements or {})
+    if measured is None:
         return None
-    cv = sd["value"] / mean["value"]
-    if (cv >= REGULAR_CV) if irregular else (cv < IRREGULAR_CV):
-        return None  # the answer agrees with the beats, or they are in between
-    spread = f"{cv:.0%} (SD {sd['value']:g} ms, mean {mean['value']:g} ms)"
-    if irregular:
-        return f"the measured RR intervals vary by only {spread}: a regular rhythm"
-    return f"the measured RR intervals vary by {spread}: an irregular rhythm"
+    value, text = measured
+    says_high = claim.high == present  # the answer puts the value high
+    if (value >= claim.clearly_low) if says_high else (value <= claim.clearly_high):
+        return None  # the answer agrees with the measurement, or the value is near the limit
+    return f"the measured {text}, against the answer ({claim.meaning})"
+
+
+def _claim_value(key: str, measurements: dict) -> tuple[float, str] | None:
+    """The measured value `key` names, with its text for a note; None when not measured with
+    confidence 0.5 or more."""
+    names = {"heart_rate": "heart rate", "qrs_duration": "QRS duration",
+             "pr_interval": "PR interval"}
+    if key == "rr_cv":
+        sd, mean = (measurements.get(k) or {} for k in ("rr_sd", "rr_mean"))
+        if not isinstance(sd.get("value"), (int, float)) or not mean.get("value") \
+                or min(sd.get("confidence", 0), mean.get("confidence", 0)) < 0.5:
+            return None
+        cv = sd["value"] / mean["value"]
+        return cv, (f"RR intervals vary by {cv:.0%} (SD {sd['value']:g} ms, mean "
+                    f"{mean['value']:g} ms)")
+    entry = measurements.get(key) or {}
+    if not isinstance(entry.get("value"), (int, float)) or entry.get("confidence", 0) < 0.5:
+        return None
+    return float(entry["value"]), (f"{names[key]} is {entry['value']:g} {entry['unit']} "
+                                   f"(confidence {entry['confidence']:.2f})")
 
 
 def _measured_text(name: str, entry: object) -> str:

@@ -97,13 +97,17 @@ def ptbxl_records(data: Path, resolution: str, every: int = 1) -> list[tuple[set
     return out[::every]
 
 
-def af_without_pr(data: Path, resolution: str) -> tuple[int, int]:
-    """(records labelled AFIB whose PR is null, records labelled AFIB) - not an issue target,
-    but a PR measured in fibrillation would be an invented number."""
+# statement -> what a null PR means there; not targets, but a PR measured without a P wave
+# before each QRS would be an invented number
+NO_P_WAVE = {"AFIB": "no P waves", "AFLT": "flutter waves, no single P wave"}
+
+
+def pr_null(data: Path, resolution: str, statement: str) -> tuple[int, int]:
+    """(records labelled `statement` whose PR is null, records labelled `statement`)."""
     nulls = total = 0
     for codes, _lr, _hr in ptbxl_labels(data).values():
         path = data / "ptbxl" / (_lr if resolution == "lr" else _hr)
-        if "AFIB" in codes and path.with_suffix(".hea").exists():
+        if statement in codes and path.with_suffix(".hea").exists():
             total += 1
             nulls += measure(read_record(path.with_suffix(".hea")))["pr_interval"]["value"] is None
     return nulls, total
@@ -190,9 +194,11 @@ def main() -> None:
             if theirs:
                 row += f" {_share(theirs[name])} |"
             print(row)
-        nulls, total = af_without_pr(args.data, resolution)
-        if total:
-            print(f"AFIB records with PR null (no P waves): {nulls}/{total} ({nulls / total:.0%})")
+        for statement, why in NO_P_WAVE.items():
+            nulls, total = pr_null(args.data, resolution, statement)
+            if total:
+                print(f"{statement} records with PR null ({why}): {nulls}/{total} "
+                      f"({nulls / total:.0%})")
         print()
 
 

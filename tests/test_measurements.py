@@ -467,3 +467,16 @@ def test_in_sinus_tachycardia_the_previous_t_wave_is_not_the_p_wave(shared_data,
     m = measure(read_record(path.with_suffix(".hea")))
     assert m["heart_rate"]["value"] > 100
     assert 120 <= m["pr_interval"]["value"] <= 200
+
+
+@pytest.mark.parametrize(("ecg_id", "rate"), [(17, "lr"), (18, "lr"), (858, "lr"), (20, "hr"),
+                                              (34, "hr")])
+def test_atrial_flutter_with_2_to_1_conduction_gives_no_pr(shared_data, ecg_id, rate):
+    """PTB-XL AFLT records in 2:1 flutter got a PR at confidence 0.99 (00017: 144 ms at
+    140 bpm): the flutter wave before the QRS, locked to it, passed for a P wave."""
+    from ecglm_cli.io import read_record
+
+    folder = "records100" if rate == "lr" else "records500"
+    path = shared_data / "ptbxl" / folder / f"{ecg_id // 1000 * 1000:05d}" / f"{ecg_id:05d}_{rate}"
+    pr = measure(read_record(path.with_suffix(".hea")))["pr_interval"]
+    assert pr["value"] is None and "possible atrial flutter" in pr["reason"], pr

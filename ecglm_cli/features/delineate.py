@@ -28,6 +28,18 @@ P_OVERLAP_S = 0.12  # with long PR the P wave may start this far inside the prev
 P_MIN_MV = 0.04  # spatial P magnitude below this is no P wave
 P_MIN_AGREEMENT = 0.3  # median beat-to-median correlation of the P segment (AF is lower)
 P_MIN_AGREEMENT_IRREGULAR = 0.6  # the same when the RR intervals vary a lot
+# Atrial flutter with 2:1 conduction: the atrial wave before each QRS recurs half an RR interval
+# earlier (in the ST-T), same shape and size. Cycle 170-300 ms (350-200/min, drug-slowed
+# included), so tested at 100-176 bpm. On PTB-XL folds 1-9 six of the seven AFLT records in 2:1
+# correlate 0.91-0.99 (amplitude ratio 1.1-1.4) at 100 Hz and 500 Hz; no other record tested (36 at
+# 100 Hz, 8 at 500 Hz: sinus tachycardia, SVT, AF) above 0.73, and none within the amplitude
+# band above 0.21: a sinus P wave has the T wave there. For 3:1 and 4:1 (cycle RR/3, RR/4) the
+# same test fires on sinus P waves against the flat TP segment, so it is not used there.
+FLUTTER_CYCLE_S = (0.17, 0.30)
+FLUTTER_MIN_CORR = 0.8  # correlation of the pre-QRS window with its copy RR/2 earlier
+FLUTTER_AMPLITUDE = (0.5, 2.0)  # size of that copy over the window's: similar waves
+FLUTTER_WINDOW_S = 0.12  # at most this much before the QRS onset is compared
+FLUTTER_MIN_WINDOW_S = 0.06  # shorter windows (QRS too wide for the RR/2 gap) are not tested
 T_MIN_MV = 0.05  # spatial T magnitude below this is no measurable T wave
 T_DESCENT_S = 0.2  # the T wave ends within this time of its peak
 ALIGN_HALF_S = 0.06  # the QRS stretch around R matched against the median QRS
@@ -108,6 +120,9 @@ def delineate(beats: np.ndarray, median: np.ndarray, r: int, rr: float, fs: floa
     _t_end(out, corrected, r, rr, fs)
     _p_onset(out, median, beats, r, rr, fs,
              P_MIN_AGREEMENT_IRREGULAR if irregular else P_MIN_AGREEMENT)
+    if out.p_on is not None and _two_atrial_waves_per_beat(out, median, rr, fs):
+        out.p_on = None
+        out.reasons["p_on"] = "no single P wave before each QRS (possible atrial flutter)"
     return out
 
 
@@ -203,6 +218,30 @@ def _p_onset(out: Delineation, median: np.ndarray, beats: np.ndarray, r: int, rr
         return
     out.p_on = lo + onset
     out.p_wave = segment[:, peak]
+
+
+def _two_atrial_waves_per_beat(out: Delineation, median: np.ndarray, rr: float,
+                               fs: float) -> bool:
+    """Whether the wave just before the QRS recurs, same shape and size, half an RR interval
+    earlier at a flutter cycle (2:1 atrial flutter): then it is a flutter wave, not a P wave,
+    and the PR the "P onset" would give means nothing."""
+    lag = int(round(rr / 2))
+    if not FLUTTER_CYCLE_S[0] * fs <= rr / 2 <= FLUTTER_CYCLE_S[1] * fs:
+        return False
+    hi = out.qrs_on - int(0.008 * fs)
+    # both windows clear of a QRS: the earlier one starts after the previous beat's QRS ends
+    width = min(int(FLUTTER_WINDOW_S * fs), lag - (out.qrs_off - out.qrs_on) - int(0.016 * fs))
+    lo = hi - width
+    if width < int(FLUTTER_MIN_WINDOW_S * fs) or lo - lag < 0:
+        return False
+    wave = median[:, lo:hi] - median[:, lo:hi].mean(axis=1, keepdims=True)
+    twin = median[:, lo - lag:hi - lag] - median[:, lo - lag:hi - lag].mean(axis=1, keepdims=True)
+    size, twin_size = float(np.sqrt((wave**2).sum())), float(np.sqrt((twin**2).sum()))
+    if size == 0 or twin_size == 0:
+        return False
+    correlation = float((wave * twin).sum()) / (size * twin_size)
+    return (correlation >= FLUTTER_MIN_CORR
+            and FLUTTER_AMPLITUDE[0] <= twin_size / size <= FLUTTER_AMPLITUDE[1])
 
 
 def _segment_agreement(beats: np.ndarray, template: np.ndarray) -> float:

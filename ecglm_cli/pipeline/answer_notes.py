@@ -327,8 +327,6 @@ def measured_claim_note(question: str, answer: str, measurements: dict | None) -
 def _claim_value(key: str, measurements: dict) -> tuple[float, str] | None:
     """The measured value `key` names, with its text for a note; None when not measured with
     confidence 0.5 or more."""
-    names = {"heart_rate": "heart rate", "qrs_duration": "QRS duration",
-             "pr_interval": "PR interval"}
     if key == "rr_cv":
         sd, mean = (measurements.get(k) or {} for k in ("rr_sd", "rr_mean"))
         if not isinstance(sd.get("value"), (int, float)) or not mean.get("value") \
@@ -340,7 +338,8 @@ def _claim_value(key: str, measurements: dict) -> tuple[float, str] | None:
     entry = measurements.get(key) or {}
     if not isinstance(entry.get("value"), (int, float)) or entry.get("confidence", 0) < 0.5:
         return None
-    return float(entry["value"]), (f"{names[key]} is {entry['value']:g} {entry['unit']} "
+    name = next(name for _, asked, name in _ASKED_VALUES if asked == key)
+    return float(entry["value"]), (f"{name} is {entry['value']:g} {entry['unit']} "
                                    f"(confidence {entry['confidence']:.2f})")
 
 

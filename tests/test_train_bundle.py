@@ -135,6 +135,26 @@ def test_evaluate_prints_all_six_label_spaces(shared_data, tiny_bundle):
     assert 0 < sum(r["positives"] for r in labels if r["space"] == "superdiagnostic") <= 40
 
 
+def test_evaluate_per_label_csv_has_one_header_for_both_kinds_of_row(shared_data, tiny_bundle):
+    """The per-label rows came after a second header, so a CSV reader put them under the
+    summary's columns ("records" = "first degree AV block")."""
+    import csv
+    import io
+
+    result = CliRunner().invoke(cli, [
+        "evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--fold", "9", "--model",
+        str(tiny_bundle), "--limit", "20", "--format", "csv", "--per-label",
+    ])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    assert len(rows) == 6 + 71 + 44 + 23 + 5 + 19 + 12
+    assert all(row["leads"] == "12" for row in rows)
+    spaces, labels = rows[:6], rows[6:]
+    assert all(row["macro_auc"] and not row["label"] for row in spaces)
+    assert all(row["label"] and row["positives"].isdigit() and not row["records"]
+               for row in labels)
+
+
 def _corrupt_truncated(path: Path) -> None:
     data = (path / "model.safetensors").read_bytes()
     (path / "model.safetensors").write_bytes(data[: len(data) // 3])

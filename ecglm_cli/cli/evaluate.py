@@ -78,14 +78,14 @@ def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str,
     writer = get_writer(fmt)
     for row in result.spaces:
         writer.write({"leads": leads, **row})
-    writer.close()
     if per_label:
-        if fmt == "table":
+        if fmt == "table":  # a second table under its own header; CSV keeps one (union) header
+            writer.close()
             sys.stdout.write("\n")
-        writer = get_writer(fmt)
+            writer = get_writer(fmt)
         for row in result.labels:
-            writer.write(row)
-        writer.close()
+            writer.write({"leads": leads, **row})
+    writer.close()
 
 
 def _refuse_options_before(ctx: click.Context) -> None:

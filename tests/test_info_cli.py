@@ -34,7 +34,19 @@ def test_info_json_on_the_example_record():
     assert row["fs"] == 500 and row["n_samples"] == 5000 and row["duration_s"] == 10
     assert row["leads"][:3] == ["I", "II", "III"] and len(row["leads"]) == 12
     assert row["format"] == "wfdb" and row["units"] == ["mV"] and row["nan_fraction"] == 0
-    assert row["meta"] == {"age": 60, "sex": "M"}
+    assert row["meta"] == {"age": 60, "sex": "M", "uncalibrated_leads": []}
+
+
+def test_info_shows_uncalibrated_leads(tmp_path, ecg12):
+    """docs/formats.md said `meta.uncalibrated_leads` lists them; `info` printed age and sex
+    only."""
+    from conftest import write_wfdb
+
+    header = write_wfdb(tmp_path, "g0", ecg12[:2], 500, ["I", "II"])
+    header.write_text(header.read_text().replace(" 200.0(0)/mV", " 0(0)/mV", 1))
+    result = CliRunner().invoke(cli, ["info", "--format", "json", str(header)])
+    assert result.exit_code == 0, result.output
+    assert _json_rows(result.stdout)[0]["meta"]["uncalibrated_leads"] == ["I"]
 
 
 def test_info_reports_dropped_and_original_names(record_files):

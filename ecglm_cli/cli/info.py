@@ -45,7 +45,8 @@ def describe(record: ECGRecord) -> dict[str, Any]:
         "nan_fraction": round(record.nan_fraction, 6),
         "nonstandard": record.nonstandard,
         "dropped": record.dropped,
-        "meta": {"age": record.meta.get("age"), "sex": record.meta.get("sex")},
+        "meta": {"age": record.meta.get("age"), "sex": record.meta.get("sex"),
+                 "uncalibrated_leads": record.meta.get("uncalibrated_leads", [])},
     }
 
 

@@ -200,6 +200,15 @@ def _measured(key: str, value: float, unit: str = "ms", confidence: float = 1.0)
     ("Is the QRS wide?", "no", _measured("qrs_duration", 156), "120 ms or more"),
     ("Is there a narrow QRS?", "yes", _measured("qrs_duration", 156), "under 120 ms"),
     ("Is the PR interval prolonged?", "no", _measured("pr_interval", 280), "over 200 ms"),
+    # a limit the question sets itself
+    ("Is the heart rate above 100 bpm?", "no", _measured("heart_rate", 137.5, "bpm"),
+     "against the answer (the question asks for over 100 bpm)"),
+    ("Is the heart rate under 60?", "yes", _measured("heart_rate", 80, "bpm"), "under 60 bpm"),
+    ("Is the QRS longer than 120 ms?", "yes", _measured("qrs_duration", 88), "over 120 ms"),
+    ("Is the QTc over 470 ms?", "no", _measured("qtc_bazett", 560), "over 470 ms"),
+    ("Is the pulse over 130?", "no", _measured("heart_rate", 137.5, "bpm"), None),  # within 10 %
+    ("Is the heart rate over 100 and the PR over 200?", "no", _measured("heart_rate", 137.5),
+     None),
     # agreeing, near the limit, or not a claim about one finding
     ("Is the rhythm regular?", "yes", _rr(15, 814), None),
     ("Is the rhythm irregular?", "yes", _rr(82, 436), None),

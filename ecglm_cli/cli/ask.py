@@ -19,10 +19,13 @@ the record's rate, intervals and axis as well. --format json adds the evidence: 
 classifier's probabilities for the statements the question or answer names, measured values,
 the model and the leads used. Notes go to stderr (in JSON, "notes") where the answer is not
 backed up: a lead the question names was not read, the classifier contradicts a yes/no, the
-measured axis contradicts an axis answer, a rate or interval is asked of an LM that reads
-none, the answer quotes a "likelihood", or it reached --max-new-tokens. Several questions
-are answered in order with the model loaded once: one line (text) or one JSON object per
-question; a note then says which question it is about. Not for clinical decisions.
+measured axis contradicts an axis answer, the measured rate, QRS, PR or RR regularity clearly
+contradicts a yes/no about them (tachycardia, "above 100 bpm", a wide QRS, a regular
+rhythm), a PR is asked of a record the classifier finds in AF or flutter, a rate or interval
+is asked of an LM that reads none, the answer quotes a "likelihood", or it reached
+--max-new-tokens. Several questions are answered in order with the model loaded once: one
+line (text) or one JSON object per question; a note then says which question it is about.
+Not for clinical decisions.
 """
 
 
@@ -38,7 +41,7 @@ question; a note then says which question it is about. Not for clinical decision
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="Answer alone, or a JSON object with evidence.")
 @click.option("--stream", is_flag=True, help="Print the answer as it is generated (text format).")
-@click.option("--leads", "use_leads", default=None,
+@click.option("--leads", "use_leads", default=None, metavar="LIST",
               help="Read only these leads: 12, limb, precordial, or a list like I,II,V1.")
 @fs_option
 @input_leads_option

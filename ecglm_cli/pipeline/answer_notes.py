@@ -251,6 +251,7 @@ def needs_measurements(question: str) -> bool:
     rate or interval, a finding that a measurement decides): only then is a text answer
     measured."""
     return asks_about_axis(question) or asks_for_value(question) \
+        or _limit_claim(question) is not None \
         or any(claim.pattern.search(question) for claim in MEASURED_CLAIMS)
 
 
@@ -297,11 +298,44 @@ MEASURED_CLAIMS: tuple[MeasuredClaim, ...] = (
 )
 
 
+# "above 100 bpm", "under 120 ms": a limit the question sets itself
+_LIMIT = re.compile(r"\b(?:(above|over|more than|greater than|higher than|longer than|exceed\w*)"
+                    r"|(below|under|less than|lower than|shorter than))\s+(\d+(?:\.\d+)?)\b",
+                    re.IGNORECASE)
+_LIMIT_SUBJECTS = (  # what a limit in a question is about, if exactly one of these is named
+    (re.compile(r"\b(heart ?rate|rate|hr|bpm|pulse)\b", re.IGNORECASE), "heart_rate", "bpm"),
+    (re.compile(r"\bpr\b", re.IGNORECASE), "pr_interval", "ms"),
+    (re.compile(r"\bqrs\b", re.IGNORECASE), "qrs_duration", "ms"),
+    (re.compile(r"\b(qtc|corrected qt)\b", re.IGNORECASE), "qtc_bazett", "ms"),
+    (re.compile(r"(?<!corrected )\bqt\b", re.IGNORECASE), "qt_interval", "ms"),
+)
+LIMIT_MARGIN = 0.1  # a value within 10 % of the question's own limit gets no note
+
+
+def _limit_claim(question: str) -> MeasuredClaim | None:
+    """"Is the heart rate above 100 bpm?": a claim about one measurement against the limit the
+    question gives (the fixed words of `MEASURED_CLAIMS` missed it, and a wrong `no` at 137.5
+    bpm went without a note)."""
+    limits = _LIMIT.findall(question)
+    subjects = [(key, unit) for pattern, key, unit in _LIMIT_SUBJECTS
+                if pattern.search(question)]
+    if len(limits) != 1 or len(subjects) != 1:
+        return None
+    above, _, number = limits[0]
+    limit = float(number)
+    key, unit = subjects[0]
+    meaning = f"the question asks for {'over' if above else 'under'} {number} {unit}"
+    return MeasuredClaim(_LIMIT, key, bool(above), limit * (1 - LIMIT_MARGIN),
+                         limit * (1 + LIMIT_MARGIN), meaning)
+
+
 def measured_claim_note(question: str, answer: str, measurements: dict | None) -> str | None:
     """A yes/no about one finding a measurement decides (or the one such finding an answer
-    names, when the question is about that measurement), where the measured value lies clearly
-    on the other side of the finding's limit."""
-    asked = [claim for claim in MEASURED_CLAIMS if claim.pattern.search(question)]
+    names, when the question is about that measurement), or about a measurement against a limit
+    the question sets, where the measured value lies clearly on the other side of the limit."""
+    limited = _limit_claim(question)
+    asked = [limited] if limited else [claim for claim in MEASURED_CLAIMS
+                                       if claim.pattern.search(question)]
     reply = answer.strip().lower().rstrip(".!")
     if len(asked) == 1 and reply in ("yes", "no") and not _NEGATION.search(question) \
             and not _CHOICE.search(question):

@@ -386,3 +386,14 @@ def test_ask_evidence_gives_the_probabilities_classify_gives():
     assert classified.exit_code == 0, classified.output
     expected = json.loads(classified.stdout.splitlines()[0])["probabilities"]["all"]["SR"]
     assert json.loads(asked.stdout)["evidence"]["statements"] == {"SR": expected}
+
+
+def test_an_empty_question_is_refused_naming_which():
+    """Among several, "the question is empty" did not say which one."""
+    from ecglm_cli.examples import example_record_path
+
+    record = str(example_record_path())
+    several = CliRunner().invoke(cli, ["ask", record, "Is this ECG normal?", " "])
+    assert several.exit_code == 2 and "question 2 is empty" in several.output
+    one = CliRunner().invoke(cli, ["ask", record, ""])
+    assert one.exit_code == 2 and "the question is empty" in one.output

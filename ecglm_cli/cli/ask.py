@@ -55,8 +55,10 @@ def command(record: str, questions: tuple[str, ...], model: str, llm: str | None
     from ecglm_cli.output import to_json_line
     from ecglm_cli.pipeline.ask import Asker
 
-    if not all(question.strip() for question in questions):
-        raise click.BadParameter("the question is empty", param_hint="QUESTION")
+    empty = [n for n, question in enumerate(questions, start=1) if not question.strip()]
+    if empty:  # refused before any is answered
+        which = f"question {empty[0]} is" if len(questions) > 1 else "the question is"
+        raise click.BadParameter(f"{which} empty", param_hint="QUESTION")
     if stream and fmt == "json":
         raise click.UsageError("--stream prints the answer as text; it cannot be combined with "
                                "--format json (one JSON object, written once the answer is done)")

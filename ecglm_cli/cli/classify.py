@@ -171,15 +171,17 @@ def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
 def render_table(result: dict[str, Any]) -> str:
     """A readable block for one record: header, quality, findings table, measurements."""
     q = result["quality"]
+    flags = ("missing_leads", "flat_leads", "saturated_leads", "out_of_range_leads",
+             "noisy_leads", "uncalibrated_leads")
+    # missing leads alone leave `ok` true; a note alone (no heartbeat) flags no lead
+    status = "ok" if q["ok"] else "check the flagged leads" if any(
+        q[name] for name in flags[1:]) else "not ok"
     lines = [
         f"{result['id']}  ({result['path']})",
         f"  {result['fs']:g} Hz, {result['duration_s']:g} s, {result['windows']} window(s); "
         f"leads used: {' '.join(result['leads_used'])}",
-        "  quality: " + ("ok" if q["ok"] else "check the flagged leads") + "".join(
-            f"; {name.replace('_leads', '')}: {' '.join(q[name])}"
-            for name in ("missing_leads", "flat_leads", "saturated_leads", "out_of_range_leads",
-                         "noisy_leads", "uncalibrated_leads")
-            if q[name]
+        f"  quality: {status}" + "".join(
+            f"; {name.replace('_leads', '')}: {' '.join(q[name])}" for name in flags if q[name]
         ) + (f"; {q['note']}" if q.get("note") else ""),
     ]
     lines += _findings_table(result["findings"], "probability", "p")

@@ -40,7 +40,8 @@ Examples:
               help="Evaluate at most N records.")
 @click.option("--via", type=click.Choice(["heads", "lm"]), default="heads", show_default=True,
               help="Score with the classifier heads, or by asking the bundle's LM a verify "
-                   "question per statement (diagnostic, rhythm, form; F1 at P(yes) 0.5).")
+                   "question per statement (diagnostic, rhythm, form; F1 at the LM's answer, "
+                   "P(yes) 0.5, and at the bundle's lm-thresholds.json cuts when it has them).")
 @click.option("--llm", default=None, help="With --via lm: the LM the projector was trained for.")
 @format_option
 @click.pass_context

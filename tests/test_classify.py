@@ -361,3 +361,16 @@ def test_a_signal_without_heartbeats_is_not_quality_ok(tmp_path, bundle):
     quality = json.loads(classify(str(ecg), "--model", str(bundle), "--format",
                                   "json").stdout)["quality"]
     assert quality["ok"] and "note" not in quality
+
+
+def test_uncalibrated_leads_make_quality_not_ok_in_json_and_table(tmp_path, bundle):
+    """A gain of 0 means uncalibrated; wfdb reads it at 200 units per mV: a record stored at
+    1000 read five times too large, and was scored HYP and LVH with `ok` true."""
+    rec = write_wfdb(tmp_path, "g0", synthetic_ecg(fs=500, seconds=10, seed=1), 500)
+    rec.write_text(rec.read_text().replace(" 1000.0(0)/mV", " 0(0)/mV"))
+    quality = json.loads(classify(str(rec), "--model", str(bundle), "--format", "json",
+                                  "--no-measurements").stdout)["quality"]
+    assert quality["uncalibrated_leads"] == list(STANDARD_LEADS) and not quality["ok"]
+    table = classify(str(rec), "--model", str(bundle), "--format", "table",
+                     "--no-measurements").stdout
+    assert "quality: check the flagged leads; uncalibrated: I II III aVR" in table

@@ -297,3 +297,30 @@ def test_a_long_record_whose_start_was_lost_in_every_lead_is_scored_on_the_rest(
     assert not (windows[:, :2] == 0).all(axis=-1).any()
     signal[0, 4000:5500] = np.nan  # lead I missing for most of what was recorded
     assert "I" in quality_flags(record)["missing_leads"]
+
+
+def test_a_record_mostly_lost_in_every_lead_with_no_whole_window_is_refused():
+    """With missing samples counted only where some lead is recorded, 0.15 s of every 0.25 s
+    lost in every lead (60 %) passed, and with no window 80 % recorded every window was scored:
+    MI 0.54 with `ok` true. 40 % lost that way is still scored, as before."""
+    from ecglm_cli.errors import RecordError
+    from ecglm_cli.io.leads import STANDARD_LEADS
+    from ecglm_cli.io.record import ECGRecord
+    from ecglm_cli.pipeline.prepare import to_model_windows
+    from ecglm_cli.signal.quality import quality_flags
+
+    class Spec:
+        fs, window, stride = 100.0, 500, 250
+
+    leads = list(STANDARD_LEADS)
+    for lost_s, refused in ((0.15, True), (0.10, False)):
+        signal = synthetic_ecg(fs=500.0, seconds=10.0)
+        for start in range(0, 5000, 125):  # every 0.25 s
+            signal[:, start:start + int(lost_s * 500)] = np.nan
+        record = ECGRecord(signal=signal, fs=500.0, leads=leads, original_leads=leads,
+                           source="r", format="t")
+        if refused:
+            with pytest.raises(RecordError, match="60% of the samples are missing in every"):
+                to_model_windows(record, Spec, None, quality_flags(record))
+        else:
+            assert len(to_model_windows(record, Spec, None, quality_flags(record))[0]) == 3

@@ -141,8 +141,9 @@ def _classify_via_lm(records: tuple[str, ...], model: str, leads: list[str] | No
     asker = Asker(model)
     fmt = resolve_format(fmt)
     # CSV rows stream out under a header known in advance; a table is a block per record
-    writer = get_writer(fmt, columns=lm_csv_columns(asker) if fmt == "csv" else None) \
-        if fmt != "table" else None
+    writer = None
+    if fmt != "table":
+        writer = get_writer(fmt, columns=lm_csv_columns(asker) if fmt == "csv" else None)
     failed = 0
     try:
         for path in records:
@@ -170,9 +171,9 @@ def _tuple(values: list[str] | None) -> tuple[str, ...] | None:
 
 def render_table(result: dict[str, Any]) -> str:
     """A readable block for one record: header, quality, findings table, measurements."""
+    from ecglm_cli.signal.quality import LEAD_FLAGS as flags
+
     q = result["quality"]
-    flags = ("missing_leads", "flat_leads", "saturated_leads", "out_of_range_leads",
-             "noisy_leads", "uncalibrated_leads")
     # missing leads alone leave `ok` true; a note alone (no heartbeat) flags no lead
     status = "ok" if q["ok"] else "check the flagged leads" if any(
         q[name] for name in flags[1:]) else "not ok"

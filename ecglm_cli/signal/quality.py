@@ -42,6 +42,9 @@ OUT_OF_RANGE_SHARE = 0.01
 NOISE_FLOOR_HZ = 40.0
 NOISE_POWER_SHARE = 0.2
 NOISE_BLOCK_S = 60.0  # spectra of longer leads are summed over blocks this long
+# the per-lead lists of `quality_flags`, in output order; all but the first make `ok` false
+LEAD_FLAGS = ("missing_leads", "flat_leads", "saturated_leads", "out_of_range_leads",
+              "noisy_leads", "uncalibrated_leads")
 
 
 def quality_flags(record: ECGRecord) -> dict[str, object]:
@@ -50,7 +53,7 @@ def quality_flags(record: ECGRecord) -> dict[str, object]:
     fs = float(record.fs)
     missing = {lead for lead in STANDARD_LEADS if lead not in record.leads}
     flat, saturated, out_of_range, noisy = [], [], [], []
-    shares = missing_share(record.signal) if record.signal.size else []
+    shares = missing_share(record.signal)
     for lead, row, share in zip(record.leads, record.signal, shares, strict=True):
         gaps = np.isnan(row)
         if not row.size or share > MAX_NAN_FRACTION:

@@ -209,6 +209,29 @@ def _measured(key: str, value: float, unit: str = "ms", confidence: float = 1.0)
     ("Is the pulse over 130?", "no", _measured("heart_rate", 137.5, "bpm"), None),  # within 10 %
     ("Is the heart rate over 100 and the PR over 200?", "no", _measured("heart_rate", 137.5),
      None),
+    ("Is the QRS over 0.1 seconds?", "yes", _measured("qrs_duration", 88), "over 100 ms"),
+    # from the review: a limit in another unit, of another subject, or not plausible
+    ("Is the QRS duration more than 0.12 s?", "no", _measured("qrs_duration", 88), None),
+    ("Is the QRS amplitude more than 35 mm in V5?", "no", _measured("qrs_duration", 88), None),
+    ("Is the QRS axis more than 90 degrees?", "no", _measured("qrs_duration", 110), None),
+    ("Is the ST elevation more than 2 mm at this heart rate?", "no",
+     _measured("heart_rate", 80, "bpm"), None),
+    ("Is the PR segment depressed more than 1 mm?", "no", _measured("pr_interval", 150), None),
+    ("Is the heart rate over 1 hundred?", "no", _measured("heart_rate", 137.5, "bpm"), None),
+    ("Is the heart rate above 100 and below 150?", "no", _measured("heart_rate", 137.5, "bpm"),
+     None),
+    # ... and claims across clauses, or an answer that negates itself
+    ("Is the heart rate normal with high QRS voltage?", "yes", _measured("heart_rate", 80, "bpm"),
+     None),
+    ("Is the PR interval normal with a long QT?", "yes", _measured("pr_interval", 150), None),
+    ("Is the interval between QRS complexes long?", "yes", _measured("qrs_duration", 90), None),
+    ("Is the QRS-T angle wide?", "yes", _measured("qrs_duration", 90), None),
+    ("Is the rate of PVCs high?", "yes", _measured("heart_rate", 80, "bpm"), None),
+    ("Is there a high rate of PVCs?", "yes", _measured("heart_rate", 80, "bpm"), None),
+    ("Are the P waves regular?", "yes", _rr(82, 436), None),
+    ("Is the heart rate fast?", "No, there is no tachycardia.", _measured("heart_rate", 70, "bpm"),
+     None),
+    ("Is the patient on a high dose?", "yes", _measured("heart_rate", 80, "bpm"), None),
     # agreeing, near the limit, or not a claim about one finding
     ("Is the rhythm regular?", "yes", _rr(15, 814), None),
     ("Is the rhythm irregular?", "yes", _rr(82, 436), None),
@@ -219,7 +242,7 @@ def _measured(key: str, value: float, unit: str = "ms", confidence: float = 1.0)
     ("Is the QRS wide?", "yes", _measured("qrs_duration", 112), None),
     ("Is the rhythm regular or irregular?", "yes", _rr(82, 436), None),
     ("Is the rhythm not regular?", "no", _rr(82, 436), None),
-    ("Is the heart rate regular and fast?", "yes", _rr(82, 436), None),
+    ("Is there tachycardia with an irregular rhythm?", "yes", _rr(82, 436), None),  # two
     ("Is the rhythm regular?", "yes", _rr(82, 436, confidence=0.3), None),
     ("Is the rhythm regular?", "yes", {"rr_sd": {"value": None, "reason": "x"}}, None),
     ("Is the rhythm regular?", "yes", None, None),
@@ -233,15 +256,27 @@ def test_an_answer_a_measurement_decides_is_checked_against_it(question, answer,
     assert (note is None) if says is None else (says in note)
 
 
-def test_ask_notes_an_irregular_rhythm_called_regular(shared_data):
+def test_ask_checks_answers_against_the_measurements_in_text_format(shared_data, monkeypatch):
+    """The LM's answers fixed here: a text `ask` measures the record only for questions a note
+    compares with a measurement, so each kind must reach the measurements ("above 100 bpm" lost
+    its note when the limit was not counted as one). In AF, a PR question gets the note that no
+    PR applies and not a measured PR against the answer (01111: PR 324 ms, AFIB 0.72)."""
+    answers = {"Is the rhythm regular?": "yes", "Is the heart rate fast?": "no",
+               "Is the heart rate above 100 bpm?": "no", "Is the PR over 200 ms?": "no"}
+    monkeypatch.setattr(Asker, "answer_batch", lambda self, questions, *a, **k: [
+        answers[q] for q in questions])
     record = shared_data / "ptbxl" / "records100" / "00000" / "00017_lr.hea"
-    result = CliRunner().invoke(cli, ["ask", str(record), "Is the rhythm regular?"])
+    result = CliRunner().invoke(cli, ["ask", str(record), *list(answers)[:3]])
     assert result.exit_code == 0, result.stderr
-    if result.stdout.strip() == "yes":  # the LM's answer is its own; the note follows it
-        assert "the measured RR intervals vary by 19%" in result.stderr
-    fast = CliRunner().invoke(cli, ["ask", str(record), "Is the heart rate fast?"])
-    if fast.stdout.strip() == "no":
-        assert "the measured heart rate is 137.5 bpm" in fast.stderr
+    assert result.stdout.split() == ["yes", "no", "no"]
+    assert "note (question 1): the measured RR intervals vary by 19%" in result.stderr
+    for n in (2, 3):
+        assert f"note (question {n}): the measured heart rate is 137.5 bpm" in result.stderr
+    af = shared_data / "ptbxl" / "records100" / "01000" / "01111_lr.hea"
+    result = CliRunner().invoke(cli, ["ask", str(af), "Is the PR over 200 ms?"])
+    assert result.exit_code == 0, result.stderr
+    assert "a PR interval, measured or answered, does not apply" in result.stderr
+    assert "against the answer" not in result.stderr
 
 
 def test_ask_text_prints_the_measured_rate_in_its_note():

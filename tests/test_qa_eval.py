@@ -373,3 +373,30 @@ def test_a_folder_mixing_wordings_or_splits_is_noted(shared_data, tmp_path):
     overall = json.loads(result.stdout.splitlines()[-1])
     assert set(overall) >= {"skipped_absent", "skipped_comparison", "skipped_unreadable",
                             "skipped_too_long"}
+
+
+def test_progress_counts_every_question_also_those_skipped(shared_data, tmp_path):
+    """The progress bar never reached its end when records were unreadable or not listed."""
+    loaded = load_questions(shared_data / ECGQA_FILE, shared_data / "ptbxl", limit=30)
+    ids = sorted({q["ecg_id"][0] for q in loaded.questions})
+    rows = [line.split(",", 1)[0] for line in
+            (shared_data / "ptbxl" / "ptbxl_database.csv").read_text().splitlines()[1:]]
+    trimmed = _ptbxl_view(shared_data, tmp_path / "trimmed", rows.index(str(ids[0])) + 1,
+                          ("records100",))
+    counted = []
+    result = evaluate_qa(LabelAnswerer(loaded.questions), loaded, trimmed,
+                         progress=counted.append)
+    assert result["skipped_absent"] > loaded.skipped_absent  # some were not listed
+    assert sum(counted) == len(loaded.questions) == 30
+
+
+def test_predictions_in_the_question_folder_are_refused(tmp_path):
+    """A `.json` answers file inside the --ecgqa folder was written the first time, then read
+    as questions (or refused with a misleading reason) on the next run."""
+    folder = tmp_path / "questions"
+    folder.mkdir()
+    (folder / "q.json").write_text("[]")
+    result = CliRunner().invoke(cli, ["evaluate", "qa", "--ecgqa", str(folder), "--ptbxl",
+                                      str(tmp_path), "--predictions", str(folder / "a.json")])
+    assert result.exit_code == 2 and "be read as questions" in result.output
+    assert not (folder / "a.json").exists()

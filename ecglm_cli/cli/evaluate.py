@@ -145,8 +145,9 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
     if resume and predictions is None:
         raise click.UsageError("--resume continues the answers of --predictions FILE: give it")
     if predictions is not None and _is_question_file(predictions, ecgqa):
-        raise click.BadParameter(f"{predictions} is one of the --ecgqa question files; writing "
-                                 "the answers there would replace the questions",
+        raise click.BadParameter(f"{predictions} is one of the --ecgqa question files, or a "
+                                 ".json file in their folder: the answers written there would "
+                                 "replace the questions, or be read as questions",
                                  param_hint="--predictions")
     loaded = load_questions(ecgqa, ptbxl, limit)
     mixed = mixed_sets(ecgqa)
@@ -188,9 +189,13 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
 
 
 def _is_question_file(predictions: Path, ecgqa: Path) -> bool:
+    """One of the question files, or a `.json` file in their folder: the next run would read
+    the answers written there as questions."""
     from ecglm_cli.data.ecgqa import json_files
 
     target = predictions.resolve()
+    if ecgqa.is_dir() and target.suffix == ".json" and ecgqa.resolve() in target.parents:
+        return True
     return any(target == file.resolve() for file in json_files(ecgqa))
 
 

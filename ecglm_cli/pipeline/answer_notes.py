@@ -109,9 +109,8 @@ def disagreement_note(question: str, answer: str, statements: list[str],
     no choice ("AF or flutter?"), and not a finding many statements share (`SHARED_FINDINGS`).
     A regional "yes" stands when the classifier finds an overlapping territory of its kind.
     """
-    reply = answer.strip().lower().rstrip(".!")
-    if reply not in ("yes", "no") or len(statements) != 1 or _NEGATION.search(question) \
-            or _CHOICE.search(question) or statements[0] in SHARED_FINDINGS:
+    reply = _plain_yes_no(question, answer)
+    if reply is None or len(statements) != 1 or statements[0] in SHARED_FINDINGS:
         return None
     code = statements[0]
     if code not in probabilities or code not in thresholds:
@@ -129,6 +128,18 @@ def disagreement_note(question: str, answer: str, statements: list[str],
     return None
 
 
+def _is_yes_no(answer: str) -> bool:
+    return answer.strip().lower().rstrip(".!") in ("yes", "no")
+
+
+def _plain_yes_no(question: str, answer: str) -> str | None:
+    """"yes" or "no" when the answer is that and the question a plain one: no negation ("Is
+    there no AF?" inverts the answer), no choice ("AF or flutter?"); else None."""
+    if not _is_yes_no(answer) or _NEGATION.search(question) or _CHOICE.search(question):
+        return None
+    return answer.strip().lower().rstrip(".!")
+
+
 def asks_about_axis(question: str) -> bool:
     return bool(_AXIS.search(question))
 
@@ -141,13 +152,12 @@ def axis_note(question: str, answer: str, measurements: dict | None) -> str | No
     if not asks_about_axis(question) or axis.get("value") is None \
             or axis.get("confidence", 0) < 0.5:
         return None
-    reply = answer.strip().lower().rstrip(".!")
+    reply = _plain_yes_no(question, answer)
     asked = {_axis_name(m) for m in _AXIS_CLASS.findall(question)}
     named = {_axis_name(m) for m in _AXIS_CLASS.findall(answer)}
-    if reply in ("yes", "no") and len(asked) == 1 and not _NEGATION.search(question) \
-            and not _CHOICE.search(question):
+    if reply is not None and len(asked) == 1:
         claimed, present = asked.pop(), reply == "yes"
-    elif reply not in ("yes", "no") and len(named) == 1:
+    elif not _is_yes_no(answer) and len(named) == 1:
         claimed, present = named.pop(), True
     else:
         return None
@@ -227,14 +237,14 @@ _ASKED_VALUES = (
 # rhythms without a P wave before each QRS: a PR interval measured there times a fibrillation or
 # flutter wave (8 of the 9 PTB-XL AFLT records, folds 1-9, measure a PR at confidence 0.99-1.0)
 NO_PR_RHYTHMS = ("AFIB", "AFLT")
-_PR = re.compile(r"\b(pr|p-r)\b|\bav (conduction|block)|\bfirst[- ]degree\b", re.IGNORECASE)
+_ASKS_PR = re.compile(r"\b(pr|p-r)\b|\bav (conduction|block)|\bfirst[- ]degree\b", re.IGNORECASE)
 
 
 def no_pr_note(question: str, probabilities: dict[str, float],
                thresholds: dict[str, float]) -> str | None:
     """A question about the PR interval of a record whose classifier finds atrial fibrillation
     or flutter, at its decision threshold: there is no PR interval to speak of then."""
-    if not _PR.search(question):
+    if not _ASKS_PR.search(question):
         return None
     found = [f"{code} {probabilities[code]:.3f}" for code in NO_PR_RHYTHMS
              if code in probabilities and code in thresholds
@@ -275,57 +285,85 @@ def _claim(pattern: str, key: str, high: bool, bounds: tuple[float, float],
     return MeasuredClaim(re.compile(pattern, re.IGNORECASE), key, high, *bounds, meaning)
 
 
+# Between a subject and its adjective only these words, so that both sit in one clause: "Is the
+# heart rate normal with high QRS voltage?" is no claim of tachycardia, nor "the rate of PVCs".
+_LINK = r"(?:\s+(?:is|are|was|were|too|very|abnormally|quite|rather|it|seems?|looks?))*\s+"
+_RATE = r"(?:heart\s+|ventricular\s+)?rate"
+_QRS = r"(?<!between )\bqrs(?:\s+(?:complex(?:es)?|duration|width))?"
+_PR_INTERVAL = r"\bpr(?:\s+interval)?"
+# what "regular" is said of: the ventricular rhythm, not the P waves (regular in AV block)
+_BEATS = rf"(?:rhythm|rr(?:\s+intervals?)?|heart\s*beats?|beats|pulse|{_RATE})"
 # The shipped LM said `yes` both to "Is the rhythm regular?" and to "... irregular?" of all 20
 # fold-9 AF and sinus records asked, and `no` to "Is the heart rate fast?" at 137.5 bpm. RR
 # variation: PTB-XL folds 8-9 at 100 Hz, of 25 AF records 72 % measure 0.15 or more and none
 # below 0.05; of 295 sinus records without ectopic beats or sinus arrhythmia, 2.4 % measure
 # 0.15 or more, 84 % below 0.05.
 MEASURED_CLAIMS: tuple[MeasuredClaim, ...] = (
-    _claim(r"tachycardi|\b(fast|rapid|high)\s+(heart\s+)?rate\b|\brate\b.*\b(fast|rapid|high)\b",
-           "heart_rate", True, (90, 110), "tachycardia is a rate over 100 bpm"),
-    _claim(r"bradycardi|\b(slow|low)\s+(heart\s+)?rate\b|\brate\b.*\b(slow|low)\b",
+    _claim(rf"tachycardi|\b(fast|rapid|high)\s+{_RATE}\b(?!\s+of\b)|\b{_RATE}{_LINK}"
+           r"(fast|rapid|high)\b", "heart_rate", True, (90, 110),
+           "tachycardia is a rate over 100 bpm"),
+    _claim(rf"bradycardi|\b(slow|low)\s+{_RATE}\b(?!\s+of\b)|\b{_RATE}{_LINK}(slow|low)\b",
            "heart_rate", False, (50, 70), "bradycardia is a rate under 60 bpm"),
-    _claim(r"\b(wide|broad|prolonged|long)\s+qrs\b|\bqrs\b.*\b(wide|broad|prolonged|long)\b",
-           "qrs_duration", True, (100, 130), "a wide QRS lasts 120 ms or more"),
-    _claim(r"\bnarrow\s+qrs\b|\bqrs\b.*\bnarrow\b", "qrs_duration", False, (100, 130),
+    _claim(rf"\b(wide|broad|prolonged|long)\s+qrs\b(?!-)|{_QRS}{_LINK}"
+           r"(wide|broad|prolonged|long)\b", "qrs_duration", True, (100, 130),
+           "a wide QRS lasts 120 ms or more"),
+    _claim(rf"\bnarrow\s+qrs\b(?!-)|{_QRS}{_LINK}narrow\b", "qrs_duration", False, (100, 130),
            "a narrow QRS lasts under 120 ms"),
-    _claim(r"\b(long|prolonged)\s+pr\b|\bpr\b.*\b(long|prolonged)\b", "pr_interval", True,
-           (180, 240), "a prolonged PR lasts over 200 ms"),
-    _claim(r"\birregular(ly|ity)?\b", "rr_cv", True, (0.05, 0.15),
-           "an irregular rhythm's RR intervals vary by 15 % or more"),
-    _claim(r"\bregular(ly|ity)?\b", "rr_cv", False, (0.05, 0.15),
-           "a regular rhythm's RR intervals vary by under 5 %"),
+    _claim(rf"\b(long|prolonged)\s+pr\b(?!\s+segment)|{_PR_INTERVAL}{_LINK}(long|prolonged)\b",
+           "pr_interval", True, (180, 240), "a prolonged PR lasts over 200 ms"),
+    _claim(rf"\birregular(ly)?(\s+irregular)?\s+{_BEATS}\b|\b{_BEATS}{_LINK}irregular",
+           "rr_cv", True, (0.05, 0.15), "an irregular rhythm's RR intervals vary by 15 % or more"),
+    _claim(rf"\bregular\s+{_BEATS}\b|\b{_BEATS}{_LINK}regular\b", "rr_cv", False,
+           (0.05, 0.15), "a regular rhythm's RR intervals vary by under 5 %"),
 )
 
-
-# "above 100 bpm", "under 120 ms": a limit the question sets itself
-_LIMIT = re.compile(r"\b(?:(above|over|more than|greater than|higher than|longer than|exceed\w*)"
-                    r"|(below|under|less than|lower than|shorter than))\s+(\d+(?:\.\d+)?)\b",
-                    re.IGNORECASE)
-_LIMIT_SUBJECTS = (  # what a limit in a question is about, if exactly one of these is named
-    (re.compile(r"\b(heart ?rate|rate|hr|bpm|pulse)\b", re.IGNORECASE), "heart_rate", "bpm"),
-    (re.compile(r"\bpr\b", re.IGNORECASE), "pr_interval", "ms"),
-    (re.compile(r"\bqrs\b", re.IGNORECASE), "qrs_duration", "ms"),
-    (re.compile(r"\b(qtc|corrected qt)\b", re.IGNORECASE), "qtc_bazett", "ms"),
-    (re.compile(r"(?<!corrected )\bqt\b", re.IGNORECASE), "qt_interval", "ms"),
+# "Is the heart rate above 100 bpm?", "Is the QRS longer than 0.12 s?": a limit the question
+# sets itself, on the subject just before it; the unit, where given, must be that subject's
+_COMPARATOR = (r"(?:(above|over|more than|greater than|higher than|longer than|exceed\w*)"
+               r"|(below|under|less than|lower than|shorter than))")
+_NUMBER = (r"\s+(\d+(?:\.\d+)?)(?:\s*(bpm|beats per minute|/\s*min|per minute|ms|msec|"
+           r"milliseconds?|s|sec|seconds?)\b)?"
+           # another unit after the number: the limit is not this subject's ("35 mm")
+           r"(?!\s*(?:mm|mv|µv|uv|millivolts?|degrees?|deg\b|°|%|years?|yrs?\b|kg|cm|"
+           r"hundred|thousand|minutes?))")
+# the units a limit may be given in, and the factor to the measurement's unit
+_UNIT_FACTORS = {
+    "bpm": {"bpm": 1.0, "beatsperminute": 1.0, "/min": 1.0, "perminute": 1.0},
+    "ms": {"ms": 1.0, "msec": 1.0, "millisecond": 1.0, "milliseconds": 1.0,
+           "s": 1000.0, "sec": 1000.0, "second": 1000.0, "seconds": 1000.0},
+}
+_LIMIT_SUBJECTS = (  # subject, measurement, its unit, plausible limits in that unit
+    (rf"\b{_RATE}|\bhr|\bpulse", "heart_rate", "bpm", (20.0, 300.0)),
+    (_PR_INTERVAL, "pr_interval", "ms", (40.0, 1000.0)),
+    (_QRS, "qrs_duration", "ms", (40.0, 1000.0)),
+    (r"\b(?:qtc|corrected\s+qt)(?:\s+interval)?", "qtc_bazett", "ms", (40.0, 1000.0)),
+    (r"(?<!corrected )\bqt(?:\s+interval)?", "qt_interval", "ms", (40.0, 1000.0)),
 )
+_LIMITS = tuple((re.compile(rf"(?:{subject}){_LINK}{_COMPARATOR}{_NUMBER}", re.IGNORECASE), key,
+                 unit, plausible) for subject, key, unit, plausible in _LIMIT_SUBJECTS)
+_ANY_COMPARATOR = re.compile(rf"\b{_COMPARATOR}\s+\d", re.IGNORECASE)
 LIMIT_MARGIN = 0.1  # a value within 10 % of the question's own limit gets no note
 
 
 def _limit_claim(question: str) -> MeasuredClaim | None:
-    """"Is the heart rate above 100 bpm?": a claim about one measurement against the limit the
-    question gives (the fixed words of `MEASURED_CLAIMS` missed it, and a wrong `no` at 137.5
-    bpm went without a note)."""
-    limits = _LIMIT.findall(question)
-    subjects = [(key, unit) for pattern, key, unit in _LIMIT_SUBJECTS
-                if pattern.search(question)]
-    if len(limits) != 1 or len(subjects) != 1:
+    """A claim about one measurement against the one limit the question sets (the fixed words
+    of `MEASURED_CLAIMS` missed "above 100 bpm", and a wrong `no` at 137.5 bpm went without a
+    note). None for a limit in another unit ("35 mm"), of another subject ("the patient over
+    65"), out of range, or one of several."""
+    if len(_ANY_COMPARATOR.findall(question)) != 1:
         return None
-    above, _, number = limits[0]
-    limit = float(number)
-    key, unit = subjects[0]
-    meaning = f"the question asks for {'over' if above else 'under'} {number} {unit}"
-    return MeasuredClaim(_LIMIT, key, bool(above), limit * (1 - LIMIT_MARGIN),
+    found = [(match, key, unit, plausible) for pattern, key, unit, plausible in _LIMITS
+             if (match := pattern.search(question))]
+    if len(found) != 1:
+        return None
+    match, key, unit, (low, high) = found[0]
+    above, _, number, given = match.groups()[-4:]
+    factor = _UNIT_FACTORS[unit].get(re.sub(r"\s", "", given.lower())) if given else 1.0
+    if factor is None or not low <= float(number) * factor <= high:
+        return None
+    limit = float(number) * factor
+    meaning = f"the question asks for {'over' if above else 'under'} {limit:g} {unit}"
+    return MeasuredClaim(_ANY_COMPARATOR, key, bool(above), limit * (1 - LIMIT_MARGIN),
                          limit * (1 + LIMIT_MARGIN), meaning)
 
 
@@ -336,11 +374,10 @@ def measured_claim_note(question: str, answer: str, measurements: dict | None) -
     limited = _limit_claim(question)
     asked = [limited] if limited else [claim for claim in MEASURED_CLAIMS
                                        if claim.pattern.search(question)]
-    reply = answer.strip().lower().rstrip(".!")
-    if len(asked) == 1 and reply in ("yes", "no") and not _NEGATION.search(question) \
-            and not _CHOICE.search(question):
+    reply = _plain_yes_no(question, answer)
+    if len(asked) == 1 and reply is not None:
         claim, present = asked[0], reply == "yes"
-    elif asked and reply not in ("yes", "no"):
+    elif asked and not _is_yes_no(answer) and not _NEGATION.search(answer):
         named = [claim for claim in MEASURED_CLAIMS if claim.pattern.search(answer)
                  and claim.key in {a.key for a in asked}]
         if len(named) != 1:

@@ -158,6 +158,9 @@ class Asker:
         probabilities = {name.removeprefix("all:"): p
                          for name, p in feats.probabilities(self.statements).items()
                          if name.startswith("all:")}
+        no_pr = no_pr_note(question, probabilities, self.thresholds)
+        if no_pr and measurements:  # a PR measured in AF or flutter does not judge the answer
+            measurements = {key: v for key, v in measurements.items() if key != "pr_interval"}
         single = (
             disagreement_note(question, text, named_statements(question), probabilities,
                               self.thresholds),
@@ -165,7 +168,7 @@ class Asker:
             reversal_note(question, measurements),
             measured_claim_note(question, text, measurements),
             unmeasured_note(question, self.lm.measured, measurements),
-            no_pr_note(question, probabilities, self.thresholds),
+            no_pr,
             likelihood_note(text),
             cut_short_note(complete),
         )

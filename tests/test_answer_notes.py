@@ -262,7 +262,8 @@ def test_ask_checks_answers_against_the_measurements_in_text_format(shared_data,
     its note when the limit was not counted as one). In AF, a PR question gets the note that no
     PR applies and not a measured PR against the answer (01111: PR 324 ms, AFIB 0.72)."""
     answers = {"Is the rhythm regular?": "yes", "Is the heart rate fast?": "no",
-               "Is the heart rate above 100 bpm?": "no", "Is the PR over 200 ms?": "no"}
+               "Is the heart rate above 100 bpm?": "no", "Is the PR over 200 ms?": "no",
+               "What is the PR interval?": "Atrial fibrillation."}
     monkeypatch.setattr(Asker, "answer_batch", lambda self, questions, *a, **k: [
         answers[q] for q in questions])
     record = shared_data / "ptbxl" / "records100" / "00000" / "00017_lr.hea"
@@ -277,6 +278,9 @@ def test_ask_checks_answers_against_the_measurements_in_text_format(shared_data,
     assert result.exit_code == 0, result.stderr
     assert "a PR interval, measured or answered, does not apply" in result.stderr
     assert "against the answer" not in result.stderr
+    # the value note still says why no PR was measured (it lost its reason once)
+    result = CliRunner().invoke(cli, ["ask", str(record), "What is the PR interval?"])
+    assert "PR interval not measured: no single P wave before each QRS" in result.stderr
 
 
 def test_ask_text_prints_the_measured_rate_in_its_note():

@@ -159,14 +159,15 @@ class Asker:
                          for name, p in feats.probabilities(self.statements).items()
                          if name.startswith("all:")}
         no_pr = no_pr_note(question, probabilities, self.thresholds)
-        if no_pr and measurements:  # a PR measured in AF or flutter does not judge the answer
-            measurements = {key: v for key, v in measurements.items() if key != "pr_interval"}
+        judged = measurements  # a PR measured in AF or flutter does not judge the answer
+        if no_pr and measurements:
+            judged = {key: v for key, v in measurements.items() if key != "pr_interval"}
         single = (
             disagreement_note(question, text, named_statements(question), probabilities,
                               self.thresholds),
             axis_note(question, text, measurements),
             reversal_note(question, measurements),
-            measured_claim_note(question, text, measurements),
+            measured_claim_note(question, text, judged),
             unmeasured_note(question, self.lm.measured, measurements),
             no_pr,
             likelihood_note(text),

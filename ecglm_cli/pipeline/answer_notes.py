@@ -235,7 +235,8 @@ _ASKED_VALUES = (
 
 
 # rhythms without a P wave before each QRS: a PR interval measured there times a fibrillation or
-# flutter wave (8 of the 9 PTB-XL AFLT records, folds 1-9, measure a PR at confidence 0.99-1.0)
+# flutter wave (the measurements null it in 2:1 flutter; 2 of the 9 PTB-XL AFLT records of folds
+# 1-9 still measure one, at confidence 0.99 or more)
 NO_PR_RHYTHMS = ("AFIB", "AFLT")
 _ASKS_PR = re.compile(r"\b(pr|p-r)\b|\bav (conduction|block)|\bfirst[- ]degree\b", re.IGNORECASE)
 

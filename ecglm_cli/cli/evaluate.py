@@ -214,7 +214,9 @@ def _earlier_answers(path: Path, questions: list[dict]) -> tuple[dict, list[str]
         raise click.BadParameter(f"{path}: cannot be read ({exc})",
                                  param_hint="--predictions") from None
     # "\n" only: str.splitlines also breaks at U+2028 and U+0085, which a question may hold
-    lines = text.split("\n")[:-1] if text.endswith("\n") else text.split("\n") if text else []
+    lines = text.split("\n")
+    if lines[-1] == "":  # the end of the last line (or of an empty file)
+        lines.pop()
     torn = bool(lines) and not text.endswith("\n") and lines[-1].startswith('{"sample_id":')
     asked = {answer_key(q) for q in questions}
     known, kept = {}, []

@@ -45,17 +45,16 @@ def encode_batch(
 class RecordFeatures:
     tokens: torch.Tensor  # [K, D]
     logits: torch.Tensor  # [S], averaged over the windows: what the LM reads
+    window_probs: torch.Tensor  # [S], the windows' probabilities averaged: what `classify` gives
     leads: list[str]  # standard leads the encoder read
     measurements: dict | None = None  # `features.measure`; the LM reads them only via `context`
     context: str = ""  # the prompt line made from `measurements` (empty: none)
-    window_probs: torch.Tensor | None = None  # [S], the windows' probabilities averaged
 
     def probabilities(self, statements: list[str]) -> dict[str, float]:
         """Head probabilities as `classify` gives them (the mean of the windows' probabilities,
         not the probability of the mean logit: MIT-BIH 100's SR read 0.9087 here, 0.9056 there),
         so evidence and notes match `classify` and the thresholds chosen on its figures."""
-        probs = self.window_probs if self.window_probs is not None else torch.sigmoid(self.logits)
-        return dict(zip(statements, probs.tolist(), strict=True))
+        return dict(zip(statements, self.window_probs.tolist(), strict=True))
 
 
 def record_features(
@@ -69,8 +68,8 @@ def record_features(
     m = torch.from_numpy(np.repeat(mask[None], len(windows), axis=0)).to(device)
     tokens, logits = encode_batch(bundle, x, m)
     used = [lead for lead, present in zip(STANDARD_LEADS, mask, strict=True) if present]
-    features = RecordFeatures(tokens.mean(0).cpu(), logits.mean(0).cpu(), used,
-                              window_probs=torch.sigmoid(logits).mean(0).cpu())
+    features = RecordFeatures(tokens.mean(0).cpu(), logits.mean(0).cpu(),
+                              torch.sigmoid(logits).mean(0).cpu(), used)
     if measured:
         features.measurements, features.context = measured_values(record, leads)
     return features

@@ -90,15 +90,12 @@ def crop_or_pad(x: np.ndarray, length: int, start: int = 0) -> np.ndarray:
 
 
 def array_windows(x: np.ndarray, config: ModelInputSpec,
-                  recorded: np.ndarray | None = None) -> np.ndarray:
-    """The inference windows of a model-rate array: `[W, 12, window]` (signal.windows policy).
-    With `recorded` (per sample: does a lead read have it), windows less than `MIN_WINDOW_SHARE`
-    recorded are left out while another remains: scored as a flat line, the last 3 s of a 10 s
-    normal ECG missing in every lead took NORM from 0.999 to 0.67 (0.999 on the 7 s alone).
-    A recording longer than `MAX_WINDOWS` windows is scored on that many, evenly spaced."""
-    starts = window_starts(x.shape[1], config.window, config.stride)
-    if recorded is not None:
-        starts = _recorded_starts(starts, recorded, config) or starts
+                  starts: list[int] | None = None) -> np.ndarray:
+    """The inference windows of a model-rate array: `[W, 12, window]` (signal.windows policy),
+    at `starts` (default: every window). A recording longer than `MAX_WINDOWS` windows is
+    scored on that many, evenly spaced."""
+    if starts is None:
+        starts = window_starts(x.shape[1], config.window, config.stride)
     if len(starts) > MAX_WINDOWS:
         picks = np.linspace(0, len(starts) - 1, MAX_WINDOWS).round().astype(int)
         starts = [starts[i] for i in picks]
@@ -128,19 +125,17 @@ def to_model_windows(record: ECGRecord, config: ModelInputSpec, leads: list[str]
                                          f"({recorded.sum() / config.fs:.2f} s recorded in the "
                                          f"leads read; at least {needed / config.fs:.1f} s "
                                          "needed)")
+    # windows less than `MIN_WINDOW_SHARE` recorded are left out while another remains: scored
+    # as a flat line, the last 3 s of a 10 s normal ECG missing in every lead took NORM from
+    # 0.999 to 0.67 (0.999 on the 7 s alone)
     starts = window_starts(x.shape[1], config.window, config.stride)
+    kept = [s for s in starts if recorded[s:s + config.window].sum() >= needed]
     lost = 1.0 - float(recorded.mean())
-    if lost > MAX_LOST_SHARE and not _recorded_starts(starts, recorded, config):
+    if not kept and lost > MAX_LOST_SHARE:
         raise RecordError(record.source, f"{lost:.0%} of the samples are missing in every lead "
                                          f"read (more than {MAX_LOST_SHARE:.0%}), and no window "
                                          f"is {MIN_WINDOW_SHARE:.0%} recorded")
-    return array_windows(x, config, recorded), mask
-
-
-def _recorded_starts(starts: list[int], recorded: np.ndarray, config: ModelInputSpec) -> list[int]:
-    """The window starts whose window is at least `MIN_WINDOW_SHARE` recorded."""
-    needed = _needed(config)
-    return [s for s in starts if recorded[s:s + config.window].sum() >= needed]
+    return array_windows(x, config, kept or starts), mask
 
 
 def _needed(config: ModelInputSpec) -> float:

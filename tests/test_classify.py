@@ -374,3 +374,36 @@ def test_uncalibrated_leads_make_quality_not_ok_in_json_and_table(tmp_path, bund
     table = classify(str(rec), "--model", str(bundle), "--format", "table",
                      "--no-measurements").stdout
     assert "quality: check the flagged leads; uncalibrated: I II III aVR" in table
+
+
+def test_a_flag_on_a_lead_no_model_reads_leaves_quality_ok():
+    """MIT-BIH v102s: a noisy chest lead `V` of unknown position made `ok` false although the
+    model reads only its clean lead II."""
+    fs = 500.0
+    signal = synthetic_ecg(fs=fs, seed=7)[:2]
+    noisy = signal[1] + 0.3 * np.random.default_rng(0).standard_normal(signal.shape[1])
+    record = ECGRecord(
+        signal=np.stack([signal[1], noisy]).astype(np.float32), fs=fs, leads=["II", "V"],
+        original_leads=["II", "V"], source="x", format="test",
+    )
+    flags = quality_flags(record)
+    assert flags["noisy_leads"] == ["V"] and flags["ok"]
+    record.leads = ["II", "V2"]
+    assert quality_flags(record)["noisy_leads"] == ["V2"] and not quality_flags(record)["ok"]
+
+
+def test_a_long_record_reports_the_share_of_it_the_windows_cover(tmp_path, bundle):
+    """Past 64 windows a record is scored on 64 evenly spaced ones; the output gave the count
+    alone, so 64 windows of a 24-hour recording looked like the whole of it."""
+    np.save(tmp_path / "long.npy", synthetic_ecg(fs=100, seconds=320, seed=2))  # 128 windows
+    (tmp_path / "long.json").write_text(json.dumps({"fs": 100, "leads": list(STANDARD_LEADS)}))
+    np.save(tmp_path / "short.npy", synthetic_ecg(fs=100, seconds=10, seed=2))
+    (tmp_path / "short.json").write_text(json.dumps({"fs": 100, "leads": list(STANDARD_LEADS)}))
+    rows = [json.loads(classify(str(tmp_path / f"{name}.npy"), "--model", str(bundle),
+                                "--format", "json", "--no-measurements").stdout)
+            for name in ("long", "short")]
+    assert (rows[0]["windows"], rows[0]["coverage"]) == (64, 0.5)
+    assert (rows[1]["windows"], rows[1]["coverage"]) == (4, 1.0)
+    table = classify(str(tmp_path / "long.npy"), "--model", str(bundle), "--format", "table",
+                     "--no-measurements").stdout
+    assert "64 window(s) covering 50% of it;" in table

@@ -61,7 +61,8 @@ def test_prepare_orders_leads_resamples_and_masks():
     np.testing.assert_array_equal(ma, mb)
     assert abs(float(np.median(xa[0]))) < 0.2  # baseline removed
     assert not xa[~ma].any()
-    windows, _ = to_model_windows(a, CONFIG, None, quality_flags(a))
+    windows, _, covered = to_model_windows(a, CONFIG, None, quality_flags(a))
+    assert covered == 1.0
     assert windows.shape == (9, 12, CONFIG.window)  # 10 s, 2 s windows, 1 s hop
 
 

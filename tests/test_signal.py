@@ -253,10 +253,11 @@ def test_windows_mostly_missing_in_every_lead_are_not_scored():
         return to_model_windows(record, Spec, read, quality_flags(record))
 
     signal = synthetic_ecg(fs=500.0, seconds=10.0)
-    intact, _ = windows(signal)
+    intact = windows(signal)
     signal[:, -1500:] = np.nan
-    gapped, mask = windows(signal)
-    assert len(intact) == 3 and len(gapped) == 2 and mask.all()
+    gapped = windows(signal)
+    assert len(intact.windows) == 3 and len(gapped.windows) == 2 and gapped.mask.all()
+    assert (intact.coverage, gapped.coverage) == (1.0, 0.75)
     # only the leads read count: a flat lead III, or chest leads outside --leads, that still
     # have the missing stretch brought the gap window back
     flat_iii = signal.copy()
@@ -266,7 +267,7 @@ def test_windows_mostly_missing_in_every_lead_are_not_scored():
     chest_gap[6:, -1500:] = np.nan
     assert len(windows(chest_gap, list(STANDARD_LEADS[6:]))[0]) == 2
     # the windows starting at 0 and 2.5 s, as they were up to the gap at 7 s
-    assert np.abs(gapped[:, :, :450] - intact[:2, :, :450]).max() < 0.05
+    assert np.abs(gapped.windows[:, :, :450] - intact.windows[:2, :, :450]).max() < 0.05
     signal = synthetic_ecg(fs=500.0, seconds=10.0)
     for start_s in (0.5, 3.0, 6.0, 8.5):  # 1 s gaps: each window 60 % recorded, all are kept
         signal[:, int(start_s * 500):int(start_s * 500) + 500] = np.nan
@@ -292,8 +293,9 @@ def test_a_long_record_whose_start_was_lost_in_every_lead_is_scored_on_the_rest(
                        format="t")
     quality = quality_flags(record)
     assert quality["missing_leads"] == list(STANDARD_LEADS[2:])  # I and II are not
-    windows, mask = to_model_windows(record, Spec, None, quality)
+    windows, mask, covered = to_model_windows(record, Spec, None, quality)
     assert len(windows) == 4 and mask[:2].all()  # the windows of the 20 s recorded
+    assert covered == pytest.approx(1 / 3)
     assert not (windows[:, :2] == 0).all(axis=-1).any()
     signal[0, 4000:5500] = np.nan  # lead I missing for most of what was recorded
     assert "I" in quality_flags(record)["missing_leads"]

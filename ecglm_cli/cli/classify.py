@@ -179,7 +179,8 @@ def render_table(result: dict[str, Any]) -> str:
         q[name] for name in flags[1:]) else "not ok"
     lines = [
         f"{result['id']}  ({result['path']})",
-        f"  {result['fs']:g} Hz, {result['duration_s']:g} s, {result['windows']} window(s); "
+        f"  {result['fs']:g} Hz, {result['duration_s']:g} s, {result['windows']} window(s)"
+        f"{_coverage_text(result['coverage'])}; "
         f"leads used: {' '.join(result['leads_used'])}",
         f"  quality: {status}" + "".join(
             f"; {name.replace('_leads', '')}: {' '.join(q[name])}" for name in flags if q[name]
@@ -190,6 +191,11 @@ def render_table(result: dict[str, Any]) -> str:
     if measured:
         lines.append("  measurements: " + measured)
     return "\n".join(lines) + "\n"
+
+
+def _coverage_text(share: float) -> str:
+    """Said only when the windows leave part of the record out (gaps, a long recording)."""
+    return "" if share >= 1.0 else f" covering {share:.0%} of it"
 
 
 def render_lm_table(result: dict[str, Any]) -> str:

@@ -88,11 +88,12 @@ def prepare_record(path: str, rid: str, spec: InputSpec, options: ReadOptions) -
 def _prepare(path: str, rid: str, spec: InputSpec, options: ReadOptions) -> PreparedRecord:
     record = read_record(path, fs=options.fs, leads=_list(options.input_leads))
     quality = quality_flags(record)
-    windows, mask = to_model_windows(record, spec, _list(options.leads), quality)
+    windows, mask, covered = to_model_windows(record, spec, _list(options.leads), quality)
     details: dict[str, Any] = {
         "fs": float(record.fs),
         "duration_s": round(record.duration, 3),
         "windows": len(windows),
+        "coverage": round(covered, 3),
         "leads_used": [lead for lead, used in zip(STANDARD_LEADS, mask, strict=True) if used],
         "quality": quality,
     }

@@ -62,7 +62,7 @@ def record_features(
 ) -> RecordFeatures:
     """Features of a whole record: encoder outputs averaged over all of its windows, and with
     `measured` its measured values (of the leads read) and their prompt line."""
-    windows, mask = to_model_windows(record, bundle.config, leads, quality_flags(record))
+    windows, mask, _ = to_model_windows(record, bundle.config, leads, quality_flags(record))
     device = next(bundle.model.parameters()).device
     x = torch.from_numpy(windows).to(device)
     m = torch.from_numpy(np.repeat(mask[None], len(windows), axis=0)).to(device)

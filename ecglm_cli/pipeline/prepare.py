@@ -10,7 +10,7 @@ millivolts, so amplitude findings (low voltage, hypertrophy) keep their meaning.
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
@@ -92,14 +92,28 @@ def crop_or_pad(x: np.ndarray, length: int, start: int = 0) -> np.ndarray:
 def array_windows(x: np.ndarray, config: ModelInputSpec,
                   starts: list[int] | None = None) -> np.ndarray:
     """The inference windows of a model-rate array: `[W, 12, window]` (signal.windows policy),
-    at `starts` (default: every window). A recording longer than `MAX_WINDOWS` windows is
-    scored on that many, evenly spaced."""
+    at `starts` (default: every window), at most `MAX_WINDOWS` of them (`spread`)."""
     if starts is None:
         starts = window_starts(x.shape[1], config.window, config.stride)
-    if len(starts) > MAX_WINDOWS:
-        picks = np.linspace(0, len(starts) - 1, MAX_WINDOWS).round().astype(int)
-        starts = [starts[i] for i in picks]
-    return np.stack([crop_or_pad(x, config.window, s) for s in starts])
+    return np.stack([crop_or_pad(x, config.window, s) for s in spread(starts)])
+
+
+def spread(starts: list[int]) -> list[int]:
+    """`starts`, or `MAX_WINDOWS` of them evenly spaced when there are more (a long recording)."""
+    if len(starts) <= MAX_WINDOWS:
+        return starts
+    picks = np.linspace(0, len(starts) - 1, MAX_WINDOWS).round().astype(int)
+    return [starts[i] for i in picks]
+
+
+def coverage(starts: list[int], window: int, length: int) -> float:
+    """Share of `length` samples inside at least one window starting at `starts`."""
+    covered, end = 0, 0
+    for start in sorted(starts):
+        stop = min(start + window, length)
+        covered += max(0, stop - max(start, end))
+        end = max(end, stop)
+    return covered / length if length else 0.0
 
 
 def to_model_input(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarray, np.ndarray]:
@@ -109,13 +123,20 @@ def to_model_input(record: ECGRecord, config: ModelInputSpec) -> tuple[np.ndarra
     return crop_or_pad(x, config.window, start), mask
 
 
+class ModelWindows(NamedTuple):
+    windows: np.ndarray  # [W, 12, T]
+    mask: np.ndarray  # [12] bool: the leads read
+    coverage: float  # share of the record inside a scored window (gaps and long records: < 1)
+
+
 def to_model_windows(record: ECGRecord, config: ModelInputSpec, leads: list[str] | None,
-                     quality: dict) -> tuple[np.ndarray, np.ndarray]:
-    """What `classify`, `batch` and `ask` score: `([W,12,T], mask [12])`, the windows of the
-    leads the model reads (`usable_leads`) that hold signal in those leads (average the model
-    outputs over them). A record with less than `MIN_WINDOW_SHARE` of a window recorded in them
-    is refused, however long it is: 2.5 s of signal and 2.5 s of gap scored as the 2.5 s crop
-    did."""
+                     quality: dict) -> ModelWindows:
+    """What `classify`, `batch` and `ask` score: the windows of the leads the model reads
+    (`usable_leads`) that hold signal in those leads (average the model outputs over them). A
+    record with less than `MIN_WINDOW_SHARE` of a window recorded in them is refused, however
+    long it is: 2.5 s of signal and 2.5 s of gap scored as the 2.5 s crop did. `coverage` says
+    how much of the record the windows hold: 64 windows of 5 s are 0.7 % of a 24-hour Holter
+    record, and the window count alone did not say so."""
     x, mask = to_model_array(record, config)
     mask = usable_leads(record, mask, leads, quality)
     recorded = _recorded(record, config.fs, x.shape[1], mask)
@@ -135,7 +156,9 @@ def to_model_windows(record: ECGRecord, config: ModelInputSpec, leads: list[str]
         raise RecordError(record.source, f"{lost:.0%} of the samples are missing in every lead "
                                          f"read (more than {MAX_LOST_SHARE:.0%}), and no window "
                                          f"is {MIN_WINDOW_SHARE:.0%} recorded")
-    return array_windows(x, config, kept or starts), mask
+    chosen = spread(kept or starts)
+    return ModelWindows(array_windows(x, config, chosen), mask,
+                        coverage(chosen, config.window, x.shape[1]))
 
 
 def _needed(config: ModelInputSpec) -> float:

@@ -48,8 +48,10 @@ LEAD_FLAGS = ("missing_leads", "flat_leads", "saturated_leads", "out_of_range_le
 
 
 def quality_flags(record: ECGRecord) -> dict[str, object]:
-    """Per-record flags; `ok` is true when no lead is flat, saturated, out of range, noisy or
-    uncalibrated."""
+    """Per-record flags; `ok` is true when no standard lead is flat, saturated, out of range,
+    noisy or uncalibrated. A flag on another lead (MIT-BIH's chest lead `V` of unknown position)
+    is listed but leaves `ok` alone: no model reads that lead, and v102s's noisy `V` made `ok`
+    false beside a clean lead II."""
     fs = float(record.fs)
     missing = {lead for lead in STANDARD_LEADS if lead not in record.leads}
     flat, saturated, out_of_range, noisy = [], [], [], []
@@ -72,6 +74,7 @@ def quality_flags(record: ECGRecord) -> dict[str, object]:
             noisy.append(lead)
     uncalibrated = [lead for lead in record.meta.get("uncalibrated_leads", ())
                     if lead not in missing and lead not in flat]
+    flagged = {*flat, *saturated, *out_of_range, *noisy, *uncalibrated}
     return {
         "missing_leads": [lead for lead in STANDARD_LEADS if lead in missing],
         "flat_leads": flat,
@@ -79,7 +82,7 @@ def quality_flags(record: ECGRecord) -> dict[str, object]:
         "out_of_range_leads": out_of_range,
         "noisy_leads": noisy,
         "uncalibrated_leads": uncalibrated,
-        "ok": not (flat or saturated or out_of_range or noisy or uncalibrated),
+        "ok": not flagged.intersection(STANDARD_LEADS),
     }
 
 

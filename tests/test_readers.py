@@ -76,6 +76,22 @@ def test_variable_layout_multisegment_record_is_read(tmp_path, ecg12):
     _close(record.signal, ecg12[:2, :2500], tol=0.003)
 
 
+def test_fixed_layout_multisegment_record_with_a_gap_segment_is_read(tmp_path, ecg12):
+    """A `~` segment in a fixed layout failed inside wfdb ("'NoneType' object has no attribute
+    'p_signal'"); its samples are a gap (NaN), as in a variable layout."""
+    write_wfdb(tmp_path, "part_1", ecg12[:2, :1000], 500, ["I", "II"])
+    write_wfdb(tmp_path, "part_2", ecg12[:2, 1500:2500], 500, ["I", "II"])
+    (tmp_path / "fixed.hea").write_text("fixed/3 2 500 2500\npart_1 1000\n~ 500\npart_2 1000\n")
+    record = read_record(tmp_path / "fixed.hea")
+    assert record.leads == ["I", "II"] and record.n_samples == 2500
+    assert np.isnan(record.signal[:, 1000:1500]).all()
+    _close(record.signal[:, :1000], ecg12[:2, :1000], tol=0.003)
+    _close(record.signal[:, 1500:], ecg12[:2, 1500:2500], tol=0.003)
+    (tmp_path / "gaps.hea").write_text("gaps/2 2 500 1000\n~ 500\n~ 500\n")
+    with pytest.raises(RecordError, match="gaps.hea: every segment is a gap"):
+        read_record(tmp_path / "gaps.hea")
+
+
 def test_multifrequency_record_is_resampled_to_the_fastest_ecg_channel(record_files, ecg12):
     record = read_record(record_files["wfdb_multifreq"])
     assert record.fs == 500 and record.leads == ["II", "V1"]

@@ -97,7 +97,12 @@ def read_wfdb(path: Path) -> ECGRecord:
     import wfdb  # imported late: it pulls in pandas, which plain format-16 records never need
 
     try:
-        rec = wfdb.rdrecord(str(base), physical=True, smooth_frames=not multi_frequency)
+        if _fixed_layout_with_gaps(layout):
+            rec = _read_fixed_layout_with_gaps(path, wfdb.rdrecord(str(base), m2s=False))
+        else:
+            rec = wfdb.rdrecord(str(base), physical=True, smooth_frames=not multi_frequency)
+    except RecordError:
+        raise
     except FileNotFoundError as exc:
         missing = Path(exc.filename).name if getattr(exc, "filename", None) else "a signal file"
         raise RecordError(path, f"missing signal file {missing}") from None
@@ -272,6 +277,30 @@ def _check_segments(path: Path, folder: Path, layout: _Layout) -> None:
         segment = _layout(path, folder / name)
         if segment.files:
             _check_signal_files(path, folder, segment)
+
+
+def _fixed_layout_with_gaps(layout: _Layout) -> bool:
+    """A fixed layout (no layout segment of length 0 first) with a gap segment `~`."""
+    segments = layout.segments or []
+    return bool(segments) and segments[0][1] > 0 and any(name == "~" for name, _ in segments)
+
+
+def _read_fixed_layout_with_gaps(path: Path, multi: Any) -> Any:
+    """One record of a fixed-layout multi-segment record whose gap segments (`~`) are NaN:
+    wfdb joins only a variable layout's gaps, and failed on these with "'NoneType' object has
+    no attribute 'p_signal'"."""
+    import copy
+
+    template = next((seg for seg in multi.segments if seg is not None), None)
+    if template is None:
+        raise RecordError(path, "every segment is a gap (~): no signal")
+    for i, seg in enumerate(multi.segments):
+        if seg is None:
+            gap = copy.copy(template)
+            gap.p_signal = np.full((multi.seg_len[i], template.n_sig), np.nan)
+            gap.sig_len = multi.seg_len[i]
+            multi.segments[i] = gap
+    return multi.multi_to_single(physical=True)
 
 
 def _check_file_name(path: Path, name: str, what: str) -> None:

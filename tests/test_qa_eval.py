@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 from lm_fixtures import add_language_model, make_encoder_bundle, write_record
 
-from ecglm_cli.cli.main import cli
+from ecglm_cli.cli.main import cli, main
 from ecglm_cli.data.ptbxl import load_label_spaces
 from ecglm_cli.models.ecglm import ANSWER_SEPARATOR
 from ecglm_cli.pipeline.qa_eval import evaluate_qa, load_questions
@@ -135,7 +136,7 @@ def test_evaluate_via_lm_reports_three_spaces(shared_data, tmp_path):
     bundle = add_language_model(make_encoder_bundle(tmp_path / "b", spaces), "llama")
     result = CliRunner().invoke(cli, [
         "evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--fold", "9", "--limit", "2",
-        "--model", str(bundle), "--via", "lm", "--format", "json",
+        "--model", str(bundle), "--via", "lm", "--format", "json", "--device", "auto",
     ])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in result.output.splitlines() if line.startswith("{")]
@@ -143,6 +144,21 @@ def test_evaluate_via_lm_reports_three_spaces(shared_data, tmp_path):
     assert all(r["via"] == "lm" and 0 <= r["macro_f1"] <= 1 for r in rows)
     # the records with a label of the space: ecg 8 (IMI, ABQRS, SR) and ecg 10 (NORM, SR)
     assert [r["records"] for r in rows] == [2, 2, 1]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal without a GPU")
+@pytest.mark.parametrize("command", [["evaluate"], ["evaluate", "--via", "lm"],
+                                     ["train", "lm-thresholds", "--bundle", "ecglm-base",
+                                      "--out", "unused"]])
+def test_device_cuda_without_a_gpu_is_one_line_error(shared_data, command, capsys):
+    """`evaluate` (heads and `--via lm`) and `train lm-thresholds` had no `--device`: they
+    always ran on the CPU, on a GPU machine too."""
+    with pytest.raises(SystemExit) as exited:
+        main([*command, "--ptbxl", str(shared_data / "ptbxl"), "--limit", "2",
+              "--device", "cuda"])
+    assert exited.value.code == 1
+    assert capsys.readouterr().err.strip() == (
+        "ecglm: error: --device cuda was asked for, but no CUDA GPU is available")
 
 
 def test_lm_thresholds_are_chosen_saved_used_and_dropped_with_a_new_lm(shared_data, tmp_path):

@@ -18,6 +18,14 @@ fs_option = click.option(
     "--fs", type=float, default=None,
     help="Sampling rate in Hz for .npy/.npz/.csv input without a JSON sidecar.",
 )
+
+
+def device_option(default: str, what: str = "Where the models run"):
+    """`--device`: `auto` takes a CUDA GPU when there is one (`train.encoder.resolve_device`)."""
+    return click.option("--device", default=default, show_default=True,
+                        type=click.Choice(["auto", "cpu", "cuda"]), help=f"{what}.")
+
+
 leads_in_option = click.option(
     "--leads", "input_leads", default=None,
     help="Comma-separated lead names for .npy/.npz/.csv input without a sidecar or header.",

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 from click.core import ParameterSource
 
-from ecglm_cli.cli.common import format_option
+from ecglm_cli.cli.common import device_option, format_option
 from ecglm_cli.errors import RecordError
 
 EPILOG = """\b
@@ -43,10 +43,11 @@ Examples:
                    "question per statement (diagnostic, rhythm, form; F1 at the LM's answer, "
                    "P(yes) 0.5, and at the bundle's lm-thresholds.json cuts when it has them).")
 @click.option("--llm", default=None, help="With --via lm: the LM the projector was trained for.")
+@device_option("cpu")
 @format_option
 @click.pass_context
 def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str, leads: str,
-            per_label: bool, limit: int | None, via: str, llm: str | None,
+            per_label: bool, limit: int | None, via: str, llm: str | None, device: str,
             fmt: str | None) -> None:
     """Evaluate a model bundle on PTB-XL: macro AUC, macro F1 and Fmax per label space."""
     if ctx.invoked_subcommand is not None:
@@ -69,9 +70,9 @@ def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str,
         from ecglm_cli.pipeline.lm_detect import evaluate_lm_detection
 
         result = evaluate_lm_detection(model_name, ptbxl, parse_folds(folds), lead_list, limit,
-                                       llm)
+                                       llm, device=device)
     else:
-        result = evaluate_ptbxl(model_name, ptbxl, parse_folds(folds), lead_list, limit)
+        result = evaluate_ptbxl(model_name, ptbxl, parse_folds(folds), lead_list, limit, device)
     if result.skipped:
         click.echo(f"ecglm: skipped {len(result.skipped)} records (missing or unreadable)",
                    err=True)
@@ -120,8 +121,7 @@ and comparison questions (two ECGs) are counted as skipped.
 @click.option("--llm", default=None, help="The LM the bundle's projector was trained for.")
 @click.option("--limit", type=click.IntRange(min=1), default=None,
               help="Answer at most N questions.")
-@click.option("--device", default="cpu", show_default=True,
-              type=click.Choice(["auto", "cpu", "cuda"]), help="Where the models run.")
+@device_option("cpu")
 @click.option("--by-template", is_flag=True,
               help="Also report accuracy per ECG-QA template_id.")
 @click.option("--predictions", type=click.Path(dir_okay=False, path_type=Path), default=None,

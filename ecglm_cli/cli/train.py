@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from ecglm_cli.cli.common import device_option
+
 
 def parse_folds(text: str) -> tuple[int, ...]:
     try:
@@ -74,8 +76,7 @@ Examples:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Bundle directory to write (checkpoints go to OUT/checkpoint).")
 @click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True)
-@click.option("--device", default="auto", show_default=True,
-              type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train.")
+@device_option("auto", "Where to train")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
@@ -134,8 +135,7 @@ def _shared_options(func):
                      help="'compact' (trained here) or a local dir / cached name of a causal LM "
                           "(kept frozen)."),
         click.option("--epochs", type=click.IntRange(min=1), default=3, show_default=True),
-        click.option("--device", default="auto", show_default=True,
-                     type=click.Choice(["auto", "cpu", "cuda"]), help="Where to train."),
+        device_option("auto", "Where to train"),
         click.option("--seed", type=int, default=0, show_default=True),
         click.option("--resume", is_flag=True, help="Continue from OUT/checkpoint."),
         click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True),
@@ -263,7 +263,7 @@ those cuts, written to BUNDLE/thresholds.json and metrics.json (or a copy of BUN
 built-in and downloaded bundles are never written: with those, pass --out.
 """)
 @_threshold_options("Classifier bundle whose thresholds are chosen again.")
-@click.option("--device", default="auto", show_default=True, help="auto, cpu or cuda.")
+@device_option("auto")
 def thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str, limit: int | None,
                device: str) -> None:
     """Choose a classifier bundle's decision thresholds again on the validation folds."""
@@ -291,8 +291,9 @@ The built-in and downloaded bundles are never written: with those, pass --out.
 """)
 @_threshold_options("Bundle with a language model; the thresholds are written into it.")
 @click.option("--llm", default=None, help="The LM the bundle's projector was trained for.")
+@device_option("auto")
 def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
-                  limit: int | None, llm: str | None) -> None:
+                  limit: int | None, llm: str | None, device: str) -> None:
     """Choose, per statement, the P(yes) threshold of LM detection that maximises F1 on the
     validation folds (as the classifier heads' thresholds are chosen)."""
     from ecglm_cli.models.bundle import copy_bundle, resolve_bundle_dir
@@ -308,7 +309,7 @@ def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
     progress = Progress(None, label="ecglm train lm-thresholds: ")
     try:
         chosen, records = choose_lm_thresholds(str(bundle_dir), ptbxl, folds, limit, llm,
-                                               progress.update)
+                                               progress.update, device)
     finally:
         progress.close()
     _warn_few_records(records)

@@ -108,10 +108,13 @@ class EvaluationResult:
 
 def evaluate_ptbxl(
     model: str, root, folds: tuple[int, ...], leads: list[str], limit: int | None = None,
+    device: str = "cpu",
 ) -> EvaluationResult:
-    """Score a bundle on PTB-XL folds with only `leads` visible to the model."""
+    """Score a bundle on PTB-XL folds with only `leads` visible to the model, on `device`."""
     from ecglm_cli.models.bundle import load_bundle
+    from ecglm_cli.train.encoder import resolve_device
 
+    torch_device = resolve_device(device)  # before the records are read: fails at once
     bundle = load_bundle(model)
     ds = PTBXL(root)
     for space, info in bundle.label_spaces.items():
@@ -124,7 +127,7 @@ def evaluate_ptbxl(
     if not split.arrays:
         raise RecordError(root, f"no readable records in fold(s) {', '.join(map(str, folds))}")
     split.labels = {space: split.labels[space] for space in bundle.label_spaces}
-    probs = predict_split(bundle.model, split, bundle.config, leads)
+    probs = predict_split(bundle.model, split, bundle.config, leads, torch_device)
     spaces = [{"space": space, **figures}
               for space, figures in split_report(split, probs, bundle.thresholds).items()]
     labels = label_report(

@@ -89,26 +89,28 @@ def detection_scores(asker, ds, folds: tuple[int, ...], leads: list[str], limit:
             {s: np.stack(v) for s, v in truth.items()})
 
 
-def detection_setup(model: str, root, llm: str | None):
-    """The loaded bundle and LM, the PTB-XL folder, and the LM-detection spaces it has."""
+def detection_setup(model: str, root, llm: str | None, device: str = "cpu"):
+    """The loaded bundle and LM (on `device`: auto, cpu or cuda), the PTB-XL folder, and the
+    LM-detection spaces it has."""
     from ecglm_cli.data.ptbxl import PTBXL
     from ecglm_cli.pipeline.ask import Asker
+    from ecglm_cli.train.encoder import resolve_device
 
-    asker = Asker(model, llm)
+    asker = Asker(model, llm, str(resolve_device(device)))
     ds = PTBXL(root)
     return asker, ds, [s for s in LM_SPACES if s in ds.label_spaces]
 
 
 def evaluate_lm_detection(
     model: str, root, folds: tuple[int, ...], leads: list[str], limit: int | None = None,
-    llm: str | None = None, progress=None,
+    llm: str | None = None, progress=None, device: str = "cpu",
 ):
     """`evaluate --via lm`: AUC, Fmax and macro F1 of LM detection per space, with the LM's own
     answer (`via: lm`) and, when the bundle has them, at its chosen thresholds (`lm-thresholds`)."""
     from ecglm_cli.models.metrics import space_report
     from ecglm_cli.pipeline.evaluate import EvaluationResult
 
-    asker, ds, spaces = detection_setup(model, root, llm)
+    asker, ds, spaces = detection_setup(model, root, llm, device)
     scores, truth = detection_scores(asker, ds, folds, leads, limit, spaces, progress)
     rows = []
     for s in spaces:
@@ -124,7 +126,7 @@ def evaluate_lm_detection(
 
 def choose_lm_thresholds(
     model: str, root, folds: tuple[int, ...], limit: int | None = None, llm: str | None = None,
-    progress=None,
+    progress=None, device: str = "cpu",
 ) -> tuple[dict[str, float], int]:
     """Per statement, the P(yes) cut that maximises F1 on the records of `folds` (validation
     folds, never test ones), as the classifier heads' thresholds are chosen; and how many
@@ -132,7 +134,7 @@ def choose_lm_thresholds(
     from ecglm_cli.io.leads import STANDARD_LEADS
     from ecglm_cli.models.metrics import best_thresholds
 
-    asker, ds, spaces = detection_setup(model, root, llm)
+    asker, ds, spaces = detection_setup(model, root, llm, device)
     scores, truth = detection_scores(asker, ds, folds, list(STANDARD_LEADS), limit, spaces,
                                      progress)
     chosen: dict[str, float] = {}

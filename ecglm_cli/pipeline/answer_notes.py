@@ -200,10 +200,47 @@ def _axis_name(found: str) -> str:
     return "left axis deviation" if found.startswith("left") else "right axis deviation"
 
 
+@dataclass(frozen=True)
+class MeasuredValue:
+    """A `features.measure` value that questions name: a value question asks for it ("What is
+    the QRS duration?"), a limit is set on its subject ("Is the QRS longer than 120 ms?")."""
+
+    key: str
+    name: str  # in notes
+    asked: re.Pattern  # named by a value question (the QRS only by its duration: "the QRS
+    # morphology" is not a value)
+    subject: str | None  # what a limit is set on (None: no limit is read for it)
+    unit: str = "ms"
+    plausible: tuple[float, float] = (40.0, 1000.0)  # limits outside are not this value's
+
+
+_RATE = r"(?:heart\s+|ventricular\s+)?rate"
+_QRS = r"(?<!between )\bqrs(?:\s+(?:complex(?:es)?|duration|width))?"
+_PR_INTERVAL = r"\bpr(?:\s+interval)?"
+
+
+def _value(key: str, name: str, asked: str, subject: str | None, unit: str = "ms",
+           plausible: tuple[float, float] = (40.0, 1000.0)) -> MeasuredValue:
+    return MeasuredValue(key, name, re.compile(asked, re.IGNORECASE), subject, unit, plausible)
+
+
+MEASURED_VALUES: tuple[MeasuredValue, ...] = (
+    _value("heart_rate", "heart rate", r"\b(heart ?rate|rate|hr|bpm)\b",
+           rf"\b{_RATE}|\bhr|\bpulse", "bpm", (20.0, 300.0)),
+    _value("rr_mean", "mean RR interval", r"\brr\b", None),
+    _value("pr_interval", "PR interval", r"\bpr\b", _PR_INTERVAL),
+    _value("qrs_duration", "QRS duration", r"\bqrs (duration|width)\b", _QRS),
+    _value("qt_interval", "QT interval", r"(?<!corrected )\bqt\b",
+           r"(?<!corrected )\bqt(?:\s+interval)?"),
+    _value("qtc_bazett", "QTc (Bazett)", r"\b(qtc|corrected qt)\b",
+           r"\b(?:qtc|corrected\s+qt)(?:\s+interval)?"),
+)
+
+
 def asks_for_value(question: str) -> bool:
     """"What is the heart rate?", "Give me the QRS duration.": a rate or interval is asked."""
     return bool(_ASKS_VALUE.search(question)) and any(
-        pattern.search(question) for pattern, _, _ in _ASKED_VALUES)
+        value.asked.search(question) for value in MEASURED_VALUES)
 
 
 def unmeasured_note(question: str, lm_reads_measurements: bool,
@@ -215,23 +252,11 @@ def unmeasured_note(question: str, lm_reads_measurements: bool,
         return None
     note = ("this language model does not read measured values, so its answer gives no measured "
             "rate or interval")
-    asked = [(key, name) for pattern, key, name in _ASKED_VALUES if pattern.search(question)]
+    asked = [value for value in MEASURED_VALUES if value.asked.search(question)]
     if not measurements or not asked:
         return note + "; --format json gives them under evidence.measurements"
     return note + "; measured from the recording: " + ", ".join(
-        _measured_text(name, measurements.get(key)) for key, name in asked)
-
-
-# what a value question names -> the measurement that answers it, and its name in the note (the
-# QRS only by its duration: "the QRS morphology" is not a value)
-_ASKED_VALUES = (
-    (re.compile(r"\b(heart ?rate|rate|hr|bpm)\b", re.IGNORECASE), "heart_rate", "heart rate"),
-    (re.compile(r"\brr\b", re.IGNORECASE), "rr_mean", "mean RR interval"),
-    (re.compile(r"\bpr\b", re.IGNORECASE), "pr_interval", "PR interval"),
-    (re.compile(r"\bqrs (duration|width)\b", re.IGNORECASE), "qrs_duration", "QRS duration"),
-    (re.compile(r"(?<!corrected )\bqt\b", re.IGNORECASE), "qt_interval", "QT interval"),
-    (re.compile(r"\b(qtc|corrected qt)\b", re.IGNORECASE), "qtc_bazett", "QTc (Bazett)"),
-)
+        _measured_text(value.name, measurements.get(value.key)) for value in asked)
 
 
 # rhythms without a P wave before each QRS: a PR interval measured there times a fibrillation or
@@ -289,9 +314,6 @@ def _claim(pattern: str, key: str, high: bool, bounds: tuple[float, float],
 # Between a subject and its adjective only these words, so that both sit in one clause: "Is the
 # heart rate normal with high QRS voltage?" is no claim of tachycardia, nor "the rate of PVCs".
 _LINK = r"(?:\s+(?:is|are|was|were|too|very|abnormally|quite|rather|it|seems?|looks?))*\s+"
-_RATE = r"(?:heart\s+|ventricular\s+)?rate"
-_QRS = r"(?<!between )\bqrs(?:\s+(?:complex(?:es)?|duration|width))?"
-_PR_INTERVAL = r"\bpr(?:\s+interval)?"
 # what "regular" is said of: the ventricular rhythm, not the P waves (regular in AV block)
 _BEATS = rf"(?:rhythm|rr(?:\s+intervals?)?|heart\s*beats?|beats|pulse|{_RATE})"
 # The shipped LM said `yes` both to "Is the rhythm regular?" and to "... irregular?" of all 20
@@ -333,15 +355,8 @@ _UNIT_FACTORS = {
     "ms": {"ms": 1.0, "msec": 1.0, "millisecond": 1.0, "milliseconds": 1.0,
            "s": 1000.0, "sec": 1000.0, "second": 1000.0, "seconds": 1000.0},
 }
-_LIMIT_SUBJECTS = (  # subject, measurement, its unit, plausible limits in that unit
-    (rf"\b{_RATE}|\bhr|\bpulse", "heart_rate", "bpm", (20.0, 300.0)),
-    (_PR_INTERVAL, "pr_interval", "ms", (40.0, 1000.0)),
-    (_QRS, "qrs_duration", "ms", (40.0, 1000.0)),
-    (r"\b(?:qtc|corrected\s+qt)(?:\s+interval)?", "qtc_bazett", "ms", (40.0, 1000.0)),
-    (r"(?<!corrected )\bqt(?:\s+interval)?", "qt_interval", "ms", (40.0, 1000.0)),
-)
-_LIMITS = tuple((re.compile(rf"(?:{subject}){_LINK}{_COMPARATOR}{_NUMBER}", re.IGNORECASE), key,
-                 unit, plausible) for subject, key, unit, plausible in _LIMIT_SUBJECTS)
+_LIMITS = tuple((re.compile(rf"(?:{value.subject}){_LINK}{_COMPARATOR}{_NUMBER}", re.IGNORECASE),
+                 value) for value in MEASURED_VALUES if value.subject)
 _ANY_COMPARATOR = re.compile(rf"\b{_COMPARATOR}\s+\d", re.IGNORECASE)
 LIMIT_MARGIN = 0.1  # a value within 10 % of the question's own limit gets no note
 
@@ -353,18 +368,18 @@ def _limit_claim(question: str) -> MeasuredClaim | None:
     65"), out of range, or one of several."""
     if len(_ANY_COMPARATOR.findall(question)) != 1:
         return None
-    found = [(match, key, unit, plausible) for pattern, key, unit, plausible in _LIMITS
-             if (match := pattern.search(question))]
+    found = [(match, value) for pattern, value in _LIMITS if (match := pattern.search(question))]
     if len(found) != 1:
         return None
-    match, key, unit, (low, high) = found[0]
+    match, value = found[0]
+    unit, (low, high) = value.unit, value.plausible
     above, _, number, given = match.groups()[-4:]
     factor = _UNIT_FACTORS[unit].get(re.sub(r"\s", "", given.lower())) if given else 1.0
     if factor is None or not low <= float(number) * factor <= high:
         return None
     limit = float(number) * factor
     meaning = f"the question asks for {'over' if above else 'under'} {limit:g} {unit}"
-    return MeasuredClaim(_ANY_COMPARATOR, key, bool(above), limit * (1 - LIMIT_MARGIN),
+    return MeasuredClaim(_ANY_COMPARATOR, value.key, bool(above), limit * (1 - LIMIT_MARGIN),
                          limit * (1 + LIMIT_MARGIN), meaning)
 
 
@@ -410,7 +425,7 @@ def _claim_value(key: str, measurements: dict) -> tuple[float, str] | None:
     entry = measurements.get(key) or {}
     if not isinstance(entry.get("value"), (int, float)) or entry.get("confidence", 0) < 0.5:
         return None
-    name = next(name for _, asked, name in _ASKED_VALUES if asked == key)
+    name = next(value.name for value in MEASURED_VALUES if value.key == key)
     return float(entry["value"]), (f"{name} is {entry['value']:g} {entry['unit']} "
                                    f"(confidence {entry['confidence']:.2f})")
 

@@ -153,11 +153,23 @@ def _signal_lines(text: str, n_sig: int) -> list[re.Match] | None:
             text = text.encode("latin-1").decode("utf-8")  # read as latin-1; most likely UTF-8
         except UnicodeError:
             pass  # latin-1 it is: "µ" is one byte there too
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines, _ = _header_lines(text)
     matches = [RX_SIGNAL.match(line) for line in lines[1:1 + n_sig]]
     if len(matches) != n_sig or not all(matches):
         return None
     return matches
+
+
+def _header_lines(text: str) -> tuple[list[str], list[str]]:
+    """A header's record and signal (or segment) lines, stripped, and its comments."""
+    lines, comments = [], []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line.startswith("#"):
+            comments.append(line.strip(" \t#"))
+        elif line:
+            lines.append(line)
+    return lines, comments
 
 
 def _layout(path: Path, base: Path) -> _Layout:
@@ -172,7 +184,7 @@ def _layout(path: Path, base: Path) -> _Layout:
     text = header_path.read_text(encoding="latin-1")
     if not text.strip():
         raise RecordError(path, f"header {header_path.name} is empty")
-    lines = [ln.split() for ln in text.splitlines() if ln.strip() and ln.lstrip()[0] != "#"]
+    lines = [line.split() for line in _header_lines(text)[0]]
     _check_record_line(path, lines[0] if lines else [])
     try:
         layout = _parse_layout(lines)
@@ -359,13 +371,7 @@ def _read_format16(path: Path, base: Path, text: str) -> ECGRecord | None:
     anything else, which wfdb then reads; the header and signal files are already checked."""
     if not text.isascii():  # wfdb decodes headers as ASCII, dropping other bytes
         return None
-    lines, comments = [], []
-    for raw in text.splitlines():
-        line = raw.strip()
-        if line.startswith("#"):
-            comments.append(line.strip(" \t#"))
-        elif line:
-            lines.append(line)
+    lines, comments = _header_lines(text)
     record = RX_RECORD.match(lines[0]) if lines else None
     if record is None or record["n_seg"] or not record["fs"] or not record["sig_len"]:
         return None

@@ -36,6 +36,29 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def line_safe(text: str) -> str:
+    """A file name as a row can hold it and give it back unchanged: bytes that are not UTF-8
+    (lone surrogates from the file system) as `\\xNN`, line breaks as `\\n` and `\\r`."""
+    if text.isprintable() and text.isascii():
+        return text
+    safe = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return safe.replace("\n", "\\n").replace("\r", "\\r")
+
+
+# the fields that hold a file name, or (`error`) a text that starts with one
+NAME_FIELDS = ("id", "path", "file", "error")
+
+
+def safe_names(row: dict[str, Any]) -> dict[str, Any]:
+    """`row` with its file names `line_safe`, the same in every command and format: `classify`
+    and `info` wrote a Latin-1 name's lone surrogate raw, which ended the run with
+    UnicodeEncodeError under a UTF-8 locale (or wrote invalid UTF-8), and a newline in a name
+    split a CSV row in two."""
+    unsafe = [key for key in NAME_FIELDS if isinstance(row.get(key), str)
+              and not (row[key].isprintable() and row[key].isascii())]
+    return {**row, **{key: line_safe(row[key]) for key in unsafe}} if unsafe else row
+
+
 def to_json_line(row: dict[str, Any]) -> str:
     try:  # fast path: rows of plain finite Python values (every scored record) need no walk
         return json.dumps(row, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
@@ -64,6 +87,9 @@ class Writer:
         self.stream = stream
 
     def write(self, row: dict[str, Any]) -> None:
+        self._write(safe_names(row))
+
+    def _write(self, row: dict[str, Any]) -> None:
         raise NotImplementedError
 
     def close(self) -> None:
@@ -73,7 +99,7 @@ class Writer:
 class JSONLinesWriter(Writer):
     """One compact JSON object per record per line (`json` and `jsonl` alike)."""
 
-    def write(self, row: dict[str, Any]) -> None:
+    def _write(self, row: dict[str, Any]) -> None:
         self.stream.write(to_json_line(row) + "\n")
         self.stream.flush()
 
@@ -90,7 +116,7 @@ class CSVWriter(Writer):
         self.rows: list[dict[str, Any]] = []
         self._writer: csv.DictWriter | None = None
 
-    def write(self, row: dict[str, Any]) -> None:
+    def _write(self, row: dict[str, Any]) -> None:
         if self.columns is None:
             self.rows.append(flatten(row))
             return
@@ -134,7 +160,7 @@ class TableWriter(Writer):
         self.columns = columns
         self.rows: list[dict[str, Any]] = []
 
-    def write(self, row: dict[str, Any]) -> None:
+    def _write(self, row: dict[str, Any]) -> None:
         self.rows.append(flatten(row))
 
     def close(self) -> None:

@@ -234,3 +234,56 @@ def test_a_list_with_a_byte_order_mark_repeats_and_latin1_bytes(tree, tmp_path):
     assert result.exit_code in (0, EXIT_PARTIAL), result.output
     assert {r["id"] for r in read_rows(tmp_path / "o.jsonl")} == {
         str(tmp_path / "caf\\xe9"), first[: -len(".hea")]}
+
+
+def test_classify_and_info_spell_odd_file_names_as_batch_does(bundle, tmp_path):  # noqa: F811
+    """`classify` and `info` wrote a Latin-1 file name's lone surrogate raw: under a UTF-8
+    locale the run ended at it with UnicodeEncodeError (later records unprinted), and a newline
+    in a name split a CSV row in two. A batch error row spelt the path otherwise than `path`."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    sidecar = json.dumps({"fs": 100, "leads": list(STANDARD_LEADS), "units": "mV"})
+    names = ["caf\udce9", "new\nline", "plain"]
+    for name in names:
+        np.save(folder / f"{name}.npy", synthetic_ecg(fs=100, seed=1))
+        (folder / f"{name}.json").write_text(sidecar)
+    files = [os.fsencode(folder / f"{name}.npy") for name in names]
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8:strict"}
+
+    def run(*args: bytes) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable.encode(), b"-m", b"ecglm_cli", *args],
+                              capture_output=True, env=env, timeout=300)
+
+    scored = run(b"classify", *files, b"--model", os.fsencode(bundle), b"--no-measurements",
+                 b"--format", b"jsonl")
+    assert scored.returncode == 0, scored.stderr
+    rows = [json.loads(line) for line in scored.stdout.decode("utf-8").splitlines()]
+    assert [r["id"] for r in rows] == ["caf\\xe9", "new\\nline", "plain"]
+    table = run(b"classify", files[0], b"--model", os.fsencode(bundle), b"--no-measurements",
+                b"--format", b"table")
+    assert table.returncode == 0 and table.stdout.decode("utf-8").startswith("caf\\xe9  (")
+    as_csv = run(b"classify", *files, b"--model", os.fsencode(bundle), b"--no-measurements",
+                 b"--format", b"csv")
+    assert len(as_csv.stdout.decode("utf-8").splitlines()) == 4  # the header and three rows
+    info = run(b"info", *files, b"--format", b"jsonl")
+    assert [json.loads(line)["file"].rsplit("/", 1)[1] for line in
+            info.stdout.decode("utf-8").splitlines()] == ["caf\\xe9.npy", "new\\nline.npy",
+                                                          "plain.npy"]
+    (folder / "caf\udce9.json").write_text("{")  # unreadable sidecar: an error row
+    out = tmp_path / "rows.jsonl"
+    assert run_batch(str(folder), "--out", str(out), "--model", str(bundle),
+                     "--no-measurements").exit_code == EXIT_PARTIAL
+    error = next(r for r in read_rows(out) if "error" in r)
+    assert error["error"].startswith(error["path"] + ": ")
+    error["error"].encode("utf-8")  # no lone surrogate
+
+
+def test_a_record_listed_in_several_spellings_is_scored_once(tree, tmp_path, monkeypatch):
+    """`rec.hea`, `rec`, `rec.dat`, `./rec.hea` and the absolute path were four records: a list
+    built with `find -name '*.hea' -o -name '*.dat'` counted every record twice."""
+    header = sorted(tree.rglob("*.hea"))[0]
+    monkeypatch.chdir(header.parent)
+    stem = header.stem
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{stem}.hea\n{stem}\n{stem}.dat\n./{stem}.hea\n{header}\n")
+    assert [(job.id, job.path) for job in discover(str(listing))] == [(stem, f"{stem}.hea")]

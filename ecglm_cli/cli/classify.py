@@ -178,7 +178,7 @@ def render_table(result: dict[str, Any]) -> str:
     status = "ok" if q["ok"] else "check the flagged leads" if any(
         q[name] for name in flags[1:]) else "not ok"
     lines = [
-        f"{result['id']}  ({result['path']})",
+        _title(result),
         f"  {result['fs']:g} Hz, {result['duration_s']:g} s, {result['windows']} window(s)"
         f"{_coverage_text(result['coverage'])}; "
         f"leads used: {' '.join(result['leads_used'])}",
@@ -201,10 +201,18 @@ def _coverage_text(share: float) -> str:
 def render_lm_table(result: dict[str, Any]) -> str:
     """`classify --via lm` on a terminal: the LM's positive statements with their P(yes); the
     generic table put all 75 probabilities in one row, some 9,800 characters wide."""
-    lines = [f"{result['id']}  ({result['path']})",
+    lines = [_title(result),
              f"  via the language model ({result['llm']}); leads used: "
              f"{' '.join(result['leads_used'])}"]
     return "\n".join(lines + _findings_table(result["findings"], "p_yes", "P(yes)")) + "\n"
+
+
+def _title(result: dict[str, Any]) -> str:
+    """A record's first table line: its id and path, spelt as every format spells them."""
+    from ecglm_cli.output import safe_names
+
+    names = safe_names({"id": result["id"], "path": result["path"]})
+    return f"{names['id']}  ({names['path']})"
 
 
 def _findings_table(findings: dict[str, list[dict]], key: str, title: str) -> list[str]:

@@ -26,12 +26,13 @@ from pathlib import Path, PurePosixPath
 from typing import TextIO
 
 from ecglm_cli.errors import ECGLMError
+from ecglm_cli.output import line_safe
 from ecglm_cli.pipeline.classify import record_id
-from ecglm_cli.pipeline.rowfile import line_safe
 
 EDF_SUFFIXES = (".edf", ".bdf")
 ARRAY_SUFFIXES = (".npy", ".npz")
-NOT_A_LIST = (".hea", ".dat", ".mat", ".edf", ".bdf", ".npy", ".npz")
+WFDB_SUFFIXES = (".hea", ".dat", ".mat")
+NOT_A_LIST = (*WFDB_SUFFIXES, ".edf", ".bdf", ".npy", ".npz")
 MAX_HEADER_BYTES = 1 << 20
 
 
@@ -47,11 +48,22 @@ def discover(source: str, pattern: str | None = None, bare_arrays: bool = False,
 
     Two records whose names differ only in the record suffix (`rec.hea` and `rec.edf`) would
     share an id, and `--resume` would then skip the second: both keep their suffix instead."""
-    named = list(dict.fromkeys(_named(source, pattern, bare_arrays, stdin)))  # listed twice: once
+    records: dict[str, tuple[str, str]] = {}
+    for name, path in _named(source, pattern, bare_arrays, stdin):
+        records.setdefault(_record_key(path), (name, path))  # listed twice, however spelt: once
+    named = list(records.values())
     ids = [line_safe(record_id(name)) for name, _ in named]
     counts = Counter(ids)
     for (name, path), rid in zip(named, ids, strict=True):
         yield Job(rid if counts[rid] == 1 else line_safe(name), path)
+
+
+def _record_key(path: str) -> str:
+    """What a record is, whatever the spelling: `rec.hea`, `rec`, `rec.dat`, `./rec.hea` and
+    its absolute path are one WFDB record (a list of four spellings scored it four times)."""
+    real = os.path.realpath(path)
+    stem, suffix = os.path.splitext(real)
+    return stem if suffix.lower() in WFDB_SUFFIXES or not suffix else real
 
 
 def select_jobs(source: str, pattern: str | None, bare_arrays: bool, shard: tuple[int, int],

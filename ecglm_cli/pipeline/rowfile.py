@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ecglm_cli.errors import ECGLMError
-from ecglm_cli.output import to_json_line
+from ecglm_cli.output import safe_names, to_json_line
 
 _TAIL_BLOCK = 1 << 16
 _BREAKS = re.compile(r"\s*[\x00-\x1f\x7f]+\s*")
@@ -65,7 +65,7 @@ class RowFile:
 
     def write(self, row: dict[str, Any]) -> None:
         self.start()
-        row = {**row, **{k: line_safe(row[k]) for k in ("id", "path") if k in row}}
+        row = safe_names(row)
         self._write_line(to_json_line(row) + "\n" if self.fmt == "jsonl" else self._csv_line(row))
 
     def close(self) -> None:
@@ -76,7 +76,7 @@ class RowFile:
     def _csv_line(self, row: dict[str, Any]) -> str:
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=self.columns, lineterminator="\n")
-        # the error text is made one line; id and path are `line_safe` already (collapsed, an id
+        # the error text is made one line; id and path are `safe_names` already (collapsed, an id
         # with two spaces was read back as another, and scored again at every --resume)
         writer.writerow({k: v if k in ("id", "path") else one_line(v) for k, v in row.items()})
         return buffer.getvalue()
@@ -146,15 +146,6 @@ def cut_torn_tail(path: Path) -> None:
             keep = 0
         if keep < end:
             fh.truncate(keep)
-
-
-def line_safe(text: str) -> str:
-    """A file name as a row can hold it and give it back unchanged: bytes that are not UTF-8
-    (lone surrogates from the file system) as `\\xNN`, line breaks as `\\n` and `\\r`."""
-    if text.isprintable() and text.isascii():
-        return text
-    safe = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return safe.replace("\n", "\\n").replace("\r", "\\r")
 
 
 def one_line(value: Any) -> Any:

@@ -78,7 +78,8 @@ def test_variable_layout_multisegment_record_is_read(tmp_path, ecg12):
 
 def test_fixed_layout_multisegment_record_with_a_gap_segment_is_read(tmp_path, ecg12):
     """A `~` segment in a fixed layout failed inside wfdb ("'NoneType' object has no attribute
-    'p_signal'"); its samples are a gap (NaN), as in a variable layout."""
+    'p_signal'"); its samples are a gap (NaN), as in a variable layout. A master that lists
+    itself failed with "maximum recursion depth exceeded"."""
     write_wfdb(tmp_path, "part_1", ecg12[:2, :1000], 500, ["I", "II"])
     write_wfdb(tmp_path, "part_2", ecg12[:2, 1500:2500], 500, ["I", "II"])
     (tmp_path / "fixed.hea").write_text("fixed/3 2 500 2500\npart_1 1000\n~ 500\npart_2 1000\n")
@@ -87,6 +88,9 @@ def test_fixed_layout_multisegment_record_with_a_gap_segment_is_read(tmp_path, e
     assert np.isnan(record.signal[:, 1000:1500]).all()
     _close(record.signal[:, :1000], ecg12[:2, :1000], tol=0.003)
     _close(record.signal[:, 1500:], ecg12[:2, 1500:2500], tol=0.003)
+    (tmp_path / "self.hea").write_text("self/1 2 500 1000\nself 1000\n")
+    with pytest.raises(RecordError, match="segment self is itself a multi-segment record"):
+        read_record(tmp_path / "self.hea")
     (tmp_path / "gaps.hea").write_text("gaps/2 2 500 1000\n~ 500\n~ 500\n")
     with pytest.raises(RecordError, match="gaps.hea: every segment is a gap"):
         read_record(tmp_path / "gaps.hea")

@@ -287,6 +287,10 @@ def _check_segments(path: Path, folder: Path, layout: _Layout) -> None:
         if length == 0:  # a variable layout's layout segment: signal names, no samples (MIMIC)
             continue
         segment = _layout(path, folder / name)
+        if segment.segments is not None:  # wfdb recursed into it (a master listing itself:
+            # "maximum recursion depth exceeded", 3 s later)
+            raise RecordError(path, f"segment {name} is itself a multi-segment record (WFDB "
+                                    "segments hold signals)")
         if segment.files:
             _check_signal_files(path, folder, segment)
 

@@ -287,3 +287,18 @@ def test_a_record_listed_in_several_spellings_is_scored_once(tree, tmp_path, mon
     listing = tmp_path / "list.txt"
     listing.write_text(f"{stem}.hea\n{stem}\n{stem}.dat\n./{stem}.hea\n{header}\n")
     assert [(job.id, job.path) for job in discover(str(listing))] == [(stem, f"{stem}.hea")]
+
+
+def test_out_dash_writes_the_rows_to_stdout(tree, bundle, tmp_path):  # noqa: F811
+    """`--out -` made a file named `-` in the current folder; `-` is stdin for INPUT."""
+    listing = tmp_path / "two.txt"
+    listing.write_text("".join(f"{p}\n" for p in sorted(tree.rglob("rec0[01].hea"))))
+    done = subprocess.run([sys.executable, "-m", "ecglm_cli", "batch", str(listing), "--out", "-",
+                           "--quiet", "--model", str(bundle), "--no-measurements"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert sorted(json.loads(line)["id"].rsplit("/", 1)[1] for line in
+                  done.stdout.splitlines()) == ["rec00", "rec01"]
+    assert not (tmp_path / "-").exists()
+    refused = run_batch(str(listing), "--out", "-", "--resume")
+    assert refused.exit_code == 2 and "stdout has none" in refused.output

@@ -23,6 +23,7 @@ Examples:
   ecglm batch ptb-xl/records100 --out scores.jsonl
   ecglm batch ecgs/ --out scores.csv --format csv --glob '*_hr.hea'
   find ecgs -name '*.edf' | ecglm batch - --out scores.jsonl
+  ecglm batch ecgs/ --out - --quiet | jq -r .id       rows on stdout (no --resume)
   ecglm batch ecgs/ --out scores.jsonl --resume       continue after a crash or kill
   ecglm batch ecgs/ --out part-3.jsonl --shard 3/8    job 3 of 8 (SLURM array, ...)
   ecglm batch ecgs/ --out fast.jsonl --model ecglm-small --no-measurements
@@ -44,7 +45,7 @@ def _default_workers() -> int:
 @click.argument("source", metavar="INPUT")
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
               help="Output file: rows are appended as records complete. Without --resume it "
-                   "is replaced, once the first row is ready.")
+                   "is replaced, once the first row is ready. - writes them to stdout.")
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default=None,
               help="Row format. Default: csv when OUT ends in .csv, else jsonl.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
@@ -83,6 +84,7 @@ def command(source: str, out_path: str, fmt: str | None, workers: int | None, ba
     options = ReadOptions(fs=fs, input_leads=_tuple(parse_input_leads(input_leads)),
                           leads=parse_model_leads(leads), measurements=measurements)
     workers = workers or _default_workers()
+    out_path = _output_path(out_path, resume)
     if resume and os.path.exists(out_path) and not os.path.isfile(out_path):
         raise click.BadParameter(f"{out_path} is not a regular file, so --resume cannot read "
                                  "back the rows it holds", param_hint="--out")
@@ -105,6 +107,19 @@ def command(source: str, out_path: str, fmt: str | None, workers: int | None, ba
     click.echo(summary.line(), err=True)
     if summary.failed:
         sys.exit(EXIT_PARTIAL)
+
+
+def _output_path(out_path: str, resume: bool) -> str:
+    """`-` is stdout, as for INPUT (it made a file named `-` in the current folder)."""
+    if out_path != "-":
+        return out_path
+    if resume:
+        raise click.BadParameter("--resume reads back the rows of a file; stdout has none",
+                                 param_hint="--out")
+    if not os.path.exists("/dev/stdout"):
+        raise click.BadParameter("this system has no /dev/stdout to write to; give a file",
+                                 param_hint="--out")
+    return "/dev/stdout"
 
 
 def _tuple(values: list[str] | None) -> tuple[str, ...] | None:

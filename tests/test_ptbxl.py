@@ -222,3 +222,15 @@ def test_evaluate_reads_the_leads_classify_reads(tmp_path):
     split = load_split(dataset, dataset.select([1]), EncoderConfig(window_s=2.5, stride_s=2.5))
     assert [lead for lead, kept in zip(STANDARD_LEADS, split.masks[0], strict=True)
             if not kept] == ["V3"]
+
+
+def test_tables_saved_by_excel_with_a_byte_order_mark_are_read(shared_data, tmp_path):
+    """Excel saves UTF-8 CSV with a BOM, which stuck to the first column's name: a table edited
+    there was "not a PTB-XL database table (no ecg_id column)"."""
+    source = shared_data / "ptbxl"
+    for name in ("ptbxl_database.csv", "scp_statements.csv"):
+        (tmp_path / name).write_bytes(b"\xef\xbb\xbf" + (source / name).read_bytes())
+    os.symlink(source / "records100", tmp_path / "records100")
+    with_bom, plain = PTBXL(tmp_path), PTBXL(source)
+    assert with_bom.label_spaces == plain.label_spaces
+    assert [e.ecg_id for e in with_bom.select((9,), 5)] == [e.ecg_id for e in plain.select((9,), 5)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -229,6 +230,12 @@ def test_bad_options_are_one_line_errors(shared_data, capsys):
         main(["evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--leads", "MCL1"])
     assert exited.value.code == 2
     assert "12 standard leads only, not MCL1" in capsys.readouterr().err
+    # an even kernel failed after every record was read, with a tensor-size RuntimeError
+    with pytest.raises(SystemExit) as exited:
+        main(["train", "encoder", "--ptbxl", str(shared_data / "ptbxl"), "--out", "unused",
+              "--kernel-size", "2"])
+    assert exited.value.code == 2
+    assert "'--kernel-size': 2 is even; the encoder's kernels are odd" in capsys.readouterr().err
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit) as exited:
             main(["train", "encoder", "--ptbxl", str(shared_data / "ptbxl"), "--out",
@@ -331,3 +338,31 @@ def test_resume_refuses_options_that_shape_the_run(shared_data, tiny_bundle, tmp
         result = _train(shared_data / "ptbxl", out, "--epochs", "2", "--resume", option, value)
         assert result.exit_code == 1
         assert f"cannot resume with a different {option}" in str(result.exception)
+
+
+def test_weights_or_statistics_that_overflow_the_stored_type_stop_the_run():
+    """`--lr 10` left BatchNorm running variances over float16's range: the loss was finite,
+    the bundle was written (exit 0) with infinities in it, and `classify` then refused it.
+    Buffers were not checked at all."""
+    from ecglm_cli.train.options import TrainingDiverged, check_weights
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))
+    check_weights(model, "epoch 1", 0.003, stored_as=torch.float16)
+    model[1].running_var.fill_(1e6)  # finite in float32, infinity in float16
+    check_weights(model, "epoch 1", 10.0)  # an LM stored as float32 keeps it
+    with pytest.raises(TrainingDiverged, match="the weights outgrew float16, in which the "
+                                               "bundle stores them, in epoch 1"):
+        check_weights(model, "epoch 1", 10.0, stored_as=torch.float16)
+    model[1].running_var.fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="stopped being numbers"):
+        check_weights(model, "epoch 1", 10.0)
+
+
+def test_weights_files_are_readable_as_the_umask_allows(tiny_bundle):
+    """safetensors 0.8 writes 0600: a bundle trained on a shared server could not be read by
+    colleagues, though its JSON files could."""
+    mask = os.umask(0)
+    os.umask(mask)
+    for path in (tiny_bundle / "model.safetensors",
+                 *sorted((tiny_bundle / "checkpoint").glob("*.safetensors"))):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path

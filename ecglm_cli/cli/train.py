@@ -9,6 +9,15 @@ import click
 from ecglm_cli.cli.common import device_option
 
 
+def _odd(value: int, param: click.Parameter) -> int:
+    """An even kernel failed after every record was read: "The size of tensor a (127) must
+    match the size of tensor b (125)"."""
+    if value % 2 == 0:
+        raise click.BadParameter(f"{value} is even; the encoder's kernels are odd (3, 5, 7)",
+                                 param=param)
+    return value
+
+
 def parse_folds(text: str) -> tuple[int, ...]:
     try:
         folds = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
@@ -90,7 +99,9 @@ Examples:
               help="Use at most N records per split (quick tests).")
 @click.option("--width", type=click.IntRange(min=1), default=64, show_default=True,
               help="Channels of the first ResNet stage (later stages x2, x4, x8).")
-@click.option("--kernel-size", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--kernel-size", type=click.IntRange(min=1), default=5, show_default=True,
+              callback=lambda _ctx, param, value: _odd(value, param),
+              help="Convolution kernel length, odd.")
 @click.option("--window", "window_s", type=click.FloatRange(min=0.5), default=5.0,
               show_default=True, help="Window length in seconds (random crops in training).")
 @click.option("--stride", "stride_s", type=click.FloatRange(min=0.1), default=None,

@@ -125,7 +125,7 @@ def statement_groups(scp_statements: Path) -> dict[str, dict[str, str]]:
 def _statement_rows(scp_statements: Path) -> list[dict[str, str]]:
     """The rows of `scp_statements.csv`; a DatasetError naming it when it cannot be one."""
     try:
-        with open(scp_statements, newline="", encoding="utf-8") as fh:
+        with open(scp_statements, newline="", encoding="utf-8-sig") as fh:  # Excel: a BOM
             rows = list(csv.DictReader(fh))
     except OSError as exc:
         raise DatasetError(scp_statements, f"cannot read: {exc.strerror or exc}") from None

@@ -66,7 +66,7 @@ def read_label_rows(path: str | Path) -> dict[int, dict]:
     if path.is_dir():
         path = path / "ptbxl_database.csv"
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # Excel adds a BOM
             reader = csv.DictReader(handle)
             missing = [c for c in REQUIRED_COLUMNS if c not in (reader.fieldnames or [])]
             if missing:  # without scp_codes every record trained as having no statement

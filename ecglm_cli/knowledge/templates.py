@@ -59,7 +59,7 @@ def packaged_templates() -> dict[int, Template]:
 def read_answer_classes(path: str | Path) -> dict[int, tuple[str, ...]]:
     """answers_for_each_template.csv -> {template_id: answer classes}."""
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:  # Excel adds a BOM
             return {
                 int(row["template_id"]): tuple(ast.literal_eval(row["classes"]))
                 for row in csv.DictReader(handle)

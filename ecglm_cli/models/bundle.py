@@ -26,6 +26,7 @@ FORMAT_VERSION = 1
 BUNDLE_KIND = "ecglm-encoder"
 DEFAULT_BUNDLE = "ecglm-base"
 WEIGHTS = "model.safetensors"
+STORED_DTYPE = torch.float16  # half the size of float32; training checks the weights fit it
 
 
 @dataclass
@@ -100,18 +101,18 @@ def save_bundle(
     metrics: dict[str, Any],
     provenance: dict[str, Any],
 ) -> Path:
-    """Write a complete bundle (weights as float16, files replaced atomically)."""
-    from safetensors.torch import save_file
+    """Write a complete bundle (weights as `STORED_DTYPE`, files replaced atomically)."""
+    from ecglm_cli.models.weights import save_weights
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     state = {
-        k: (v.detach().to("cpu", torch.float16) if v.is_floating_point() else v.detach().cpu())
+        k: (v.detach().to("cpu", STORED_DTYPE) if v.is_floating_point() else v.detach().cpu())
         .contiguous()
         for k, v in model.state_dict().items()
     }
     tmp = out / (WEIGHTS + ".tmp")
-    save_file(state, str(tmp), metadata={"format_version": str(FORMAT_VERSION)})
+    save_weights(state, tmp, metadata={"format_version": str(FORMAT_VERSION)})
     os.replace(tmp, out / WEIGHTS)
     write_json(out / "config.json", bundle_config(model.config, label_spaces))
     write_json(out / "thresholds.json", thresholds)

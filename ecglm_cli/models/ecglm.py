@@ -283,9 +283,8 @@ class LMParts:
 def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str, Any]) -> None:
     """Write the projector (and the compact LM, when it is the bundle's own, or the LM's LoRA
     adapter, when it has one) into a bundle."""
-    from safetensors.torch import save_file
-
     from ecglm_cli.models.lora import LORA_DIR, lora_rank, save_lora
+    from ecglm_cli.models.weights import readable_as_umask, save_weights
 
     bundle_dir = Path(bundle_dir)
     bundle_dir.mkdir(parents=True, exist_ok=True)
@@ -296,13 +295,15 @@ def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str
         lm_dir = bundle_dir / BUNDLED_LM_DIR
         model.lm.save_pretrained(lm_dir, safe_serialization=True)
         model.tokenizer.save_pretrained(lm_dir)
+        for weights in lm_dir.glob("*.safetensors"):
+            readable_as_umask(weights)
     rank = lora_rank(model.lm)
     if rank:
         save_lora(model.lm, bundle_dir / LORA_DIR)
     else:
         shutil.rmtree(bundle_dir / LORA_DIR, ignore_errors=True)  # from an earlier LM
     state = {k: v.detach().cpu().contiguous() for k, v in model.projector.state_dict().items()}
-    save_file(state, str(bundle_dir / PROJECTOR_FILE))
+    save_weights(state, bundle_dir / PROJECTOR_FILE)
     parts = LMParts(lm=lm_ref, projector=asdict(model.projector.config), trained=trained,
                     lora_rank=rank, measured=model.measured)
     from ecglm_cli.models.bundle import write_json

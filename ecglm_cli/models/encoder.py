@@ -75,7 +75,9 @@ class EncoderConfig:
         if self.n_leads != len(STANDARD_LEADS):
             raise ValueError(f"n_leads must be {len(STANDARD_LEADS)}")
         _bounded(self.width, 1, MAX_WIDTH, "width")
-        _bounded(self.kernel_size, 1, MAX_KERNEL, "kernel_size")
+        if _bounded(self.kernel_size, 1, MAX_KERNEL, "kernel_size") % 2 == 0:
+            raise ValueError("kernel_size must be odd (an even one shortens each convolution "
+                             "by a sample, and the residual sum then fails)")
         _bounded(self.n_tokens, 1, MAX_TOKENS, "n_tokens")
         for name, low, high in (("fs", 25.0, 1000.0), ("window_s", 0.5, 60.0),
                                 ("stride_s", 0.01, 60.0), ("dropout", 0.0, 1.0)):

@@ -19,7 +19,7 @@ from typing import Any
 from torch import nn
 
 from ecglm_cli.errors import ModelError
-from ecglm_cli.models.weights import first_not_finite
+from ecglm_cli.models.weights import first_not_finite, readable_as_umask
 
 LORA_DIR = "lora"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -68,6 +68,8 @@ def save_lora(lm: nn.Module, directory: Path) -> None:
     with _quiet():
         lm.save_pretrained(str(directory), safe_serialization=True)
     (Path(directory) / "README.md").unlink(missing_ok=True)  # peft's empty model-card form
+    for weights in Path(directory).glob("*.safetensors"):
+        readable_as_umask(weights)
 
 
 def load_lora(lm: nn.Module, directory: Path, trainable: bool) -> nn.Module:

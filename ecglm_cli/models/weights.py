@@ -37,3 +37,22 @@ def first_not_finite(tensors: Iterable[tuple[str, torch.Tensor]]) -> str | None:
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
             return name
     return None
+
+
+def save_weights(tensors: dict[str, torch.Tensor], path: Path,
+                 metadata: dict[str, str] | None = None) -> None:
+    """`safetensors.torch.save_file`, then `readable_as_umask`."""
+    from safetensors.torch import save_file
+
+    save_file(tensors, str(path), metadata=metadata)
+    readable_as_umask(path)
+
+
+def readable_as_umask(path: Path) -> None:
+    """Give a written weights file the mode the umask gives other files: safetensors 0.8 writes
+    0600, so a bundle trained on a shared server could not be read by colleagues or a service
+    account, though its JSON files could."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.chmod(path, 0o666 & ~mask)
+

@@ -24,7 +24,7 @@ from ecglm_cli.data.ptbxl import PTBXL
 from ecglm_cli.errors import ECGLMError, ModelError
 from ecglm_cli.interrupts import interrupts_held
 from ecglm_cli.io.leads import LIMB_LEADS, PRECORDIAL_LEADS, STANDARD_LEADS
-from ecglm_cli.models.bundle import save_bundle, write_json
+from ecglm_cli.models.bundle import STORED_DTYPE, save_bundle, write_json
 from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
 from ecglm_cli.models.metrics import best_thresholds
 from ecglm_cli.output import to_json_line
@@ -178,18 +178,18 @@ class Distributed:
 
 
 def _save_checkpoint(out: Path, model: nn.Module, optimizer, state: dict) -> None:
-    from safetensors.torch import save_file
+    from ecglm_cli.models.weights import save_weights
 
     ckpt = out / CHECKPOINT_DIR
     ckpt.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
-              str(ckpt / "model.safetensors.tmp"))
+    save_weights({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()},
+                 ckpt / "model.safetensors.tmp")
     os.replace(ckpt / "model.safetensors.tmp", ckpt / "model.safetensors")
     tensors = {}
     for i, st in optimizer.state_dict()["state"].items():
         for name, value in st.items():
             tensors[f"{i}.{name}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    save_file(tensors, str(ckpt / "optimizer.safetensors.tmp"))
+    save_weights(tensors, ckpt / "optimizer.safetensors.tmp")
     os.replace(ckpt / "optimizer.safetensors.tmp", ckpt / "optimizer.safetensors")
     write_json(ckpt / "state.json", state)
 
@@ -330,7 +330,7 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
         if bar is not None:
             bar.render_finish()
         train_time = time.time() - started
-        check_weights(model, f"epoch {epoch + 1}", options.lr)
+        check_weights(model, f"epoch {epoch + 1}", options.lr, stored_as=STORED_DTYPE)
         if dist.is_main:
             thresholds, val_report = validate(model, val, config, device)
             score = selection_score(val_report)

@@ -29,11 +29,21 @@ def check_loss(loss: float, what: str, lr: float) -> float:
     return loss
 
 
-def check_weights(model: torch.nn.Module, what: str, lr: float) -> None:
-    """Before an epoch is written: its last step may have left weights that are no numbers
-    (its loss was still finite)."""
-    if first_not_finite(model.named_parameters()):
+def check_weights(model: torch.nn.Module, what: str, lr: float,
+                  stored_as: torch.dtype | None = None) -> None:
+    """Before an epoch is written: its last step may have left weights or BatchNorm statistics
+    that are no numbers, or (`stored_as`) too large for the type the bundle stores, though its
+    loss was still finite. `--lr 10` wrote an encoder bundle whose running variances overflowed
+    float16 to infinity, exit 0, and `classify` then refused it."""
+    state = model.state_dict()
+    if first_not_finite(state.items()):
         _diverged(f"the weights stopped being numbers in {what}", lr)
+    if stored_as is not None:
+        top = torch.finfo(stored_as).max
+        if any(t.is_floating_point() and t.numel() and float(t.abs().max()) > top
+               for t in state.values()):
+            _diverged(f"the weights outgrew {str(stored_as).removeprefix('torch.')}, in which "
+                      f"the bundle stores them, in {what}", lr)
 
 
 def _diverged(what: str, lr: float) -> None:

@@ -153,9 +153,13 @@ def _replace(file, old, new):
     (_replace("ptbxl_database.csv", b"{'NORM': 100.0}", b"{}"),
      "ecg_id 1 has no SCP statement"),
     (_replace("ptbxl_database.csv", b",1,", b",,"), "ecg_id 1 has no strat_fold"),
+    (_replace("ptbxl_database.csv", b",1,", b",1.7,"),
+     "ecg_id 1: strat_fold '1.7' is not a whole number"),  # was read as fold 1
+    (_replace("ptbxl_database.csv", b",1,", b",x,"),
+     "ecg_id 1: strat_fold 'x' is not a whole number"),  # the row was not named
 ], ids=["no scp_codes", "no strat_fold", "list likelihood", "duplicate ecg_id",
              "infinite ecg_id", "non-UTF-8 statements", "empty scp_codes cell",
-             "no statement", "empty fold cell"])
+             "no statement", "empty fold cell", "fractional fold", "fold not a number"])
 def test_malformed_tables_are_one_line_errors_naming_the_file(tmp_path, edit, reason):
     """Without scp_codes every record trained as having no statement (exit 0), and so did a
     record whose cell was empty, in fold 0 when its fold was empty too; the others

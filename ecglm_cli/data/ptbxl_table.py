@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import math
 from pathlib import Path
 
 from ecglm_cli.errors import RecordError
@@ -37,6 +38,18 @@ def parse_scp_codes(text: str) -> dict[str, float]:
         raise ValueError(f"scp_codes likelihoods are not numbers: {text[:60]!r}") from None
 
 
+def _whole(text: str | None, column: str, where: str) -> int:
+    """A whole number, also as pandas writes one ("3.0"); "3.7" was read as fold 3, and "x"
+    was refused without saying which row held it."""
+    try:
+        value = float(text or "")
+    except ValueError:
+        value = math.nan
+    if not value.is_integer():
+        raise ValueError(f"{where}: {column} {text!r} is not a whole number")
+    return int(value)
+
+
 def parse_row(raw: dict[str, str]) -> dict:
     """One csv row -> dict with typed ``ecg_id``, ``strat_fold``, ``scp_codes``; label text kept.
 
@@ -45,11 +58,11 @@ def parse_row(raw: dict[str, str]) -> dict:
     (a table saved through pandas) is an empty cell: read as a note, it gave every record all
     four kinds of noise, a pacemaker and an unknown infarction stage."""
     row: dict = {key: (value or "") for key, value in raw.items() if key}
-    row["ecg_id"] = int(float(raw["ecg_id"]))
+    row["ecg_id"] = _whole(raw["ecg_id"], "ecg_id", "a row")
     for column in ("strat_fold", "scp_codes"):
         if not (raw.get(column) or "").strip():
             raise ValueError(f"ecg_id {row['ecg_id']} has no {column}")
-    row["strat_fold"] = int(float(raw["strat_fold"]))
+    row["strat_fold"] = _whole(raw["strat_fold"], "strat_fold", f"ecg_id {row['ecg_id']}")
     row["scp_codes"] = parse_scp_codes(raw["scp_codes"])
     if not row["scp_codes"]:
         raise ValueError(f"ecg_id {row['ecg_id']} has no SCP statement")

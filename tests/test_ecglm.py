@@ -397,3 +397,37 @@ def test_an_empty_question_is_refused_naming_which():
     assert several.exit_code == 2 and "question 2 is empty" in several.output
     one = CliRunner().invoke(cli, ["ask", record, ""])
     assert one.exit_code == 2 and "the question is empty" in one.output
+
+
+def test_a_failed_write_of_the_lm_parts_leaves_the_last_epoch_whole(tmp_path, monkeypatch):
+    """Written in place, a full disk left a new epoch's LM beside the previous projector and
+    `ecglm.json`, and `ask` loaded the mix without a word."""
+    import errno
+
+    import safetensors.torch
+
+    from ecglm_cli.models.ecglm import STAGING_DIR, load_lm_parts, save_lm_parts
+
+    bundle = add_language_model(make_encoder_bundle(tmp_path / "b"))
+    before = {p.relative_to(bundle): p.read_bytes() for p in bundle.rglob("*") if p.is_file()}
+    model = load_lm_parts(bundle, trainable=True)
+    with torch.no_grad():
+        for parameter in [*model.lm.parameters(), *model.projector.parameters()]:
+            parameter.add_(1.0)  # the next epoch's weights
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(safetensors.torch, "save_file", disk_full)  # the projector, after the LM
+    with pytest.raises(ModelError, match="cannot write the language model's parts \\(No space "
+                                         "left on device\\); the bundle keeps those of the "
+                                         "last epoch"):
+        save_lm_parts(model, bundle, "lm", {})
+    after = {p.relative_to(bundle): p.read_bytes() for p in bundle.rglob("*")
+             if p.is_file() and STAGING_DIR not in p.parts}
+    assert after == before
+    monkeypatch.undo()
+    save_lm_parts(model, bundle, "lm", {})  # the next write clears the staging folder
+    assert not (bundle / STAGING_DIR).exists()
+    weights = Path("lm", "model.safetensors")
+    assert (bundle / weights).read_bytes() != before[weights]

@@ -11,6 +11,7 @@ lookup, so the LM's vocabulary and weights need no change.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,7 @@ ECG_TOKEN = "<ecg>"
 ANSWER_SEPARATOR = "; "  # ECG-QA answers may contain ", " themselves
 LM_PARTS_VERSION = 1
 LM_PARTS_FILE = "ecglm.json"
+STAGING_DIR = ".lm-parts.partial"  # where `save_lm_parts` writes before moving into place
 PROJECTOR_FILE = "projector.safetensors"
 BUNDLED_LM_DIR = "lm"
 LM_THRESHOLDS_FILE = "lm-thresholds.json"  # per statement P(yes) cut for LM detection
@@ -282,34 +284,56 @@ class LMParts:
 
 def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str, Any]) -> None:
     """Write the projector (and the compact LM, when it is the bundle's own, or the LM's LoRA
-    adapter, when it has one) into a bundle."""
+    adapter, when it has one) into a bundle: first whole into a staging folder, then moved into
+    place by renames, `ecglm.json` last. Written in place, a full disk left a new epoch's LM
+    beside the previous projector and `ecglm.json`, which `ask` loaded without a word."""
+    from safetensors import SafetensorError
+
+    from ecglm_cli.models.bundle import write_json
     from ecglm_cli.models.lora import LORA_DIR, lora_rank, save_lora
     from ecglm_cli.models.weights import readable_as_umask, save_weights
 
     bundle_dir = Path(bundle_dir)
-    bundle_dir.mkdir(parents=True, exist_ok=True)
-    if lm_ref == BUNDLED_LM_DIR:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-        lm_dir = bundle_dir / BUNDLED_LM_DIR
-        model.lm.save_pretrained(lm_dir, safe_serialization=True)
-        model.tokenizer.save_pretrained(lm_dir)
-        for weights in lm_dir.glob("*.safetensors"):
-            readable_as_umask(weights)
+    stage = bundle_dir / STAGING_DIR
     rank = lora_rank(model.lm)
-    if rank:
-        save_lora(model.lm, bundle_dir / LORA_DIR)
-    else:
-        shutil.rmtree(bundle_dir / LORA_DIR, ignore_errors=True)  # from an earlier LM
-    state = {k: v.detach().cpu().contiguous() for k, v in model.projector.state_dict().items()}
-    save_weights(state, bundle_dir / PROJECTOR_FILE)
-    parts = LMParts(lm=lm_ref, projector=asdict(model.projector.config), trained=trained,
-                    lora_rank=rank, measured=model.measured)
-    from ecglm_cli.models.bundle import write_json
+    try:
+        shutil.rmtree(stage, ignore_errors=True)  # left by a write that failed
+        stage.mkdir(parents=True)
+        if lm_ref == BUNDLED_LM_DIR:
+            from transformers.utils import logging as hf_logging
 
-    write_json(bundle_dir / LM_PARTS_FILE, asdict(parts))
+            hf_logging.disable_progress_bar()
+            model.lm.save_pretrained(stage / BUNDLED_LM_DIR, safe_serialization=True)
+            model.tokenizer.save_pretrained(stage / BUNDLED_LM_DIR)
+            for weights in (stage / BUNDLED_LM_DIR).glob("*.safetensors"):
+                readable_as_umask(weights)
+        if rank:
+            save_lora(model.lm, stage / LORA_DIR)
+        state = {k: v.detach().cpu().contiguous()
+                 for k, v in model.projector.state_dict().items()}
+        save_weights(state, stage / PROJECTOR_FILE)
+        parts = LMParts(lm=lm_ref, projector=asdict(model.projector.config), trained=trained,
+                        lora_rank=rank, measured=model.measured)
+        write_json(stage / LM_PARTS_FILE, asdict(parts))
+        for folder in (BUNDLED_LM_DIR, LORA_DIR):  # a LoRA of an earlier LM goes too
+            if (stage / folder).exists() or folder == LORA_DIR:
+                _swap_folder(stage / folder, bundle_dir / folder, stage / f"{folder}.old")
+        os.replace(stage / PROJECTOR_FILE, bundle_dir / PROJECTOR_FILE)
+        os.replace(stage / LM_PARTS_FILE, bundle_dir / LM_PARTS_FILE)
+        shutil.rmtree(stage, ignore_errors=True)
+    except (OSError, SafetensorError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ModelError(f"{bundle_dir}: cannot write the language model's parts ({reason}); "
+                         "the bundle keeps those of the last epoch written") from None
     (bundle_dir / LM_THRESHOLDS_FILE).unlink(missing_ok=True)  # chosen for the previous LM
+
+
+def _swap_folder(new: Path, target: Path, old: Path) -> None:
+    """Put `new` (if it exists) where `target` is, moving `target` out of the way first."""
+    if target.exists():
+        os.replace(target, old)
+    if new.exists():
+        os.replace(new, target)
 
 
 def save_lm_thresholds(bundle_dir: Path, thresholds: dict[str, float],

@@ -82,6 +82,10 @@ def test_thresholds_are_chosen_again_into_a_copy(shared_data, tiny_bundle, tmp_p
     assert 0 < metrics["lead_sets"]["12"]["diagnostic"]["records"] <= 12
     assert metrics["thresholds_chosen"]["records"] == 12
     assert load_bundle(out).thresholds["all"].min() >= 0.02
+    rerun = CliRunner().invoke(cli, [  # the same bundle into the same OUT: allowed
+        "train", "thresholds", "--ptbxl", str(shared_data / "ptbxl"), "--bundle",
+        str(tiny_bundle), "--out", str(out), "--limit", "12", "--device", "cpu"])
+    assert rerun.exit_code == 0, rerun.output
 
 
 def test_bundle_round_trip_gives_the_same_outputs(tiny_bundle):

@@ -1,4 +1,5 @@
-"""Training never writes into a model shipped with ecglm or kept in the download cache.
+"""Training never writes into a model shipped with ecglm or kept in the download cache, nor
+mixes two bundles in one OUT.
 
 `train align`/`instruct`/`lm-thresholds` write into the bundle they read unless given `--out`,
 and that bundle defaults to the built-in ecglm-base: one quick run used to replace the shipped
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from lm_fixtures import add_language_model, make_encoder_bundle
+from tiny_bundle import make_tiny_bundle
 
 from ecglm_cli.cache.registry import RegistryEntry, get_entry
 from ecglm_cli.cache.store import FILES, Store
@@ -88,6 +90,23 @@ def test_no_train_command_writes_into_the_model_cache(tmp_path, capsys):
     refused(["train", "encoder", "--ptbxl", str(tmp_path / "no-ptbxl"), "--out",
              str(tmp_path / "cache" / "models" / "new")], capsys)
     assert snapshot(tmp_path / "cache" / "models") == before
+
+
+@pytest.mark.parametrize("stage", ["thresholds", "lm-thresholds", "align", "instruct"])
+def test_an_out_holding_another_bundle_is_refused(stage, tmp_path, capsys):
+    """`train thresholds --bundle A --out B` kept B's weights and wrote A's thresholds beside
+    them, exit 0; `train align`/`instruct` trained on B's encoder and recorded A as its source."""
+    source = make_encoder_bundle(tmp_path / "A")
+    other = make_tiny_bundle(tmp_path / "B")
+    before = snapshot(other)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", stage, "--ptbxl", str(tmp_path / "no-ptbxl"), "--bundle", str(source),
+              "--out", str(other)])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2, err  # a usage error, before any data is read
+    assert err == (f"ecglm: error: {other}: holds another model bundle (its model.safetensors "
+                   f"is not {source}'s); pass --out a new folder")
+    assert snapshot(other) == before
 
 
 @pytest.fixture

@@ -175,7 +175,7 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
          val_questions: int, vocab_size: int, hidden: int, layers: int, heads: int,
          ecgqa: tuple[Path, ...] = (), lora_rank: int = 0) -> None:
     from ecglm_cli.models.compact_lm import CompactLMConfig
-    from ecglm_cli.train.lm import LMTrainOptions, train_lm
+    from ecglm_cli.train.lm import LMTrainOptions, prepare_out, train_lm
     from ecglm_cli.train.lm_corpus import build_texts
     from ecglm_cli.train.output_dir import run_output
 
@@ -190,6 +190,7 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
                                 intermediate=hidden * 11 // 4),
         lora_rank=lora_rank, measured=measured, draws=draws,
     )
+    prepare_out(options)
     texts = build_texts(options)
     click.echo(str(train_lm(options, texts.train, texts.val, texts.corpus, texts.contexts)))
 
@@ -305,7 +306,9 @@ def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
     folds = parse_folds(val_folds)
     warn_test_fold(folds)
     bundle_dir = resolve_bundle_dir(bundle)
-    target = run_output(out, bundle, "a copy of the bundle with the new thresholds")
+    # copied first: an OUT holding another bundle is refused before any record is read
+    target = copy_bundle(bundle_dir, run_output(out, bundle,
+                                                "a copy of the bundle with the new thresholds"))
     progress = Progress(None, label="ecglm train lm-thresholds: ")
     try:
         chosen, records = choose_lm_thresholds(str(bundle_dir), ptbxl, folds, limit, llm,
@@ -313,6 +316,6 @@ def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
     finally:
         progress.close()
     _warn_few_records(records)
-    path = save_lm_thresholds(copy_bundle(bundle_dir, target), chosen,
+    path = save_lm_thresholds(target, chosen,
                               {"val_folds": list(folds), "limit": limit, "records": records})
     click.echo(str(path))

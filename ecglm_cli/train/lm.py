@@ -83,9 +83,12 @@ def _log(text: str) -> None:
     click.echo(f"[train {text}", err=True)
 
 
-def _prepare_out(options: LMTrainOptions) -> Path:
-    """OUT holds a copy of the bundle (with its LM parts, if any); training adds or updates them."""
-    return copy_bundle(load_bundle(options.bundle).path, Path(options.out))
+def prepare_out(options: LMTrainOptions) -> None:
+    """Check OUT and fill it with a copy of the bundle (with its LM parts, if any), which
+    training adds to or updates. Run before any record is read, so that a refusal costs no
+    measuring and no encoder pass."""
+    _refuse_replacing_an_lm(options)
+    copy_bundle(load_bundle(options.bundle).path, Path(options.out))
 
 
 def _refuse_replacing_an_lm(options: LMTrainOptions) -> None:
@@ -264,7 +267,8 @@ def train_lm(
     corpus: list[str],
     contexts: dict[int, str] | None = None,
 ) -> Path:
-    """Train one stage on the given texts and write the LM parts into the bundle at OUT.
+    """Train one stage on the given texts and write the LM parts into the bundle at OUT,
+    which `prepare_out` has filled.
 
     `contexts` (ecg_id -> measured-values line) is required when `options.measured`."""
     if options.stage not in STAGES:
@@ -272,8 +276,7 @@ def train_lm(
     random.seed(options.seed)
     torch.manual_seed(options.seed)
     device = resolve_device(options.device)
-    _refuse_replacing_an_lm(options)
-    out = _prepare_out(options)
+    out = Path(options.out)
     bundle = load_bundle(out)
     ptbxl = PTBXL(options.ptbxl)
     wanted = {e.ecg_id for e in train_examples} | {e.ecg_id for e in val_examples}

@@ -53,7 +53,7 @@ from ecglm_cli.train.lm_data import (
 )
 from ecglm_cli.train.lm_features import FeatureTable, precompute_features
 from ecglm_cli.train.options import RunOptions, check_loss, check_weights
-from ecglm_cli.train.output_dir import OutputError
+from ecglm_cli.train.output_dir import EarlierRunError, OutputError
 
 STAGES = ("align", "instruct")
 COMPACT = "compact"
@@ -87,6 +87,12 @@ def prepare_out(options: LMTrainOptions) -> None:
     """Check OUT and fill it with a copy of the bundle (with its LM parts, if any), which
     training adds to or updates. Run before any record is read, so that a refusal costs no
     measuring and no encoder pass."""
+    state = _checkpoint_state(Path(options.out), options.stage)
+    if not options.resume and state and state["epoch"] < state["options"]["epochs"]:
+        # a finished run may be continued (a new run on its LM); an interrupted one was
+        # trained over with a second warm-up, its epochs logged twice
+        raise EarlierRunError(options.out, f"an unfinished {options.stage} run (epoch "
+                                           f"{state['epoch']} of {state['options']['epochs']})")
     _refuse_replacing_an_lm(options)
     copy_bundle(load_bundle(options.bundle).path, Path(options.out))
 
@@ -181,6 +187,17 @@ def _trainable(model: ECGLM, options: LMTrainOptions) -> list[torch.nn.Parameter
 def _checkpoint_paths(out: Path, stage: str) -> tuple[Path, Path]:
     folder = out / CHECKPOINT_DIR
     return folder / f"lm-{stage}.pt", folder / f"lm-{stage}.json"
+
+
+def _checkpoint_state(out: Path, stage: str) -> dict | None:
+    """The state (epoch, options) of OUT's checkpoint of `stage`; None where it has none."""
+    weights, info = _checkpoint_paths(out, stage)
+    if not (weights.exists() and info.exists()):
+        return None
+    try:
+        return json.loads(info.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{info}: unreadable checkpoint ({exc})") from None
 
 
 def _save_checkpoint(out: Path, options: LMTrainOptions, optimizer, state: dict) -> None:

@@ -21,6 +21,15 @@ class OutputError(ECGLMError):
     exit_code = EXIT_USAGE
 
 
+class EarlierRunError(OutputError):
+    """OUT holds a training run that starting afresh would train over, appending a second run
+    to its metrics (a re-queued job that forgot --resume); `--resume` continues it."""
+
+    def __init__(self, out: Path, run: str):
+        super().__init__(f"{out}: holds {run}; pass --resume to continue it, or --out a new "
+                         "folder")
+
+
 def _protected() -> list[tuple[str, Path]]:
     """(what, folder) for every built-in bundle and for the models in the download cache."""
     from ecglm_cli.cache.registry import load_registry

@@ -225,3 +225,24 @@ def test_a_rerun_without_resume_refuses_an_unfinished_run_but_continues_a_finish
     assert more.exit_code == 0, more.output
     instruct_runs = json.loads((out / "ecglm.json").read_text())["trained"]["instruct"]
     assert [h["epoch"] for h in instruct_runs["continues"]["history"]] == [1, 2]
+
+
+def test_resume_with_nothing_to_resume_starts_from_the_first_epoch(shared_data, tmp_path):
+    """`--resume` on an OUT with no checkpoint of the stage failed ("nothing to resume", exit 1;
+    instruct only after computing the encoder features), while `train encoder` starts from the
+    first epoch there, so that a re-queued job can always pass it."""
+    ptbxl = shared_data / "ptbxl"
+    spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
+    encoder = make_encoder_bundle(tmp_path / "enc", spaces)
+    out = tmp_path / "ecglm"
+    runner = CliRunner()
+    for stage, bundle in (("align", encoder), ("instruct", out)):
+        result = runner.invoke(cli, ["train", stage, "--ptbxl", str(ptbxl), "--bundle",
+                                     str(bundle), "--out", str(out), "--epochs", "1", "--resume",
+                                     *TINY])
+        assert result.exit_code == 0, result.output
+        assert (f"[train {stage}] nothing to resume in {out}; starting from the first epoch"
+                in result.stderr)
+        state = json.loads((out / "checkpoint" / f"lm-{stage}.json").read_text())
+        assert state["epoch"] == 1
+    assert set(json.loads((out / "ecglm.json").read_text())["trained"]) == {"align", "instruct"}

@@ -190,7 +190,7 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
                                 intermediate=hidden * 11 // 4),
         lora_rank=lora_rank, measured=measured, draws=draws,
     )
-    prepare_out(options)
+    options = prepare_out(options)
     texts = build_texts(options)
     click.echo(str(train_lm(options, texts.train, texts.val, texts.corpus, texts.contexts)))
 

@@ -18,7 +18,7 @@ import random
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import click
@@ -83,11 +83,18 @@ def _log(text: str) -> None:
     click.echo(f"[train {text}", err=True)
 
 
-def prepare_out(options: LMTrainOptions) -> None:
+def prepare_out(options: LMTrainOptions) -> LMTrainOptions:
     """Check OUT and fill it with a copy of the bundle (with its LM parts, if any), which
     training adds to or updates. Run before any record is read, so that a refusal costs no
-    measuring and no encoder pass."""
+    measuring and no encoder pass.
+
+    Returns the options to train with: `--resume` on an OUT with no checkpoint of the stage
+    starts from the first epoch, as for the encoder, so a re-queued job can always pass it."""
     state = _checkpoint_state(Path(options.out), options.stage)
+    if options.resume and state is None:
+        _log(f"{options.stage}] nothing to resume in {options.out}; starting from the first "
+             "epoch")
+        options = replace(options, resume=False)
     if not options.resume and state and state["epoch"] < state["options"]["epochs"]:
         # a finished run may be continued (a new run on its LM); an interrupted one was
         # trained over with a second warm-up, its epochs logged twice
@@ -95,6 +102,7 @@ def prepare_out(options: LMTrainOptions) -> None:
                                            f"{state['epoch']} of {state['options']['epochs']})")
     _refuse_replacing_an_lm(options)
     copy_bundle(load_bundle(options.bundle).path, Path(options.out))
+    return options
 
 
 def _refuse_replacing_an_lm(options: LMTrainOptions) -> None:
@@ -155,7 +163,8 @@ def _model_for_stage(
             model.lm = add_lora(model.lm, options.lora_rank)
         return model, parts.trained
     if options.resume:
-        raise ModelError(f"{out}: nothing to resume (no {LM_PARTS_FILE})")
+        raise ModelError(f"{out}: cannot resume: its checkpoint has no LM parts (no "
+                         f"{LM_PARTS_FILE})")
     if options.stage == "instruct":
         what = ("a new compact LM" if options.llm == COMPACT
                 else f"a new projector for {options.llm}")
@@ -211,8 +220,6 @@ def _save_checkpoint(out: Path, options: LMTrainOptions, optimizer, state: dict)
 
 def _load_checkpoint(out: Path, options: LMTrainOptions, optimizer) -> dict:
     weights, info = _checkpoint_paths(out, options.stage)
-    if not weights.exists() or not info.exists():
-        raise ModelError(f"{out}: nothing to resume for stage {options.stage} (no {weights.name})")
     try:
         state = json.loads(info.read_text())
         saved = torch.load(weights, map_location="cpu", weights_only=True)

@@ -228,7 +228,7 @@ def test_torchrun_two_cpu_processes_write_a_loadable_bundle(shared_data, tmp_pat
     assert load_bundle(out).config.width == 4
 
 
-def test_bad_options_are_one_line_errors(shared_data, capsys):
+def test_bad_options_are_one_line_errors(shared_data, tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--leads", "MCL1"])
     assert exited.value.code == 2
@@ -236,7 +236,7 @@ def test_bad_options_are_one_line_errors(shared_data, capsys):
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit) as exited:
             main(["train", "encoder", "--ptbxl", str(shared_data / "ptbxl"), "--out",
-                  "unused", "--device", "cuda"])
+                  str(tmp_path / "unused"), "--device", "cuda"])
         assert exited.value.code == 1
         assert capsys.readouterr().err.strip().splitlines() == [
             "ecglm: error: --device cuda was asked for, but no CUDA GPU is available"]

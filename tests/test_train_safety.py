@@ -109,6 +109,45 @@ def test_an_out_holding_another_bundle_is_refused(stage, tmp_path, capsys):
     assert snapshot(other) == before
 
 
+@pytest.mark.parametrize("stage", ["encoder", "thresholds", "lm-thresholds", "align",
+                                   "instruct"])
+def test_an_out_that_cannot_be_written_is_refused_before_any_data_is_read(stage, tmp_path,
+                                                                          capsys):
+    """OUT was first written after all records were loaded or a whole epoch trained, and then
+    failed as a bare NotADirectoryError, FileExistsError (`--out /dev/null`) or SafetensorError
+    (a read-only disk)."""
+    bundle = [] if stage == "encoder" else ["--bundle", str(make_encoder_bundle(tmp_path / "A"))]
+    (tmp_path / "afile").write_text("")
+    for out, code, problem in (
+            (tmp_path / "afile" / "sub", 1, "cannot write there (Not a directory)"),
+            (Path("/dev/null"), 2, "exists and is not a folder; pass --out DIR to write ")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", stage, "--ptbxl", str(tmp_path / "no-ptbxl"), *bundle, "--out",
+                  str(out)])
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == code, err
+        assert err.startswith(f"ecglm: error: {out}: {problem}") and "\n" not in err
+
+
+def test_an_existing_out_on_a_read_only_disk_is_refused_before_any_data_is_read(
+        tmp_path, monkeypatch, capsys):
+    """A read-only OUT failed only when the first epoch's bundle was written (SafetensorError);
+    the probe file stands in for the disk here, since root may write anywhere."""
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", read_only)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "encoder", "--ptbxl", str(tmp_path / "no-ptbxl"), "--out", str(out)])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ecglm: error: {out}: cannot write there (Read-only file system)")
+
+
 @pytest.fixture
 def builtin_with_lm(shared_data, tmp_path, monkeypatch) -> Path:
     """A tiny bundle with a language model standing in for the built-in ecglm-base, so that a

@@ -108,8 +108,8 @@ def encoder(ptbxl: Path, out: Path, epochs: int, device: str, seed: int, resume:
     from ecglm_cli.train.encoder import TrainOptions, train_encoder
     from ecglm_cli.train.output_dir import check_output
 
-    check_output(out, "the trained bundle")
     train, val = parse_split(train_folds, val_folds)
+    check_output(out, "the trained bundle")
     options = TrainOptions(
         ptbxl=ptbxl, out=out, epochs=epochs, device=device, seed=seed, resume=resume,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay,
@@ -179,8 +179,8 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
     from ecglm_cli.train.lm_corpus import build_texts
     from ecglm_cli.train.output_dir import run_output
 
-    out = run_output(out, bundle, "the trained bundle")
     train, val = parse_split(train_folds, val_folds)
+    out = run_output(out, bundle, "the trained bundle")
     options = LMTrainOptions(
         stage=stage, ptbxl=ptbxl, bundle=bundle, out=out, llm=llm, epochs=epochs,
         device=device, seed=seed, resume=resume, batch_size=batch_size, lr=lr, views=views,
@@ -271,9 +271,9 @@ def thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str, limit
     from ecglm_cli.train.output_dir import run_output
     from ecglm_cli.train.thresholds import rechoose_thresholds
 
-    target = run_output(out, bundle, "a copy of the bundle with the new thresholds")
     folds = parse_folds(val_folds)
     warn_test_fold(folds)
+    target = run_output(out, bundle, "a copy of the bundle with the new thresholds")
     written, records = rechoose_thresholds(bundle, ptbxl, folds, target, limit, device)
     _warn_few_records(records)
     click.echo(str(written))

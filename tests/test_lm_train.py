@@ -191,3 +191,58 @@ def test_instruct_on_a_bundle_without_an_lm_says_it_starts_a_new_one(shared_data
     assert result.exit_code == 0, result.output
     assert "holds no language model: starting a new compact LM from scratch" in result.stderr
     assert "train align" in result.stderr
+
+
+def test_a_rerun_without_resume_refuses_an_unfinished_run_but_continues_a_finished_one(
+        shared_data, tmp_path, monkeypatch):
+    """`train instruct` rerun without --resume after an interruption started a second full run
+    on top (a second warm-up; epochs 1..13 then 1..30 in lm-metrics.jsonl), exit 0."""
+    import ecglm_cli.train.lm as lm_module
+
+    ptbxl = shared_data / "ptbxl"
+    spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
+    encoder = make_encoder_bundle(tmp_path / "enc", spaces)
+    out = tmp_path / "ecglm"
+    runner = CliRunner()
+    aligned = runner.invoke(cli, ["train", "align", "--ptbxl", str(ptbxl), "--bundle",
+                                  str(encoder), "--out", str(out), "--epochs", "1", *TINY])
+    assert aligned.exit_code == 0, aligned.output
+    instruct = ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle", str(out), "--epochs",
+                "2", *TINY]
+    with monkeypatch.context() as patched:
+        interrupt_before(patched, lm_module, "_save_checkpoint")  # stops after epoch 1 of 2
+        interrupted = runner.invoke(cli, instruct)
+    assert interrupted.exception is not None and "interrupted" in str(interrupted.exception)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    again = runner.invoke(cli, instruct)
+    assert again.exception.exit_code == 2, again.output  # a usage error, before any data is read
+    assert str(again.exception) == (f"{out}: holds an unfinished instruct run (epoch 1 of 2); "
+                                    "pass --resume to continue it, or --out a new folder")
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    finished = runner.invoke(cli, [*instruct, "--resume"])
+    assert finished.exit_code == 0, finished.output
+    more = runner.invoke(cli, instruct)  # a finished run's LM may be trained on (docs/ecglm.md)
+    assert more.exit_code == 0, more.output
+    instruct_runs = json.loads((out / "ecglm.json").read_text())["trained"]["instruct"]
+    assert [h["epoch"] for h in instruct_runs["continues"]["history"]] == [1, 2]
+
+
+def test_resume_with_nothing_to_resume_starts_from_the_first_epoch(shared_data, tmp_path):
+    """`--resume` on an OUT with no checkpoint of the stage failed ("nothing to resume", exit 1;
+    instruct only after computing the encoder features), while `train encoder` starts from the
+    first epoch there, so that a re-queued job can always pass it."""
+    ptbxl = shared_data / "ptbxl"
+    spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
+    encoder = make_encoder_bundle(tmp_path / "enc", spaces)
+    out = tmp_path / "ecglm"
+    runner = CliRunner()
+    for stage, bundle in (("align", encoder), ("instruct", out)):
+        result = runner.invoke(cli, ["train", stage, "--ptbxl", str(ptbxl), "--bundle",
+                                     str(bundle), "--out", str(out), "--epochs", "1", "--resume",
+                                     *TINY])
+        assert result.exit_code == 0, result.output
+        assert (f"[train {stage}] nothing to resume in {out}; starting from the first epoch"
+                in result.stderr)
+        state = json.loads((out / "checkpoint" / f"lm-{stage}.json").read_text())
+        assert state["epoch"] == 1
+    assert set(json.loads((out / "ecglm.json").read_text())["trained"]) == {"align", "instruct"}

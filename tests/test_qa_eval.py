@@ -150,9 +150,10 @@ def test_evaluate_via_lm_reports_three_spaces(shared_data, tmp_path):
 @pytest.mark.parametrize("command", [["evaluate"], ["evaluate", "--via", "lm"],
                                      ["train", "lm-thresholds", "--bundle", "ecglm-base",
                                       "--out", "unused"]])
-def test_device_cuda_without_a_gpu_is_one_line_error(shared_data, command, capsys):
+def test_device_cuda_without_a_gpu_is_one_line_error(shared_data, command, tmp_path, capsys):
     """`evaluate` (heads and `--via lm`) and `train lm-thresholds` had no `--device`: they
     always ran on the CPU, on a GPU machine too."""
+    command = [str(tmp_path / a) if a == "unused" else a for a in command]
     with pytest.raises(SystemExit) as exited:
         main([*command, "--ptbxl", str(shared_data / "ptbxl"), "--limit", "2",
               "--device", "cuda"])

@@ -83,6 +83,10 @@ def test_thresholds_are_chosen_again_into_a_copy(shared_data, tiny_bundle, tmp_p
     assert 0 < metrics["lead_sets"]["12"]["diagnostic"]["records"] <= 12
     assert metrics["thresholds_chosen"]["records"] == 12
     assert load_bundle(out).thresholds["all"].min() >= 0.02
+    rerun = CliRunner().invoke(cli, [  # the same bundle into the same OUT: allowed
+        "train", "thresholds", "--ptbxl", str(shared_data / "ptbxl"), "--bundle",
+        str(tiny_bundle), "--out", str(out), "--limit", "12", "--device", "cpu"])
+    assert rerun.exit_code == 0, rerun.output
 
 
 def test_bundle_round_trip_gives_the_same_outputs(tiny_bundle):
@@ -225,7 +229,7 @@ def test_torchrun_two_cpu_processes_write_a_loadable_bundle(shared_data, tmp_pat
     assert load_bundle(out).config.width == 4
 
 
-def test_bad_options_are_one_line_errors(shared_data, capsys):
+def test_bad_options_are_one_line_errors(shared_data, tmp_path, capsys):
     with pytest.raises(SystemExit) as exited:
         main(["evaluate", "--ptbxl", str(shared_data / "ptbxl"), "--leads", "MCL1"])
     assert exited.value.code == 2
@@ -239,7 +243,7 @@ def test_bad_options_are_one_line_errors(shared_data, capsys):
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit) as exited:
             main(["train", "encoder", "--ptbxl", str(shared_data / "ptbxl"), "--out",
-                  "unused", "--device", "cuda"])
+                  str(tmp_path / "unused"), "--device", "cuda"])
         assert exited.value.code == 1
         assert capsys.readouterr().err.strip().splitlines() == [
             "ecglm: error: --device cuda was asked for, but no CUDA GPU is available"]

@@ -1,4 +1,5 @@
-"""Training never writes into a model shipped with ecglm or kept in the download cache.
+"""Training never writes into a model shipped with ecglm or kept in the download cache, nor
+mixes two bundles in one OUT.
 
 `train align`/`instruct`/`lm-thresholds` write into the bundle they read unless given `--out`,
 and that bundle defaults to the built-in ecglm-base: one quick run used to replace the shipped
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from lm_fixtures import add_language_model, make_encoder_bundle
+from tiny_bundle import make_tiny_bundle
 
 from ecglm_cli.cache.registry import RegistryEntry, get_entry
 from ecglm_cli.cache.store import FILES, Store
@@ -88,6 +90,62 @@ def test_no_train_command_writes_into_the_model_cache(tmp_path, capsys):
     refused(["train", "encoder", "--ptbxl", str(tmp_path / "no-ptbxl"), "--out",
              str(tmp_path / "cache" / "models" / "new")], capsys)
     assert snapshot(tmp_path / "cache" / "models") == before
+
+
+@pytest.mark.parametrize("stage", ["thresholds", "lm-thresholds", "align", "instruct"])
+def test_an_out_holding_another_bundle_is_refused(stage, tmp_path, capsys):
+    """`train thresholds --bundle A --out B` kept B's weights and wrote A's thresholds beside
+    them, exit 0; `train align`/`instruct` trained on B's encoder and recorded A as its source."""
+    source = make_encoder_bundle(tmp_path / "A")
+    other = make_tiny_bundle(tmp_path / "B")
+    before = snapshot(other)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", stage, "--ptbxl", str(tmp_path / "no-ptbxl"), "--bundle", str(source),
+              "--out", str(other)])
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2, err  # a usage error, before any data is read
+    assert err == (f"ecglm: error: {other}: holds another model bundle (its model.safetensors "
+                   f"is not {source}'s); pass --out a new folder")
+    assert snapshot(other) == before
+
+
+@pytest.mark.parametrize("stage", ["encoder", "thresholds", "lm-thresholds", "align",
+                                   "instruct"])
+def test_an_out_that_cannot_be_written_is_refused_before_any_data_is_read(stage, tmp_path,
+                                                                          capsys):
+    """OUT was first written after all records were loaded or a whole epoch trained, and then
+    failed as a bare NotADirectoryError, FileExistsError (`--out /dev/null`) or SafetensorError
+    (a read-only disk)."""
+    bundle = [] if stage == "encoder" else ["--bundle", str(make_encoder_bundle(tmp_path / "A"))]
+    (tmp_path / "afile").write_text("")
+    for out, code, problem in (
+            (tmp_path / "afile" / "sub", 1, "cannot write there (Not a directory)"),
+            (Path("/dev/null"), 2, "exists and is not a folder; pass --out DIR to write ")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["train", stage, "--ptbxl", str(tmp_path / "no-ptbxl"), *bundle, "--out",
+                  str(out)])
+        err = capsys.readouterr().err.strip()
+        assert exit_info.value.code == code, err
+        assert err.startswith(f"ecglm: error: {out}: {problem}") and "\n" not in err
+
+
+def test_an_existing_out_on_a_read_only_disk_is_refused_before_any_data_is_read(
+        tmp_path, monkeypatch, capsys):
+    """A read-only OUT failed only when the first epoch's bundle was written (SafetensorError);
+    the probe file stands in for the disk here, since root may write anywhere."""
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(30, "Read-only file system")
+
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", read_only)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "encoder", "--ptbxl", str(tmp_path / "no-ptbxl"), "--out", str(out)])
+    assert exit_info.value.code == 1
+    assert capsys.readouterr().err.strip() == (
+        f"ecglm: error: {out}: cannot write there (Read-only file system)")
 
 
 @pytest.fixture

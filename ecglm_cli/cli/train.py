@@ -119,8 +119,8 @@ def encoder(ptbxl: Path, out: Path, epochs: int, device: str, seed: int, resume:
     from ecglm_cli.train.encoder import TrainOptions, train_encoder
     from ecglm_cli.train.output_dir import check_output
 
-    check_output(out, "the trained bundle")
     train, val = parse_split(train_folds, val_folds)
+    check_output(out, "the trained bundle")
     options = TrainOptions(
         ptbxl=ptbxl, out=out, epochs=epochs, device=device, seed=seed, resume=resume,
         batch_size=batch_size, lr=lr, weight_decay=weight_decay,
@@ -186,12 +186,12 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
          val_questions: int, vocab_size: int, hidden: int, layers: int, heads: int,
          ecgqa: tuple[Path, ...] = (), lora_rank: int = 0) -> None:
     from ecglm_cli.models.compact_lm import CompactLMConfig
-    from ecglm_cli.train.lm import LMTrainOptions, train_lm
+    from ecglm_cli.train.lm import LMTrainOptions, prepare_out, train_lm
     from ecglm_cli.train.lm_corpus import build_texts
     from ecglm_cli.train.output_dir import run_output
 
-    out = run_output(out, bundle, "the trained bundle")
     train, val = parse_split(train_folds, val_folds)
+    out = run_output(out, bundle, "the trained bundle")
     options = LMTrainOptions(
         stage=stage, ptbxl=ptbxl, bundle=bundle, out=out, llm=llm, epochs=epochs,
         device=device, seed=seed, resume=resume, batch_size=batch_size, lr=lr, views=views,
@@ -201,6 +201,7 @@ def _run(stage: str, ptbxl: Path, bundle: str, out: Path | None, llm: str, epoch
                                 intermediate=hidden * 11 // 4),
         lora_rank=lora_rank, measured=measured, draws=draws,
     )
+    options = prepare_out(options)
     texts = build_texts(options)
     click.echo(str(train_lm(options, texts.train, texts.val, texts.corpus, texts.contexts)))
 
@@ -281,9 +282,9 @@ def thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str, limit
     from ecglm_cli.train.output_dir import run_output
     from ecglm_cli.train.thresholds import rechoose_thresholds
 
-    target = run_output(out, bundle, "a copy of the bundle with the new thresholds")
     folds = parse_folds(val_folds)
     warn_test_fold(folds)
+    target = run_output(out, bundle, "a copy of the bundle with the new thresholds")
     written, records = rechoose_thresholds(bundle, ptbxl, folds, target, limit, device)
     _warn_few_records(records)
     click.echo(str(written))
@@ -316,7 +317,9 @@ def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
     folds = parse_folds(val_folds)
     warn_test_fold(folds)
     bundle_dir = resolve_bundle_dir(bundle)
-    target = run_output(out, bundle, "a copy of the bundle with the new thresholds")
+    # copied first: an OUT holding another bundle is refused before any record is read
+    target = copy_bundle(bundle_dir, run_output(out, bundle,
+                                                "a copy of the bundle with the new thresholds"))
     progress = Progress(None, label="ecglm train lm-thresholds: ")
     try:
         chosen, records = choose_lm_thresholds(str(bundle_dir), ptbxl, folds, limit, llm,
@@ -324,6 +327,6 @@ def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
     finally:
         progress.close()
     _warn_few_records(records)
-    path = save_lm_thresholds(copy_bundle(bundle_dir, target), chosen,
+    path = save_lm_thresholds(target, chosen,
                               {"val_folds": list(folds), "limit": limit, "records": records})
     click.echo(str(path))

@@ -7,6 +7,7 @@ weights, no pickles), `thresholds.json`, `metrics.json` and `provenance.json`.
 
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import shutil
@@ -226,12 +227,21 @@ def copy_bundle(source: Path, out: Path) -> Path:
     """Copy the bundle at `source` into `out` (its files, compact LM and LoRA adapter; no
     checkpoints), keeping what `out` already holds, so a run can leave the original alone.
 
+    What `out` keeps must belong to `source`: an `out` holding another encoder's weights is
+    refused, since keeping them mixed two bundles (`train thresholds` wrote A's cuts beside
+    B's weights; `train align` trained on B's encoder and recorded A as its source).
+
     Each file and folder is copied under a temporary name and then renamed, so an interrupted
     copy leaves either the whole item or none of it (a rerun would keep a half-copied `lm/`)."""
     from ecglm_cli.models.ecglm import BUNDLED_LM_DIR
     from ecglm_cli.models.lora import LORA_DIR
+    from ecglm_cli.train.output_dir import OutputError
 
     if out.resolve() != source.resolve():
+        weights = out / WEIGHTS
+        if weights.exists() and not filecmp.cmp(weights, source / WEIGHTS, shallow=False):
+            raise OutputError(f"{out}: holds another model bundle (its {WEIGHTS} is not "
+                              f"{source}'s); pass --out a new folder")
         out.mkdir(parents=True, exist_ok=True)
         for item in source.iterdir():
             target = out / item.name

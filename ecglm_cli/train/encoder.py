@@ -31,7 +31,7 @@ from ecglm_cli.output import to_json_line
 from ecglm_cli.pipeline.evaluate import Split, load_split, predict_split, split_report
 from ecglm_cli.pipeline.prepare import crop_or_pad
 from ecglm_cli.train.options import RunOptions, check_loss, check_weights, few_records_warning
-from ecglm_cli.train.output_dir import OutputError
+from ecglm_cli.train.output_dir import EarlierRunError
 
 CHECKPOINT_DIR = "checkpoint"
 REPORT_LEAD_SETS = {
@@ -244,10 +244,8 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
 
     run_state = Path(options.out) / CHECKPOINT_DIR / "state.json"
     if not options.resume and run_state.exists():
-        # starting again would overwrite the run and append to its metrics.jsonl
-        raise OutputError(f"{options.out}: holds an earlier training run "
-                          f"({CHECKPOINT_DIR}/state.json); pass --resume to continue it, or "
-                          "--out a new folder")
+        raise EarlierRunError(options.out,
+                              f"an earlier training run ({CHECKPOINT_DIR}/state.json)")
     ds = PTBXL(options.ptbxl)
     spaces = list(ds.label_spaces)
     config = EncoderConfig(

@@ -18,7 +18,7 @@ import random
 import sys
 import time
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import click
@@ -53,7 +53,7 @@ from ecglm_cli.train.lm_data import (
 )
 from ecglm_cli.train.lm_features import FeatureTable, precompute_features
 from ecglm_cli.train.options import RunOptions, check_loss, check_weights
-from ecglm_cli.train.output_dir import OutputError
+from ecglm_cli.train.output_dir import EarlierRunError, OutputError
 
 STAGES = ("align", "instruct")
 COMPACT = "compact"
@@ -83,9 +83,26 @@ def _log(text: str) -> None:
     click.echo(f"[train {text}", err=True)
 
 
-def _prepare_out(options: LMTrainOptions) -> Path:
-    """OUT holds a copy of the bundle (with its LM parts, if any); training adds or updates them."""
-    return copy_bundle(load_bundle(options.bundle).path, Path(options.out))
+def prepare_out(options: LMTrainOptions) -> LMTrainOptions:
+    """Check OUT and fill it with a copy of the bundle (with its LM parts, if any), which
+    training adds to or updates. Run before any record is read, so that a refusal costs no
+    measuring and no encoder pass.
+
+    Returns the options to train with: `--resume` on an OUT with no checkpoint of the stage
+    starts from the first epoch, as for the encoder, so a re-queued job can always pass it."""
+    state = _checkpoint_state(Path(options.out), options.stage)
+    if options.resume and state is None:
+        _log(f"{options.stage}] nothing to resume in {options.out}; starting from the first "
+             "epoch")
+        options = replace(options, resume=False)
+    if not options.resume and state and state["epoch"] < state["options"]["epochs"]:
+        # a finished run may be continued (a new run on its LM); an interrupted one was
+        # trained over with a second warm-up, its epochs logged twice
+        raise EarlierRunError(options.out, f"an unfinished {options.stage} run (epoch "
+                                           f"{state['epoch']} of {state['options']['epochs']})")
+    _refuse_replacing_an_lm(options)
+    copy_bundle(load_bundle(options.bundle).path, Path(options.out))
+    return options
 
 
 def _refuse_replacing_an_lm(options: LMTrainOptions) -> None:
@@ -146,7 +163,8 @@ def _model_for_stage(
             model.lm = add_lora(model.lm, options.lora_rank)
         return model, parts.trained
     if options.resume:
-        raise ModelError(f"{out}: nothing to resume (no {LM_PARTS_FILE})")
+        raise ModelError(f"{out}: cannot resume: its checkpoint has no LM parts (no "
+                         f"{LM_PARTS_FILE})")
     if options.stage == "instruct":
         what = ("a new compact LM" if options.llm == COMPACT
                 else f"a new projector for {options.llm}")
@@ -180,6 +198,17 @@ def _checkpoint_paths(out: Path, stage: str) -> tuple[Path, Path]:
     return folder / f"lm-{stage}.pt", folder / f"lm-{stage}.json"
 
 
+def _checkpoint_state(out: Path, stage: str) -> dict | None:
+    """The state (epoch, options) of OUT's checkpoint of `stage`; None where it has none."""
+    weights, info = _checkpoint_paths(out, stage)
+    if not (weights.exists() and info.exists()):
+        return None
+    try:
+        return json.loads(info.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{info}: unreadable checkpoint ({exc})") from None
+
+
 def _save_checkpoint(out: Path, options: LMTrainOptions, optimizer, state: dict) -> None:
     weights, info = _checkpoint_paths(out, options.stage)
     weights.parent.mkdir(parents=True, exist_ok=True)
@@ -191,8 +220,6 @@ def _save_checkpoint(out: Path, options: LMTrainOptions, optimizer, state: dict)
 
 def _load_checkpoint(out: Path, options: LMTrainOptions, optimizer) -> dict:
     weights, info = _checkpoint_paths(out, options.stage)
-    if not weights.exists() or not info.exists():
-        raise ModelError(f"{out}: nothing to resume for stage {options.stage} (no {weights.name})")
     try:
         state = json.loads(info.read_text())
         saved = torch.load(weights, map_location="cpu", weights_only=True)
@@ -264,7 +291,8 @@ def train_lm(
     corpus: list[str],
     contexts: dict[int, str] | None = None,
 ) -> Path:
-    """Train one stage on the given texts and write the LM parts into the bundle at OUT.
+    """Train one stage on the given texts and write the LM parts into the bundle at OUT,
+    which `prepare_out` has filled.
 
     `contexts` (ecg_id -> measured-values line) is required when `options.measured`."""
     if options.stage not in STAGES:
@@ -272,8 +300,7 @@ def train_lm(
     random.seed(options.seed)
     torch.manual_seed(options.seed)
     device = resolve_device(options.device)
-    _refuse_replacing_an_lm(options)
-    out = _prepare_out(options)
+    out = Path(options.out)
     bundle = load_bundle(out)
     ptbxl = PTBXL(options.ptbxl)
     wanted = {e.ecg_id for e in train_examples} | {e.ecg_id for e in val_examples}

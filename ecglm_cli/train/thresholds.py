@@ -21,13 +21,17 @@ from ecglm_cli.train.encoder import git_commit, lead_set_reports, resolve_device
 def rechoose_thresholds(bundle: str, ptbxl: Path, folds: tuple[int, ...], out: Path,
                         limit: int | None = None, device: str = "auto") -> tuple[Path, int]:
     """Write `thresholds.json` and `metrics.json` chosen on `folds` into OUT (a copy of the
-    bundle, or the bundle itself); returns OUT and how many records they were chosen on."""
+    bundle, or the bundle itself); returns OUT and how many records they were chosen on.
+
+    OUT is filled before any record is read, so an OUT that copy_bundle refuses costs no
+    validation pass."""
+    torch_device = resolve_device(device)
     loaded = load_bundle(bundle)
+    target = copy_bundle(loaded.path, Path(out))
     ds = PTBXL(ptbxl)
     val = load_split(ds, ds.select(folds, limit), loaded.config)
     if not val.arrays:
         raise RecordError(ptbxl, f"no readable record in folds {list(folds)}")
-    torch_device = resolve_device(device)
     model = loaded.model.float().to(torch_device)  # as validated in training: float32
     thresholds, twelve = validate(model, val, loaded.config, torch_device)
     metrics = dict(loaded.metrics)
@@ -38,7 +42,6 @@ def rechoose_thresholds(bundle: str, ptbxl: Path, folds: tuple[int, ...], out: P
         "limit": limit, "min_threshold": MIN_THRESHOLD, "git_commit": git_commit(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    target = copy_bundle(loaded.path, Path(out))
     write_json(target / "thresholds.json", {s: t.tolist() for s, t in thresholds.items()})
     write_json(target / "metrics.json", metrics)
     return target, len(val.arrays)

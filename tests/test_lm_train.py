@@ -9,7 +9,7 @@ from conftest import interrupt_before
 from lm_fixtures import make_encoder_bundle
 
 from ecglm_cli.cli.main import cli
-from ecglm_cli.data.ptbxl import load_label_spaces
+from ecglm_cli.data.ptbxl import PTBXL, load_label_spaces
 
 TINY = ["--limit", "3", "--views", "2", "--draws", "1", "--hidden", "32", "--layers", "1",
         "--heads", "2", "--vocab-size", "400", "--val-questions", "4", "--device", "cpu",
@@ -246,3 +246,24 @@ def test_resume_with_nothing_to_resume_starts_from_the_first_epoch(shared_data, 
         state = json.loads((out / "checkpoint" / f"lm-{stage}.json").read_text())
         assert state["epoch"] == 1
     assert set(json.loads((out / "ecglm.json").read_text())["trained"]) == {"align", "instruct"}
+
+
+def test_records_left_out_of_lm_training_are_reported(shared_data, tmp_path):
+    """`train encoder` names the records it skips; the LM stages dropped them without a word."""
+    source = shared_data / "ptbxl"
+    view = tmp_path / "ptbxl"
+    (view / "records100" / "00000").mkdir(parents=True)
+    for name in ("scp_statements.csv", "ptbxl_database.csv"):
+        (view / name).symlink_to(source / name)
+    rows = PTBXL(source).entries
+    first = next(entry.ecg_id for entry in rows if entry.fold <= 8)  # --limit 3 takes it
+    for file in (source / "records100" / "00000").iterdir():
+        if not file.name.startswith(f"{first:05d}_"):
+            (view / "records100" / "00000" / file.name).symlink_to(file)
+    spaces = {n: s.labels for n, s in load_label_spaces(source / "scp_statements.csv").items()}
+    encoder = make_encoder_bundle(tmp_path / "enc", spaces)
+    result = CliRunner().invoke(cli, ["train", "align", "--ptbxl", str(view), "--bundle",
+                                      str(encoder), "--out", str(tmp_path / "out"),
+                                      "--epochs", "1", *TINY])
+    assert "skipped 1 listed records (missing or unreadable), e.g. " \
+           f"{first}: missing {first:05d}_lr.hea" in result.stderr

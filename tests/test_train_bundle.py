@@ -370,3 +370,20 @@ def test_weights_files_are_readable_as_the_umask_allows(tiny_bundle):
     for path in (tiny_bundle / "model.safetensors",
                  *sorted((tiny_bundle / "checkpoint").glob("*.safetensors"))):
         assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~mask, path
+
+
+def test_resume_keeps_one_metrics_line_per_epoch(shared_data, tiny_bundle, tmp_path):
+    """An epoch whose line was written but not its checkpoint (a full disk, a kill) was logged
+    twice once resumed: metrics.jsonl read epochs 1, 1, 2, 3."""
+    out = tmp_path / "run"
+    shutil.copytree(tiny_bundle, out)
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    stale = json.loads(lines[-1])
+    stale["epoch"] = 2
+    (out / "metrics.jsonl").write_text("\n".join([*lines, json.dumps(stale)]) + "\n")
+    resumed = _train(shared_data / "ptbxl", out, "--epochs", "2", "--resume")
+    assert resumed.exit_code == 0, resumed.output
+    metrics = (out / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in metrics] == [1, 2]
+    again = _train(shared_data / "ptbxl", out, "--epochs", "2", "--resume")
+    assert "--epochs 2 are done, nothing to train" in again.output

@@ -69,15 +69,19 @@ def resolve_bundle_dir(name: str | os.PathLike) -> Path:
     return path
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write one bundle file atomically (a reader never sees half of it)."""
+def write_text_atomically(path: Path, text: str) -> None:
+    """Replace `path` by `text` whole: a reader never sees half of it."""
     tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write one bundle file atomically."""
     from ecglm_cli.output import json_safe
 
     # NaN (an AUC with no positives) is not JSON: strict readers (jq, JavaScript) refused it
-    tmp.write_text(json.dumps(json_safe(data), indent=2, ensure_ascii=False) + "\n",
-                   encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomically(path, json.dumps(json_safe(data), indent=2, ensure_ascii=False) + "\n")
 
 
 def bundle_config(config: EncoderConfig, label_spaces: dict[str, dict[str, Any]]) -> dict:

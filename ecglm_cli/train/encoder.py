@@ -24,13 +24,19 @@ from ecglm_cli.data.ptbxl import PTBXL
 from ecglm_cli.errors import ECGLMError, ModelError
 from ecglm_cli.interrupts import interrupts_held
 from ecglm_cli.io.leads import LIMB_LEADS, PRECORDIAL_LEADS, STANDARD_LEADS
-from ecglm_cli.models.bundle import STORED_DTYPE, save_bundle, write_json
+from ecglm_cli.models.bundle import STORED_DTYPE, save_bundle, write_json, write_text_atomically
 from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
 from ecglm_cli.models.metrics import best_thresholds
 from ecglm_cli.output import to_json_line
 from ecglm_cli.pipeline.evaluate import Split, load_split, predict_split, split_report
 from ecglm_cli.pipeline.prepare import crop_or_pad
-from ecglm_cli.train.options import RunOptions, check_loss, check_weights, few_records_warning
+from ecglm_cli.train.options import (
+    RunOptions,
+    check_loss,
+    check_weights,
+    few_records_warning,
+    skipped_summary,
+)
 from ecglm_cli.train.output_dir import EarlierRunError
 
 CHECKPOINT_DIR = "checkpoint"
@@ -259,8 +265,7 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
                f"validation records from {options.ptbxl}")
     train, val = load_split(ds, train_entries, config), load_split(ds, val_entries, config)
     if ds.skipped:
-        _log(dist, f"ecglm: skipped {len(ds.skipped)} listed records (missing or unreadable), "
-                   f"e.g. {', '.join(f'{k}: {v}' for k, v in list(ds.skipped.items())[:3])}")
+        _log(dist, f"ecglm: {skipped_summary(ds.skipped)}")
     if not train.arrays or not val.arrays:
         raise ECGLMError(f"{options.ptbxl}: no usable records in the training or validation folds")
     if warning := few_records_warning(len(val.arrays)):
@@ -285,7 +290,9 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
         state = _load_checkpoint(out, model, optimizer, options)
         start_epoch, history = int(state["epochs_done"]), list(state.get("history", []))
         best = float(state.get("best_score", -1.0))
-        _log(dist, f"ecglm: resuming after epoch {start_epoch}")
+        _log(dist, f"ecglm: resuming after epoch {start_epoch}" + (
+            f"; --epochs {options.epochs} are done, nothing to train"
+            if start_epoch >= options.epochs else ""))
     net: nn.Module = model
     if dist.world > 1:
         net = nn.parallel.DistributedDataParallel(
@@ -297,6 +304,11 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
     label_spaces = {s: ds.label_spaces[s].to_dict() for s in spaces}
     if dist.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        # the lines of the epochs checkpointed: a run killed after an epoch's line but before
+        # its checkpoint logged that epoch twice once resumed (1, 1, 2, 3)
+        if (out / "metrics.jsonl").exists():
+            write_text_atomically(out / "metrics.jsonl",
+                                  "".join(to_json_line(record) + "\n" for record in history))
 
     for epoch in range(start_epoch, options.epochs):
         dataset.epoch = epoch
@@ -346,12 +358,12 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
                                   dist, epoch + 1, thresholds, val_report)
                     record["bundle_written"] = True
                 history.append(record)
-                with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
-                    fh.write(to_json_line(record) + "\n")
                 _save_checkpoint(out, model, optimizer, {
                     "epochs_done": epoch + 1, "options": options.to_dict(), "history": history,
                     "best_score": best,
                 })
+                with open(out / "metrics.jsonl", "a", encoding="utf-8") as fh:
+                    fh.write(to_json_line(record) + "\n")
             super_auc = val_report["superdiagnostic"]["macro_auc"]
             scored = any(np.isfinite(m["macro_auc"]) for m in val_report.values())
             _log(dist, f"ecglm: epoch {epoch + 1}: loss {record['train_loss']:.4f}, "

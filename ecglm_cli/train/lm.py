@@ -52,7 +52,7 @@ from ecglm_cli.train.lm_data import (
     parse_answer,
 )
 from ecglm_cli.train.lm_features import FeatureTable, precompute_features
-from ecglm_cli.train.options import RunOptions, check_loss, check_weights
+from ecglm_cli.train.options import RunOptions, check_loss, check_weights, skipped_summary
 from ecglm_cli.train.output_dir import EarlierRunError, OutputError
 
 STAGES = ("align", "instruct")
@@ -319,6 +319,9 @@ def train_lm(
     with click.progressbar(length=len(entries), file=sys.stderr, label="features") as bar:
         features = precompute_features(bundle, ptbxl, entries, options.views, options.seed,
                                        device, bar.update)
+    unreadable = {k: v for k, v in ptbxl.skipped.items() if k in wanted}
+    if unreadable:  # as `train encoder` reports them: they were dropped without a word
+        _log(f"{options.stage}] {skipped_summary(unreadable)}")
     train_rows = encode_examples(
         model.tokenizer, [e for e in train_examples if e.ecg_id in features.views],
         model.n_features, options.max_len, contexts,
@@ -383,9 +386,9 @@ def train_lm(
             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             **({"continues": earlier} if earlier else {}),
         }
-        with interrupts_held():  # the LM parts, metrics and checkpoint of one epoch, or none
-            with open(out / "lm-metrics.jsonl", "a", encoding="utf-8") as fh:
-                fh.write(to_json_line(metrics) + "\n")
+        with interrupts_held():  # the LM parts, checkpoint and metrics of one epoch, or none
             save_lm_parts(model, out, _lm_ref(options), trained)
             _save_checkpoint(out, options, optimizer, {"epoch": epoch + 1, "history": history})
+            with open(out / "lm-metrics.jsonl", "a", encoding="utf-8") as fh:  # last: a failed
+                fh.write(to_json_line(metrics) + "\n")  # write and --resume logged it twice
     return out

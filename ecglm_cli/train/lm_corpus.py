@@ -28,6 +28,7 @@ from ecglm_cli.knowledge.statements import load_statements
 from ecglm_cli.knowledge.synthesize import reword
 from ecglm_cli.knowledge.templates import load_templates
 from ecglm_cli.train.lm_data import QAExample, answer_text
+from ecglm_cli.train.options import skipped_summary
 
 EXPLAIN_SUFFIX = " Explain."
 EXPLAINED_PER_RECORD = 2
@@ -102,6 +103,8 @@ def build_texts(options) -> StageTexts:
                                                                        "measurement")
                 result.val += [e for e in examples if e.question_type in wanted]
         rng.shuffle(result.val)
+    if ptbxl.skipped:  # missing records the selection passed over
+        click.echo(f"[train {options.stage}] {skipped_summary(ptbxl.skipped)}", err=True)
     train_ids = {e.ecg_id for e in result.train}
     for path in options.ecgqa:
         loaded = load_ecgqa(path, single_only=True, ptbxl_dir=ptbxl.root)

@@ -51,6 +51,12 @@ def _diverged(what: str, lr: float) -> None:
                            "written: lower --lr, or --resume from the last written epoch")
 
 
+def skipped_summary(skipped: dict[int, str]) -> str:
+    """One line on the records a run left out: how many, and the first three with why."""
+    examples = ", ".join(f"{ecg_id}: {why}" for ecg_id, why in list(skipped.items())[:3])
+    return f"skipped {len(skipped)} listed records (missing or unreadable), e.g. {examples}"
+
+
 # fold 9 of the shared PTB-XL subset holds 242 records; a run with --limit may hold a handful
 FEW_VALIDATION_RECORDS = 100
 

@@ -16,15 +16,21 @@ TINY = ["--limit", "3", "--views", "2", "--draws", "1", "--hidden", "32", "--lay
         "--batch-size", "32"]
 
 
-def test_align_instruct_resume_and_ask(shared_data, tmp_path):
+def _aligned(shared_data, tmp_path):
+    """A one-epoch `train align` on a random encoder bundle: (ptbxl folder, bundle)."""
     ptbxl = shared_data / "ptbxl"
     spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
     encoder = make_encoder_bundle(tmp_path / "enc", spaces)
     out = tmp_path / "ecglm"
-    runner = CliRunner()
-    aligned = runner.invoke(cli, ["train", "align", "--ptbxl", str(ptbxl), "--bundle",
-                                  str(encoder), "--out", str(out), "--epochs", "1", *TINY])
+    aligned = CliRunner().invoke(cli, ["train", "align", "--ptbxl", str(ptbxl), "--bundle",
+                                       str(encoder), "--out", str(out), "--epochs", "1", *TINY])
     assert aligned.exit_code == 0, aligned.output
+    return ptbxl, out
+
+
+def test_align_instruct_resume_and_ask(shared_data, tmp_path):
+    ptbxl, out = _aligned(shared_data, tmp_path)
+    runner = CliRunner()
     assert (out / "lm" / "model.safetensors").exists() and (out / "projector.safetensors").exists()
     assert (out / "model.safetensors").exists()  # the encoder travels with the LM parts
 
@@ -199,14 +205,8 @@ def test_a_rerun_without_resume_refuses_an_unfinished_run_but_continues_a_finish
     on top (a second warm-up; epochs 1..13 then 1..30 in lm-metrics.jsonl), exit 0."""
     import ecglm_cli.train.lm as lm_module
 
-    ptbxl = shared_data / "ptbxl"
-    spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
-    encoder = make_encoder_bundle(tmp_path / "enc", spaces)
-    out = tmp_path / "ecglm"
+    ptbxl, out = _aligned(shared_data, tmp_path)
     runner = CliRunner()
-    aligned = runner.invoke(cli, ["train", "align", "--ptbxl", str(ptbxl), "--bundle",
-                                  str(encoder), "--out", str(out), "--epochs", "1", *TINY])
-    assert aligned.exit_code == 0, aligned.output
     instruct = ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle", str(out), "--epochs",
                 "2", *TINY]
     with monkeypatch.context() as patched:

@@ -44,6 +44,10 @@ def test_align_instruct_resume_and_ask(shared_data, tmp_path):
     changed = runner.invoke(cli, ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle",
                                   str(out), "--epochs", "3", "--resume", *TINY, "--lr", "0.5"])
     assert "cannot resume with a different --lr" in str(changed.exception)  # it was taken
+    for option, value in (("--draws", "3"), ("--hidden", "64")):  # taken, and recorded
+        changed = runner.invoke(cli, ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle",
+                                      str(out), "--epochs", "3", "--resume", *TINY, option, value])
+        assert f"cannot resume with a different {option}" in str(changed.exception)
     parts = json.loads((out / "ecglm.json").read_text())
     history = parts["trained"]["instruct"]["history"]
     assert [h["epoch"] for h in history] == [1, 2]

@@ -338,7 +338,7 @@ def test_resume_refuses_options_that_shape_the_run(shared_data, tiny_bundle, tmp
     last call's values for every epoch."""
     out = tmp_path / "run"
     shutil.copytree(tiny_bundle, out)
-    for option, value in (("--lr", "0.5"), ("--batch-size", "4")):
+    for option, value in (("--lr", "0.5"), ("--batch-size", "4"), ("--keep", "last")):
         result = _train(shared_data / "ptbxl", out, "--epochs", "2", "--resume", option, value)
         assert result.exit_code == 1
         assert f"cannot resume with a different {option}" in str(result.exception)

@@ -215,7 +215,7 @@ def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptio
     # what shapes the run: a changed --lr or --batch-size was taken, and the run's provenance
     # then described every epoch with the last call's values (--epochs may change)
     for key in ("width", "kernel_size", "window_s", "stride_s", "seed", "train_folds", "val_folds",
-                "limit", "lr", "batch_size", "dropout", "weight_decay"):
+                "limit", "lr", "batch_size", "dropout", "weight_decay", "keep"):
         if saved.get(key) != options.to_dict()[key]:
             raise ModelError(f"{ckpt}: cannot resume with a different "
                              f"--{key.removesuffix('_s').replace('_', '-')}")

@@ -227,11 +227,22 @@ def _load_checkpoint(out: Path, options: LMTrainOptions, optimizer) -> dict:
         torch.set_rng_state(saved["rng"])
     except Exception as exc:  # any damage to the checkpoint is one clear error
         raise ModelError(f"{weights}: cannot resume ({exc})") from None
-    for key in ("seed", "llm", "train_folds", "val_folds", "limit", "views", "lora_rank",
-                "measured", "lr", "batch_size", "ecgqa"):  # --epochs may change
-        if state["options"].get(key) != options.to_dict().get(key):
+    saved, now = _resume_keys(state["options"]), _resume_keys(options.to_dict())
+    for key, value in now.items():  # --epochs may change
+        if saved.get(key) != value:
             raise ModelError(f"{info}: cannot resume with a different --{key.replace('_', '-')}")
     return state
+
+
+def _resume_keys(options: dict) -> dict:
+    """The options that shape a run, as resuming compares them: `--draws`, `--val-questions`
+    and the compact LM's size were taken changed, and `ecglm.json` then recorded a hidden size
+    of 64 for an LM of 32."""
+    shaping = ("seed", "llm", "train_folds", "val_folds", "limit", "views", "lora_rank",
+               "measured", "lr", "batch_size", "ecgqa", "draws", "val_questions")
+    compact = options.get("compact") or {}
+    return {**{key: options.get(key) for key in shaping},
+            **{key: compact.get(key) for key in ("vocab_size", "hidden", "layers", "heads")}}
 
 
 def _rows_for(features: FeatureTable, batch, rng: random.Random | None, view0: bool) -> list[int]:

@@ -66,6 +66,23 @@ def test_training_files_are_strict_json(shared_data, tmp_path):
         strict(line)
 
 
+def test_ctrl_c_while_thresholds_are_written_leaves_both_files_of_one_choice(
+        shared_data, tiny_bundle, tmp_path, monkeypatch):
+    """`thresholds.json` and `metrics.json` were written one after the other unguarded: a
+    Ctrl-C between them left the cuts of one choice beside the figures of another."""
+    from conftest import interrupt_before
+
+    import ecglm_cli.train.thresholds as module
+
+    out = tmp_path / "again"
+    interrupt_before(monkeypatch, module, "write_json")  # the first of the two writes
+    result = CliRunner().invoke(cli, [
+        "train", "thresholds", "--ptbxl", str(shared_data / "ptbxl"), "--bundle",
+        str(tiny_bundle), "--out", str(out), "--limit", "12", "--device", "cpu"])
+    assert "interrupted" in str(result.exception)
+    assert json.loads((out / "metrics.json").read_text())["thresholds_chosen"]["records"] == 12
+
+
 def test_thresholds_are_chosen_again_into_a_copy(shared_data, tiny_bundle, tmp_path):
     out = tmp_path / "again"
     before = (tiny_bundle / "thresholds.json").read_text()

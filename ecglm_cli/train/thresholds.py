@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ecglm_cli.data.ptbxl import PTBXL
 from ecglm_cli.errors import RecordError
+from ecglm_cli.interrupts import interrupts_held
 from ecglm_cli.models.bundle import copy_bundle, load_bundle, write_json
 from ecglm_cli.models.metrics import MIN_THRESHOLD
 from ecglm_cli.pipeline.evaluate import load_split
@@ -42,6 +43,7 @@ def rechoose_thresholds(bundle: str, ptbxl: Path, folds: tuple[int, ...], out: P
         "limit": limit, "min_threshold": MIN_THRESHOLD, "git_commit": git_commit(),
         "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    write_json(target / "thresholds.json", {s: t.tolist() for s, t in thresholds.items()})
-    write_json(target / "metrics.json", metrics)
+    with interrupts_held():  # Ctrl-C between the two left them from different choices
+        write_json(target / "thresholds.json", {s: t.tolist() for s, t in thresholds.items()})
+        write_json(target / "metrics.json", metrics)
     return target, len(val.arrays)

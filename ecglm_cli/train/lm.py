@@ -353,7 +353,7 @@ def train_lm(
     pad = model.tokenizer.pad_token_id
     amp = device.type == "cuda"
     _log(f"{options.stage}] {len(train_rows)} examples, {steps_per_epoch} steps per epoch, "
-         f"{sum(p.numel() for p in params) / 1e6:.1f}M trainable parameters on {device}")
+         f"{sum(p.numel() for p in params):,} trainable parameters on {device}")
     for epoch in range(start_epoch, options.epochs):
         rng = random.Random(options.seed * 1_000_003 + epoch)
         torch.manual_seed(options.seed * 100_003 + epoch)

@@ -353,6 +353,9 @@ def test_wfdb_leads_of_gain_zero_are_flagged_uncalibrated(tmp_path, ecg12):
     assert quality["uncalibrated_leads"] == ["II"] and not quality["ok"]
     assert "uncalibrated_leads" not in read_record(
         write_wfdb(tmp_path, "g200", ecg12[:3], 500, ["I", "II", "V1"])).meta
+    # in a segment of a multi-segment record (only single-segment headers were read for it)
+    (tmp_path / "multi.hea").write_text("multi/2 3 500 10000\ng200 5000\ng0 5000\n")
+    assert read_record(tmp_path / "multi.hea").meta["uncalibrated_leads"] == ["II"]
 
 
 def test_edf_in_microvolts_as_pyedflib_writes_them_is_read(tmp_path, ecg12):

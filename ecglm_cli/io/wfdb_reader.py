@@ -86,7 +86,7 @@ def read_wfdb(path: Path) -> ECGRecord:
     layout = _layout(path, base)
     if layout.segments is not None:
         multi_frequency = False
-        _check_segments(path, base.parent, layout)
+        uncalibrated = _check_segments(path, base.parent, layout)
     else:
         multi_frequency = any(n > 1 for n in layout.frames)
         _check_signal_files(path, base.parent, layout)
@@ -131,9 +131,8 @@ def read_wfdb(path: Path) -> ECGRecord:
         path, names, units, rates, [len(c) for c in channels], lambda i: channels[i], "wfdb",
         _meta(rec.comments or []),
     )
-    # a gain of 0 or none: "uncalibrated" (WFDB header(5)); wfdb assumes 200 units per mV
-    uncalibrated = {names[i] for i, line in enumerate(lines or [])
-                    if not float(line["adc_gain"] or 0)}
+    if layout.segments is None:  # named as wfdb names them (it decodes only ASCII)
+        uncalibrated = {names[i] for i in _uncalibrated(lines or [])}
     if uncalibrated:
         record.meta["uncalibrated_leads"] = [
             lead for lead, name in zip(record.leads, record.original_leads, strict=True)
@@ -275,9 +274,11 @@ def _wfdb_layout(path: Path, base: Path) -> _Layout:
     )
 
 
-def _check_segments(path: Path, folder: Path, layout: _Layout) -> None:
-    """Each segment of a multi-segment record must have its header and complete signal files."""
+def _check_segments(path: Path, folder: Path, layout: _Layout) -> set[str]:
+    """Each segment of a multi-segment record must have its header and complete signal files;
+    returns the names of the signals some segment gives a gain of 0 (`_uncalibrated`)."""
     check_size(path, float(sum(length for _, length in layout.segments or [])))
+    uncalibrated: set[str] = set()
     for name, length in layout.segments or []:
         if name == "~":  # a gap with no signal
             continue
@@ -293,6 +294,20 @@ def _check_segments(path: Path, folder: Path, layout: _Layout) -> None:
                                     "segments hold signals)")
         if segment.files:
             _check_signal_files(path, folder, segment)
+            lines = _signal_lines(segment.text, len(segment.files)) or []
+            uncalibrated |= {lines[i]["sig_name"].strip() for i in _uncalibrated(lines)}
+    return uncalibrated
+
+
+def _uncalibrated(lines: list[re.Match]) -> list[int]:
+    """The signal lines whose gain is 0 or none: "uncalibrated" in WFDB (header(5)); wfdb then
+    assumes 200 units per mV."""
+    def gain(line: re.Match) -> float:
+        try:
+            return float(line["adc_gain"] or 0)
+        except ValueError:
+            return 1.0  # not a number: wfdb's own reading stands
+    return [i for i, line in enumerate(lines) if not gain(line)]
 
 
 def _fixed_layout_with_gaps(layout: _Layout) -> bool:

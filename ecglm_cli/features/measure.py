@@ -18,7 +18,7 @@ from ecglm_cli.features.lead_reversal import NOTE as ARMS_SWAPPED
 from ecglm_cli.features.lead_reversal import arms_swapped
 from ecglm_cli.features.pacing import remove_pacing_spikes
 from ecglm_cli.features.qrs_detect import detect_qrs
-from ecglm_cli.features.quality import beat_agreement, usable_leads
+from ecglm_cli.features.quality import beat_agreement, measurable_leads
 from ecglm_cli.io.record import ECGRecord
 from ecglm_cli.signal.filters import bandpass
 from ecglm_cli.signal.resample import resample
@@ -48,7 +48,7 @@ def measure(record: ECGRecord) -> dict[str, object]:
     null with a reason. Never raises for odd signals (flat, noisy, short, missing leads)."""
     fs = float(record.fs)
     leads = list(record.leads)
-    usable, lead_reasons = usable_leads(np.asarray(record.signal, dtype=np.float64))
+    usable, lead_reasons = measurable_leads(np.asarray(record.signal, dtype=np.float64))
     # null until measured: an excluded lead's 0.0 read as "measured, and bad" (why it was left
     # out is in `excluded_leads`)
     per_lead: dict[str, object] = {lead: None for lead in leads}

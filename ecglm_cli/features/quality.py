@@ -15,8 +15,9 @@ from ecglm_cli.signal.quality import FLAT_MV  # one definition of a flat lead
 MAX_NAN_FRACTION = 0.2  # leads with more missing samples than this are left out
 
 
-def usable_leads(x: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
-    """Boolean mask of leads worth analysing, and the reason for each one left out.
+def measurable_leads(x: np.ndarray) -> tuple[np.ndarray, dict[int, str]]:
+    """Boolean mask of leads worth measuring, and the reason for each one left out (the leads
+    a model reads are `pipeline.prepare.usable_leads`, with looser limits).
 
     Non-finite samples count as missing, but only where some other lead has samples: a stretch
     lost in every lead at once is a gap in the recording (measured around), not a fault of each

@@ -417,3 +417,21 @@ def test_predictions_in_the_question_folder_are_refused(tmp_path):
                                       str(tmp_path), "--predictions", str(folder / "a.json")])
     assert result.exit_code == 2 and "be read as questions" in result.output
     assert not (folder / "a.json").exists()
+
+
+def test_evaluate_moves_the_model_to_the_device_its_inputs_go_to(shared_data, monkeypatch):
+    """`evaluate --device cuda` sent the windows to the GPU and left the model on the CPU: every
+    GPU run would have failed ("Expected all tensors to be on the same device")."""
+    import ecglm_cli.pipeline.evaluate as module
+
+    seen = []
+
+    def capture(model, split, config, leads, device):
+        seen.append((next(model.parameters()).device.type, torch.device(device).type))
+        raise KeyboardInterrupt  # enough: nothing is computed on the stand-in device
+
+    monkeypatch.setattr(module, "predict_split", capture)
+    with pytest.raises(KeyboardInterrupt):
+        module.evaluate_ptbxl("ecglm-small", shared_data / "ptbxl", (9,), ["I"], limit=2,
+                              device="meta")  # a device that is not the CPU, on any machine
+    assert seen == [("meta", "meta")]

@@ -21,7 +21,7 @@ fs_option = click.option(
 
 
 def device_option(default: str, what: str = "Where the models run"):
-    """`--device`: `auto` takes a CUDA GPU when there is one (`train.encoder.resolve_device`)."""
+    """`--device`: `auto` takes a CUDA GPU when there is one (`models.device.resolve_device`)."""
     return click.option("--device", default=default, show_default=True,
                         type=click.Choice(["auto", "cpu", "cuda"]), help=f"{what}.")
 

@@ -136,11 +136,11 @@ def qa(ecgqa: Path, ptbxl: Path, model_name: str, llm: str | None, limit: int | 
        fmt: str | None) -> None:
     """Accuracy of the ECG language model on ECG-QA questions, per question type."""
     from ecglm_cli.data.ecgqa import mixed_sets
+    from ecglm_cli.models.device import resolve_device
     from ecglm_cli.output import get_writer, resolve_format
     from ecglm_cli.pipeline.ask import Asker
     from ecglm_cli.pipeline.qa_eval import evaluate_qa, load_questions
     from ecglm_cli.progress import Progress
-    from ecglm_cli.train.encoder import resolve_device
 
     if resume and predictions is None:
         raise click.UsageError("--resume continues the answers of --predictions FILE: give it")

@@ -112,7 +112,7 @@ def evaluate_ptbxl(
 ) -> EvaluationResult:
     """Score a bundle on PTB-XL folds with only `leads` visible to the model, on `device`."""
     from ecglm_cli.models.bundle import load_bundle
-    from ecglm_cli.train.encoder import resolve_device
+    from ecglm_cli.models.device import resolve_device
 
     torch_device = resolve_device(device)  # before the records are read: fails at once
     bundle = load_bundle(model)
@@ -127,7 +127,8 @@ def evaluate_ptbxl(
     if not split.arrays:
         raise RecordError(root, f"no readable records in fold(s) {', '.join(map(str, folds))}")
     split.labels = {space: split.labels[space] for space in bundle.label_spaces}
-    probs = predict_split(bundle.model, split, bundle.config, leads, torch_device)
+    model = bundle.model.float().to(torch_device)  # where the inputs go; float32 as trained
+    probs = predict_split(model, split, bundle.config, leads, torch_device)
     spaces = [{"space": space, **figures}
               for space, figures in split_report(split, probs, bundle.thresholds).items()]
     labels = label_report(

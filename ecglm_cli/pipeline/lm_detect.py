@@ -93,8 +93,8 @@ def detection_setup(model: str, root, llm: str | None, device: str = "cpu"):
     """The loaded bundle and LM (on `device`: auto, cpu or cuda), the PTB-XL folder, and the
     LM-detection spaces it has."""
     from ecglm_cli.data.ptbxl import PTBXL
+    from ecglm_cli.models.device import resolve_device
     from ecglm_cli.pipeline.ask import Asker
-    from ecglm_cli.train.encoder import resolve_device
 
     asker = Asker(model, llm, str(resolve_device(device)))
     ds = PTBXL(root)

@@ -25,6 +25,7 @@ from ecglm_cli.errors import ECGLMError, ModelError
 from ecglm_cli.interrupts import interrupts_held
 from ecglm_cli.io.leads import LIMB_LEADS, PRECORDIAL_LEADS, STANDARD_LEADS
 from ecglm_cli.models.bundle import STORED_DTYPE, save_bundle, write_json, write_text_atomically
+from ecglm_cli.models.device import resolve_device
 from ecglm_cli.models.encoder import ECGClassifier, EncoderConfig
 from ecglm_cli.models.metrics import best_thresholds
 from ecglm_cli.output import to_json_line
@@ -112,14 +113,6 @@ class TrainWindows(Dataset):
         window = crop_or_pad(x, self.window, start) * np.float32(rng.uniform(0.8, 1.2))
         mask = sample_lead_mask(rng, self.split.masks[i])
         return torch.from_numpy(window), torch.from_numpy(mask), torch.from_numpy(self.targets[i])
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ECGLMError("--device cuda was asked for, but no CUDA GPU is available")
-    return torch.device(name)
 
 
 def cosine_lr(step: int, total: int, peak: float) -> float:

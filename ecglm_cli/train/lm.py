@@ -29,6 +29,7 @@ from ecglm_cli.errors import ModelError
 from ecglm_cli.interrupts import interrupts_held
 from ecglm_cli.models.bundle import copy_bundle, load_bundle, write_json
 from ecglm_cli.models.compact_lm import CompactLMConfig, build_compact_lm, train_tokenizer
+from ecglm_cli.models.device import resolve_device
 from ecglm_cli.models.ecglm import (
     BUNDLED_LM_DIR,
     ECGLM,
@@ -43,7 +44,7 @@ from ecglm_cli.models.lm_loader import load_causal_lm
 from ecglm_cli.models.lora import add_lora, is_lora
 from ecglm_cli.output import to_json_line
 from ecglm_cli.pipeline.ecg_features import feature_statements
-from ecglm_cli.train.encoder import CHECKPOINT_DIR, cosine_lr, git_commit, resolve_device
+from ecglm_cli.train.encoder import CHECKPOINT_DIR, cosine_lr, git_commit
 from ecglm_cli.train.lm_data import (
     QAExample,
     batches,

@@ -14,9 +14,10 @@ from ecglm_cli.data.ptbxl import PTBXL
 from ecglm_cli.errors import RecordError
 from ecglm_cli.interrupts import interrupts_held
 from ecglm_cli.models.bundle import copy_bundle, load_bundle, write_json
+from ecglm_cli.models.device import resolve_device
 from ecglm_cli.models.metrics import MIN_THRESHOLD
 from ecglm_cli.pipeline.evaluate import load_split
-from ecglm_cli.train.encoder import git_commit, lead_set_reports, resolve_device, validate
+from ecglm_cli.train.encoder import git_commit, lead_set_reports, validate
 
 
 def rechoose_thresholds(bundle: str, ptbxl: Path, folds: tuple[int, ...], out: Path,

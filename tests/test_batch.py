@@ -300,5 +300,13 @@ def test_out_dash_writes_the_rows_to_stdout(tree, bundle, tmp_path):  # noqa: F8
     assert sorted(json.loads(line)["id"].rsplit("/", 1)[1] for line in
                   done.stdout.splitlines()) == ["rec00", "rec01"]
     assert not (tmp_path / "-").exists()
+    appended = tmp_path / "all.jsonl"  # `--out - >> all.jsonl` truncated what it held
+    appended.write_text('{"id": "earlier"}\n')
+    with open(appended, "ab") as stdout:
+        subprocess.run([sys.executable, "-m", "ecglm_cli", "batch", str(listing), "--out", "-",
+                        "--quiet", "--model", str(bundle), "--no-measurements"], stdout=stdout,
+                       check=True, cwd=tmp_path, timeout=300)
+    assert [json.loads(line)["id"] for line in appended.read_text().splitlines()][0] == "earlier"
+    assert len(appended.read_text().splitlines()) == 3
     refused = run_batch(str(listing), "--out", "-", "--resume")
     assert refused.exit_code == 2 and "stdout has none" in refused.output

@@ -84,7 +84,9 @@ def command(source: str, out_path: str, fmt: str | None, workers: int | None, ba
     options = ReadOptions(fs=fs, input_leads=_tuple(parse_input_leads(input_leads)),
                           leads=parse_model_leads(leads), measurements=measurements)
     workers = workers or _default_workers()
-    out_path = _output_path(out_path, resume)
+    if resume and out_path == "-":  # - is stdout, as for INPUT (it made a file named -)
+        raise click.BadParameter("--resume reads back the rows of a file; stdout has none",
+                                 param_hint="--out")
     if resume and os.path.exists(out_path) and not os.path.isfile(out_path):
         raise click.BadParameter(f"{out_path} is not a regular file, so --resume cannot read "
                                  "back the rows it holds", param_hint="--out")
@@ -107,19 +109,6 @@ def command(source: str, out_path: str, fmt: str | None, workers: int | None, ba
     click.echo(summary.line(), err=True)
     if summary.failed:
         sys.exit(EXIT_PARTIAL)
-
-
-def _output_path(out_path: str, resume: bool) -> str:
-    """`-` is stdout, as for INPUT (it made a file named `-` in the current folder)."""
-    if out_path != "-":
-        return out_path
-    if resume:
-        raise click.BadParameter("--resume reads back the rows of a file; stdout has none",
-                                 param_hint="--out")
-    if not os.path.exists("/dev/stdout"):
-        raise click.BadParameter("this system has no /dev/stdout to write to; give a file",
-                                 param_hint="--out")
-    return "/dev/stdout"
 
 
 def _tuple(values: list[str] | None) -> tuple[str, ...] | None:

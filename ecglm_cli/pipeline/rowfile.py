@@ -15,12 +15,14 @@ import json
 import os
 import re
 import stat
+import sys
 from pathlib import Path
 from typing import Any
 
 from ecglm_cli.errors import ECGLMError
 from ecglm_cli.output import safe_names, to_json_line
 
+STDOUT = "-"  # the `--out` that writes the rows to stdout
 _TAIL_BLOCK = 1 << 16
 _BREAKS = re.compile(r"\s*[\x00-\x1f\x7f]+\s*")
 
@@ -41,8 +43,13 @@ class RowFile:
         self.columns = columns
         self.model = model  # rows written by another model may not be resumed
         self.done: set[str] = set()
-        self._replace = not resume
         self._started = False
+        if str(path) == STDOUT:  # appended to whatever stdout is: reopened as /dev/stdout, a
+            # `>> all.jsonl` was truncated, and a socket could not be opened at all
+            self._replace, self._created = False, False
+            self.fd = os.dup(sys.stdout.fileno())
+            return
+        self._replace = not resume
         self._created = not os.path.lexists(self.path)
         try:
             if resume and not self._created:

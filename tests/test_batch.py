@@ -287,6 +287,12 @@ def test_a_record_listed_in_several_spellings_is_scored_once(tree, tmp_path, mon
     listing = tmp_path / "list.txt"
     listing.write_text(f"{stem}.hea\n{stem}\n{stem}.dat\n./{stem}.hea\n{header}\n")
     assert [(job.id, job.path) for job in discover(str(listing))] == [(stem, f"{stem}.hea")]
+    # a header linked from another folder names that folder's signal files: another record
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / header.name).symlink_to(header)
+    listing.write_text(f"{stem}.hea\n{other / header.name}\n")
+    assert len(list(discover(str(listing)))) == 2
 
 
 def test_out_dash_writes_the_rows_to_stdout(tree, bundle, tmp_path):  # noqa: F811

@@ -60,10 +60,14 @@ def discover(source: str, pattern: str | None = None, bare_arrays: bool = False,
 
 def _record_key(path: str) -> str:
     """What a record is, whatever the spelling: `rec.hea`, `rec`, `rec.dat`, `./rec.hea` and
-    its absolute path are one WFDB record (a list of four spellings scored it four times)."""
-    real = os.path.realpath(path)
-    stem, suffix = os.path.splitext(real)
-    return stem if suffix.lower() in WFDB_SUFFIXES or not suffix else real
+    its absolute path are one WFDB record (a list of four spellings scored it four times). Only
+    the folder is resolved: a header linked from two folders names each folder's own signal
+    files, so the two are two records."""
+    folder, name = os.path.split(path)
+    stem, suffix = os.path.splitext(name)
+    if suffix.lower() in WFDB_SUFFIXES or not suffix:
+        name = stem
+    return os.path.join(os.path.realpath(folder or "."), name)
 
 
 def select_jobs(source: str, pattern: str | None, bare_arrays: bool, shard: tuple[int, int],

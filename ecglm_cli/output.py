@@ -45,8 +45,14 @@ def line_safe(text: str) -> str:
     return safe.replace("\n", "\\n").replace("\r", "\\r")
 
 
+def error_text(exc: BaseException) -> str:
+    """An error's message on one line, a file name in it spelt as the output spells it
+    (`caf\\xe9`: stderr wrote the lone surrogate as `\\udce9`)."""
+    return line_safe(" ".join(str(exc).split()))
+
+
 # the fields that hold a file name, or (`error`) a text that starts with one
-NAME_FIELDS = ("id", "path", "file", "error")
+NAME_FIELDS = ("id", "path", "file", "record", "error")
 
 
 def safe_names(row: dict[str, Any]) -> dict[str, Any]:

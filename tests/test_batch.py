@@ -269,6 +269,11 @@ def test_classify_and_info_spell_odd_file_names_as_batch_does(bundle, tmp_path):
     assert [json.loads(line)["file"].rsplit("/", 1)[1] for line in
             info.stdout.decode("utf-8").splitlines()] == ["caf\\xe9.npy", "new\\nline.npy",
                                                           "plain.npy"]
+    missing = run(b"info", os.fsencode(folder / "gone\udce9.hea"))
+    assert missing.stderr.decode("utf-8").endswith("gone\\xe9.hea)\n")  # was \udce9
+    asked = CliRunner().invoke(cli, ["ask", str(folder / "caf\udce9.npy"), "Is it normal?",
+                                     "--format", "json"])
+    assert json.loads(asked.stdout)["record"].endswith("caf\\xe9.npy"), asked.output
     (folder / "caf\udce9.json").write_text("{")  # unreadable sidecar: an error row
     out = tmp_path / "rows.jsonl"
     assert run_batch(str(folder), "--out", str(out), "--model", str(bundle),

@@ -52,7 +52,7 @@ def command(record: str, questions: tuple[str, ...], model: str, llm: str | None
     from ecglm_cli.errors import QuestionError
     from ecglm_cli.io import read_record
     from ecglm_cli.io.leads import parse_lead_set
-    from ecglm_cli.output import to_json_line
+    from ecglm_cli.output import safe_names, to_json_line
     from ecglm_cli.pipeline.ask import Asker
 
     empty = [n for n, question in enumerate(questions, start=1) if not question.strip()]
@@ -80,7 +80,7 @@ def command(record: str, questions: tuple[str, ...], model: str, llm: str | None
         if stream:
             click.echo()
         elif fmt == "json":
-            click.echo(to_json_line({"record": record, **answer.to_dict()}))
+            click.echo(to_json_line(safe_names({"record": record, **answer.to_dict()})))
         else:
             click.echo(_one_line(answer.answer, several))
         if fmt == "text":  # JSON carries them under "notes"

@@ -8,7 +8,7 @@ import traceback
 import click
 
 from ecglm_cli.io.leads import parse_lead_set, typed_lead_name
-from ecglm_cli.output import FORMATS
+from ecglm_cli.output import FORMATS, error_text
 
 format_option = click.option(
     "--format", "fmt", type=click.Choice(FORMATS), default=None,
@@ -59,7 +59,7 @@ def report_error(exc: BaseException) -> None:
     """One line on stderr for a failed record (and the traceback under --debug); work goes on."""
     if debug_enabled():
         traceback.print_exception(type(exc), exc, exc.__traceback__)
-    click.echo(f"ecglm: error: {' '.join(str(exc).split())}", err=True)
+    click.echo(f"ecglm: error: {error_text(exc)}", err=True)
 
 
 model_option = click.option(

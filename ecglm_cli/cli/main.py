@@ -181,14 +181,18 @@ def main(argv: list[str] | None = None) -> None:
     except ECGLMError as exc:
         if debug:
             traceback.print_exc()
-        click.echo(f"ecglm: error: {_one_line(str(exc))}", err=True)
+        from ecglm_cli.output import error_text  # late: csv and json cost every start 10 ms
+
+        click.echo(f"ecglm: error: {error_text(exc)}", err=True)
         sys.exit(exc.exit_code)
     except Exception as exc:  # last resort: still one line, never a bare traceback
         if debug:
             traceback.print_exc()
         else:
+            from ecglm_cli.output import error_text
+
             click.echo(
-                f"ecglm: error: {type(exc).__name__}: {_one_line(str(exc))} "
+                f"ecglm: error: {type(exc).__name__}: {error_text(exc)} "
                 "(run with --debug for details)",
                 err=True,
             )
@@ -205,7 +209,3 @@ def _interrupted() -> None:
 def _terminated() -> None:
     click.echo("ecglm: terminated", err=True)
     sys.exit(128 + signal.SIGTERM)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())

@@ -431,3 +431,34 @@ def test_a_failed_write_of_the_lm_parts_leaves_the_last_epoch_whole(tmp_path, mo
     assert not (bundle / STAGING_DIR).exists()
     weights = Path("lm", "model.safetensors")
     assert (bundle / weights).read_bytes() != before[weights]
+
+
+def test_parts_moved_into_place_are_put_back_when_a_later_move_fails(tmp_path, monkeypatch):
+    """A failure after the new LM folder was moved in left it beside the old projector and
+    `ecglm.json`, the old LM kept only in the staging folder that the next write deleted."""
+    import os as os_module
+
+    from ecglm_cli.models import ecglm
+
+    target, stage = tmp_path / "bundle", tmp_path / "bundle" / ecglm.STAGING_DIR
+    (target / "lm").mkdir(parents=True)
+    (target / "lm" / "w").write_text("old lm")
+    (target / "projector.safetensors").write_text("old projector")
+    (stage / "lm").mkdir(parents=True)
+    (stage / "lm" / "w").write_text("new lm")
+    (stage / "lora").mkdir()
+    (stage / "lora" / "a").write_text("new adapter")
+    (stage / "projector.safetensors").write_text("new projector")
+    real_replace = os_module.replace
+
+    def failing(source, destination):
+        if str(source).endswith("projector.safetensors") and "partial" in str(source):
+            raise OSError(28, "No space left on device")
+        real_replace(source, destination)
+
+    monkeypatch.setattr(ecglm.os, "replace", failing)
+    with pytest.raises(OSError):
+        ecglm._move_into_place(stage, target, ["lm", "lora", "projector.safetensors"])
+    assert (target / "lm" / "w").read_text() == "old lm"
+    assert not (target / "lora").exists()
+    assert (target / "projector.safetensors").read_text() == "old projector"

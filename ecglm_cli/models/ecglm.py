@@ -315,11 +315,10 @@ def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str
         parts = LMParts(lm=lm_ref, projector=asdict(model.projector.config), trained=trained,
                         lora_rank=rank, measured=model.measured)
         write_json(stage / LM_PARTS_FILE, asdict(parts))
-        for folder in (BUNDLED_LM_DIR, LORA_DIR):  # a LoRA of an earlier LM goes too
-            if (stage / folder).exists() or folder == LORA_DIR:
-                _swap_folder(stage / folder, bundle_dir / folder, stage / f"{folder}.old")
-        os.replace(stage / PROJECTOR_FILE, bundle_dir / PROJECTOR_FILE)
-        os.replace(stage / LM_PARTS_FILE, bundle_dir / LM_PARTS_FILE)
+        # a LoRA of an earlier LM goes too; ecglm.json last
+        names = [name for name in (BUNDLED_LM_DIR, LORA_DIR, PROJECTOR_FILE, LM_PARTS_FILE)
+                 if (stage / name).exists() or name == LORA_DIR]
+        _move_into_place(stage, bundle_dir, names)
         shutil.rmtree(stage, ignore_errors=True)
     except (OSError, SafetensorError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
@@ -328,12 +327,32 @@ def save_lm_parts(model: ECGLM, bundle_dir: Path, lm_ref: str, trained: dict[str
     (bundle_dir / LM_THRESHOLDS_FILE).unlink(missing_ok=True)  # chosen for the previous LM
 
 
-def _swap_folder(new: Path, target: Path, old: Path) -> None:
-    """Put `new` (if it exists) where `target` is, moving `target` out of the way first."""
-    if target.exists():
-        os.replace(target, old)
-    if new.exists():
-        os.replace(new, target)
+def _move_into_place(stage: Path, target: Path, names: list[str]) -> None:
+    """Move each of `names` from `stage` into `target` (a name missing from `stage` is
+    removed from `target`), the one it replaces kept in `stage` as NAME.old until all are
+    moved; on a failure those moved are put back, so `target` keeps all its old parts."""
+    moved: list[str] = []
+    try:
+        for name in names:
+            if (target / name).exists():
+                os.replace(target / name, stage / f"{name}.old")
+            moved.append(name)
+            if (stage / name).exists():
+                os.replace(stage / name, target / name)
+    except OSError:
+        for name in reversed(moved):
+            if not (stage / name).exists() and (target / name).exists():  # the new one went in
+                _remove(target / name)
+            if (stage / f"{name}.old").exists():
+                os.replace(stage / f"{name}.old", target / name)
+        raise
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
 def save_lm_thresholds(bundle_dir: Path, thresholds: dict[str, float],

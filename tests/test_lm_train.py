@@ -271,3 +271,25 @@ def test_records_left_out_of_lm_training_are_reported(shared_data, tmp_path):
                                       "--epochs", "1", *TINY])
     assert "skipped 1 listed records (missing or unreadable), e.g. " \
            f"{first}: missing {first:05d}_lr.hea" in result.stderr
+
+
+def test_align_rerun_after_a_stop_before_its_first_epoch_trains(shared_data, tmp_path):
+    """A run stopped before its first epoch leaves OUT holding the LM parts it copied from
+    --bundle; the rerun (with --resume too) was refused as if OUT held an LM of its own."""
+    from lm_fixtures import add_language_model
+
+    from ecglm_cli.models.bundle import copy_bundle
+
+    ptbxl = shared_data / "ptbxl"
+    spaces = {n: s.labels for n, s in load_label_spaces(ptbxl / "scp_statements.csv").items()}
+    source = add_language_model(make_encoder_bundle(tmp_path / "enc", spaces))
+    out = copy_bundle(source, tmp_path / "out")  # what the stopped run left
+    rerun = CliRunner().invoke(cli, ["train", "align", "--ptbxl", str(ptbxl), "--bundle",
+                                     str(source), "--out", str(out), "--epochs", "1",
+                                     "--resume", *TINY])
+    assert rerun.exit_code == 0, rerun.output
+    assert "nothing to resume" in rerun.stderr
+    refused = CliRunner().invoke(cli, ["train", "align", "--ptbxl", str(ptbxl), "--bundle",
+                                       str(source), "--out", str(out), "--epochs", "1", *TINY])
+    assert refused.exception.exit_code == 2  # OUT now holds an LM of its own
+    assert "already holds a language model (align)" in str(refused.exception)

@@ -101,17 +101,22 @@ def prepare_out(options: LMTrainOptions) -> LMTrainOptions:
         # trained over with a second warm-up, its epochs logged twice
         raise EarlierRunError(options.out, f"an unfinished {options.stage} run (epoch "
                                            f"{state['epoch']} of {state['options']['epochs']})")
-    _refuse_replacing_an_lm(options)
-    copy_bundle(load_bundle(options.bundle).path, Path(options.out))
+    source = load_bundle(options.bundle).path
+    _refuse_replacing_an_lm(options, source)
+    copy_bundle(source, Path(options.out))
     return options
 
 
-def _refuse_replacing_an_lm(options: LMTrainOptions) -> None:
+def _refuse_replacing_an_lm(options: LMTrainOptions, source: Path) -> None:
     """`align` builds a new LM. Into an OUT that already holds one, it replaced that LM (an
     instruction-tuned one too, since OUT defaults to the bundle), dropped its record from
-    ecglm.json and appended a second run to lm-metrics.jsonl."""
+    ecglm.json and appended a second run to lm-metrics.jsonl. The LM parts copied there from
+    `source` by a run stopped before its first epoch are not OUT's own: the rerun was refused."""
     out = Path(options.out)
     if options.stage != "align" or options.resume or not (out / LM_PARTS_FILE).exists():
+        return
+    if out.resolve() != source.resolve() and (source / LM_PARTS_FILE).is_file() \
+            and (source / LM_PARTS_FILE).read_bytes() == (out / LM_PARTS_FILE).read_bytes():
         return
     try:
         stages = ", ".join(read_lm_parts(out).trained) or "untrained"

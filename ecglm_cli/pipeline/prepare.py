@@ -135,7 +135,7 @@ def to_model_windows(record: ECGRecord, config: ModelInputSpec, leads: list[str]
     (`usable_leads`) that hold signal in those leads (average the model outputs over them). A
     record with less than `MIN_WINDOW_SHARE` of a window recorded in them is refused, however
     long it is: 2.5 s of signal and 2.5 s of gap scored as the 2.5 s crop did. `coverage` says
-    how much of the record the windows hold: 64 windows of 5 s are 0.7 % of a 24-hour Holter
+    how much of the record the windows hold: 64 windows of 5 s are 0.4 % of a 24-hour Holter
     record, and the window count alone did not say so."""
     x, mask = to_model_array(record, config)
     mask = usable_leads(record, mask, leads, quality)

@@ -160,6 +160,7 @@ def test_device_cuda_without_a_gpu_is_one_line_error(shared_data, command, tmp_p
     assert exited.value.code == 1
     assert capsys.readouterr().err.strip() == (
         "ecglm: error: --device cuda was asked for, but no CUDA GPU is available")
+    assert not (tmp_path / "unused").exists()  # lm-thresholds left a copy of the bundle there
 
 
 def test_lm_thresholds_are_chosen_saved_used_and_dropped_with_a_new_lm(shared_data, tmp_path):

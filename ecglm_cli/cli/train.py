@@ -309,6 +309,7 @@ def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
     """Choose, per statement, the P(yes) threshold of LM detection that maximises F1 on the
     validation folds (as the classifier heads' thresholds are chosen)."""
     from ecglm_cli.models.bundle import copy_bundle, resolve_bundle_dir
+    from ecglm_cli.models.device import resolve_device
     from ecglm_cli.models.ecglm import save_lm_thresholds
     from ecglm_cli.pipeline.lm_detect import choose_lm_thresholds
     from ecglm_cli.progress import Progress
@@ -316,6 +317,7 @@ def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
 
     folds = parse_folds(val_folds)
     warn_test_fold(folds)
+    resolve_device(device)  # before OUT is filled: --device cuda without a GPU left a copy
     bundle_dir = resolve_bundle_dir(bundle)
     # copied first: an OUT holding another bundle is refused before any record is read
     target = copy_bundle(bundle_dir, run_output(out, bundle,

@@ -404,3 +404,18 @@ def test_resume_keeps_one_metrics_line_per_epoch(shared_data, tiny_bundle, tmp_p
     assert [json.loads(line)["epoch"] for line in metrics] == [1, 2]
     again = _train(shared_data / "ptbxl", out, "--epochs", "2", "--resume")
     assert "--epochs 2 are done, nothing to train" in again.output
+
+
+def test_scp_codes_the_statement_table_does_not_define_are_warned_about(shared_data, tmp_path):
+    """A typo in an edited table (`NROM`) trained the record as having no such finding, and
+    nothing said so."""
+    source, view = shared_data / "ptbxl", tmp_path / "ptbxl"
+    view.mkdir()
+    for name in ("scp_statements.csv", "records100"):
+        (view / name).symlink_to(source / name)
+    table = (source / "ptbxl_database.csv").read_text()
+    (view / "ptbxl_database.csv").write_text(table.replace("'NORM'", "'NROM'", 1))
+    result = _train(view, tmp_path / "run", "--epochs", "1")
+    assert result.exit_code == 0, result.output
+    assert ("ecglm: warning: SCP codes that scp_statements.csv does not define train as absent: "
+            "NROM (1 record)") in result.stderr

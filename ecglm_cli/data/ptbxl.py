@@ -202,6 +202,17 @@ class PTBXL:
         self.entries = read_database(self.root / "ptbxl_database.csv")
         self.skipped: dict[int, str] = {}
 
+    def unknown_codes(self, entries: Sequence[PTBXLEntry]) -> dict[str, int]:
+        """SCP codes that `entries` list but `scp_statements.csv` does not define, with how many
+        records list each: such a code (a typo in an edited table) trains as absent."""
+        known = set(self.label_spaces["all"].labels) if "all" in self.label_spaces else set()
+        counts: dict[str, int] = {}
+        for entry in entries:
+            for code in entry.codes:
+                if code not in known:
+                    counts[code] = counts.get(code, 0) + 1
+        return counts
+
     def record_path(self, entry: PTBXLEntry) -> Path:
         name = entry.filename_lr if self.resolution == "lr" else entry.filename_hr
         return self.root / (name + ".hea")

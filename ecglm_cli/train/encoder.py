@@ -37,6 +37,7 @@ from ecglm_cli.train.options import (
     check_weights,
     few_records_warning,
     skipped_summary,
+    unknown_codes_warning,
 )
 from ecglm_cli.train.output_dir import EarlierRunError
 
@@ -254,6 +255,8 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
     )
     train_entries = ds.select(options.train_folds, options.limit)
     val_entries = ds.select(options.val_folds, options.limit)
+    if warning := unknown_codes_warning(ds.unknown_codes(train_entries + val_entries)):
+        _log(dist, warning)
     _log(dist, f"ecglm: reading {len(train_entries)} training and {len(val_entries)} "
                f"validation records from {options.ptbxl}")
     train, val = load_split(ds, train_entries, config), load_split(ds, val_entries, config)

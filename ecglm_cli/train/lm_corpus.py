@@ -28,7 +28,7 @@ from ecglm_cli.knowledge.statements import load_statements
 from ecglm_cli.knowledge.synthesize import reword
 from ecglm_cli.knowledge.templates import load_templates
 from ecglm_cli.train.lm_data import QAExample, answer_text
-from ecglm_cli.train.options import skipped_summary
+from ecglm_cli.train.options import skipped_summary, unknown_codes_warning
 
 EXPLAIN_SUFFIX = " Explain."
 EXPLAINED_PER_RECORD = 2
@@ -82,6 +82,8 @@ def build_texts(options) -> StageTexts:
     for split, folds in (("train", options.train_folds), ("val", options.val_folds)):
         rng = random.Random(f"{options.seed}-{split}")
         entries = ptbxl.select(folds, options.limit)
+        if warning := unknown_codes_warning(ptbxl.unknown_codes(entries)):
+            click.echo(warning, err=True)
         if not entries and (split == "train" or options.val_questions):
             raise DatasetError(ptbxl.root, f"no records in the {split} folds "
                                            f"{','.join(map(str, folds))}")

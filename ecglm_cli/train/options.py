@@ -57,6 +57,18 @@ def skipped_summary(skipped: dict[int, str]) -> str:
     return f"skipped {len(skipped)} listed records (missing or unreadable), e.g. {examples}"
 
 
+def unknown_codes_warning(counts: dict[str, int]) -> str | None:
+    """The warning for SCP codes the statement table does not define (`PTBXL.unknown_codes`):
+    a typo in an edited table trained the record as having no such finding, without a word."""
+    if not counts:
+        return None
+    listed = ", ".join(f"{code} ({n} record{'' if n == 1 else 's'})"
+                       for code, n in sorted(counts.items())[:5])
+    more = f" and {len(counts) - 5} more" if len(counts) > 5 else ""
+    return (f"ecglm: warning: SCP codes that scp_statements.csv does not define train as absent: "
+            f"{listed}{more}")
+
+
 # fold 9 of the shared PTB-XL subset holds 242 records; a run with --limit may hold a handful
 FEW_VALIDATION_RECORDS = 100
 

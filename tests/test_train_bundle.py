@@ -352,13 +352,15 @@ def test_a_loss_that_is_no_longer_a_number_stops_the_run_before_it_writes(shared
 
 def test_resume_refuses_options_that_shape_the_run(shared_data, tiny_bundle, tmp_path):
     """A changed --lr or --batch-size was taken on --resume, and provenance.json then gave the
-    last call's values for every epoch."""
+    last call's values for every epoch. The refusal is a usage error, before any record is read
+    (it came after all of them were, exit 1)."""
     out = tmp_path / "run"
     shutil.copytree(tiny_bundle, out)
     for option, value in (("--lr", "0.5"), ("--batch-size", "4"), ("--keep", "last")):
         result = _train(shared_data / "ptbxl", out, "--epochs", "2", "--resume", option, value)
-        assert result.exit_code == 1
+        assert result.exception.exit_code == 2
         assert f"cannot resume with a different {option}" in str(result.exception)
+        assert "reading" not in result.stderr
 
 
 def test_weights_or_statistics_that_overflow_the_stored_type_stop_the_run():

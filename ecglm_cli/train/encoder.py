@@ -39,7 +39,7 @@ from ecglm_cli.train.options import (
     skipped_summary,
     unknown_codes_warning,
 )
-from ecglm_cli.train.output_dir import EarlierRunError
+from ecglm_cli.train.output_dir import EarlierRunError, OutputError
 
 CHECKPOINT_DIR = "checkpoint"
 REPORT_LEAD_SETS = {
@@ -194,6 +194,19 @@ def _save_checkpoint(out: Path, model: nn.Module, optimizer, state: dict) -> Non
     write_json(ckpt / "state.json", state)
 
 
+def _check_resume_options(ckpt: Path, state: dict, options: TrainOptions) -> None:
+    """What shapes the run must be as the checkpoint has it: a changed --lr or --batch-size was
+    taken, and the run's provenance then described every epoch with the last call's values
+    (--epochs may change). A usage error (exit 2), checked before any record is read."""
+    saved = {"stride_s": options.window_s / 2,  # checkpoints from before --stride used this
+             **state.get("options", {})}
+    for key in ("width", "kernel_size", "window_s", "stride_s", "seed", "train_folds", "val_folds",
+                "limit", "lr", "batch_size", "dropout", "weight_decay", "keep"):
+        if saved.get(key) != options.to_dict()[key]:
+            raise OutputError(f"{ckpt}: cannot resume with a different "
+                              f"--{key.removesuffix('_s').replace('_', '-')}")
+
+
 def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptions) -> dict:
     from safetensors.torch import load_file
 
@@ -204,15 +217,7 @@ def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptio
         flat = load_file(str(ckpt / "optimizer.safetensors"))
     except Exception as exc:  # any damage to the checkpoint is one clear error
         raise ModelError(f"{ckpt}: cannot resume ({exc})") from None
-    saved = {"stride_s": options.window_s / 2,  # checkpoints from before --stride used this
-             **state.get("options", {})}
-    # what shapes the run: a changed --lr or --batch-size was taken, and the run's provenance
-    # then described every epoch with the last call's values (--epochs may change)
-    for key in ("width", "kernel_size", "window_s", "stride_s", "seed", "train_folds", "val_folds",
-                "limit", "lr", "batch_size", "dropout", "weight_decay", "keep"):
-        if saved.get(key) != options.to_dict()[key]:
-            raise ModelError(f"{ckpt}: cannot resume with a different "
-                             f"--{key.removesuffix('_s').replace('_', '-')}")
+    _check_resume_options(ckpt, state, options)
     opt_state = optimizer.state_dict()
     for key, value in flat.items():
         i, name = key.split(".", 1)
@@ -246,6 +251,11 @@ def _train(options: TrainOptions, dist: Distributed, device: torch.device) -> Pa
     if not options.resume and run_state.exists():
         raise EarlierRunError(options.out,
                               f"an earlier training run ({CHECKPOINT_DIR}/state.json)")
+    if options.resume and run_state.exists():  # before the records are read, not after
+        try:
+            _check_resume_options(run_state.parent, json.loads(run_state.read_text()), options)
+        except (OSError, ValueError, AttributeError, TypeError) as exc:  # a damaged state.json
+            raise ModelError(f"{run_state.parent}: cannot resume ({exc})") from None
     ds = PTBXL(options.ptbxl)
     spaces = list(ds.label_spaces)
     config = EncoderConfig(

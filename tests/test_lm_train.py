@@ -48,6 +48,8 @@ def test_align_instruct_resume_and_ask(shared_data, tmp_path):
         changed = runner.invoke(cli, ["train", "instruct", "--ptbxl", str(ptbxl), "--bundle",
                                       str(out), "--epochs", "3", "--resume", *TINY, option, value])
         assert f"cannot resume with a different {option}" in str(changed.exception)
+        # a usage error, before any record is measured (it came after, as exit 1)
+        assert changed.exception.exit_code == 2 and "measuring" not in changed.stderr
     parts = json.loads((out / "ecglm.json").read_text())
     history = parts["trained"]["instruct"]["history"]
     assert [h["epoch"] for h in history] == [1, 2]

@@ -96,6 +96,8 @@ def prepare_out(options: LMTrainOptions) -> LMTrainOptions:
         _log(f"{options.stage}] nothing to resume in {options.out}; starting from the first "
              "epoch")
         options = replace(options, resume=False)
+    if options.resume and state:
+        _check_resume_options(state, options)
     if not options.resume and state and state["epoch"] < state["options"]["epochs"]:
         # a finished run may be continued (a new run on its LM); an interrupted one was
         # trained over with a second warm-up, its epochs logged twice
@@ -233,11 +235,22 @@ def _load_checkpoint(out: Path, options: LMTrainOptions, optimizer) -> dict:
         torch.set_rng_state(saved["rng"])
     except Exception as exc:  # any damage to the checkpoint is one clear error
         raise ModelError(f"{weights}: cannot resume ({exc})") from None
-    saved, now = _resume_keys(state["options"]), _resume_keys(options.to_dict())
-    for key, value in now.items():  # --epochs may change
-        if saved.get(key) != value:
-            raise ModelError(f"{info}: cannot resume with a different --{key.replace('_', '-')}")
     return state
+
+
+def _check_resume_options(state: dict, options: LMTrainOptions) -> None:
+    """The options that shape the run must be the checkpoint's (`--epochs` may change): a usage
+    error (exit 2), before any record is measured or encoded."""
+    try:
+        saved = _resume_keys(state["options"])
+    except (KeyError, TypeError, AttributeError):
+        raise ModelError(f"{options.out}: its {options.stage} checkpoint is damaged (no "
+                         "options)") from None
+    for key, value in _resume_keys(options.to_dict()).items():
+        if saved.get(key) != value:
+            _, info = _checkpoint_paths(Path(options.out), options.stage)
+            raise OutputError(f"{info}: cannot resume with a different "
+                              f"--{key.replace('_', '-')}")
 
 
 def _resume_keys(options: dict) -> dict:

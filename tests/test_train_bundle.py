@@ -257,6 +257,13 @@ def test_bad_options_are_one_line_errors(shared_data, tmp_path, capsys):
               "--kernel-size", "2"])
     assert exited.value.code == 2
     assert "'--kernel-size': 2 is even; the encoder's kernels are odd" in capsys.readouterr().err
+    # a fold PTB-XL does not have was dropped without a word beside the others
+    for command in (["train", "encoder", "--out", str(tmp_path / "x"), "--train-folds", "1,2,11"],
+                    ["evaluate", "--fold", "9,19"]):
+        with pytest.raises(SystemExit) as exited:
+            main([*command, "--ptbxl", str(shared_data / "ptbxl")])
+        assert exited.value.code == 2
+        assert "PTB-XL's folds (strat_fold) are 1 to 10, not 1" in capsys.readouterr().err
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit) as exited:
             main(["train", "encoder", "--ptbxl", str(shared_data / "ptbxl"), "--out",

@@ -66,13 +66,14 @@ def command(ctx: click.Context, ptbxl: Path | None, folds: str, model_name: str,
         raise click.UsageError("--per-label lists the classifier heads' statements; --via lm "
                                "reports each label space as a whole")
     lead_list = list(parse_model_leads(leads))
+    fold_list = parse_folds(folds, "--fold")
     if via == "lm":
         from ecglm_cli.pipeline.lm_detect import evaluate_lm_detection
 
-        result = evaluate_lm_detection(model_name, ptbxl, parse_folds(folds), lead_list, limit,
-                                       llm, device=device)
+        result = evaluate_lm_detection(model_name, ptbxl, fold_list, lead_list, limit, llm,
+                                       device=device)
     else:
-        result = evaluate_ptbxl(model_name, ptbxl, parse_folds(folds), lead_list, limit, device)
+        result = evaluate_ptbxl(model_name, ptbxl, fold_list, lead_list, limit, device)
     if result.skipped:
         click.echo(f"ecglm: skipped {len(result.skipped)} records (missing or unreadable)",
                    err=True)

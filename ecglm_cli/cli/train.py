@@ -18,13 +18,22 @@ def _odd(value: int, param: click.Parameter) -> int:
     return value
 
 
-def parse_folds(text: str) -> tuple[int, ...]:
+PTBXL_FOLDS = 10
+
+
+def parse_folds(text: str, option: str) -> tuple[int, ...]:
+    """The fold numbers `option` gives, each one of PTB-XL's."""
     try:
         folds = tuple(int(part) for part in text.replace(" ", "").split(",") if part)
     except ValueError:
-        raise click.BadParameter(f"expected comma-separated fold numbers, got {text!r}") from None
+        raise click.BadParameter(f"expected comma-separated fold numbers, got {text!r}",
+                                 param_hint=option) from None
     if not folds:
-        raise click.BadParameter("no folds given")
+        raise click.BadParameter("no folds given", param_hint=option)
+    wrong = [fold for fold in folds if not 1 <= fold <= PTBXL_FOLDS]
+    if wrong:  # `--train-folds 1,2,11` trained on folds 1 and 2 without a word
+        raise click.BadParameter(f"PTB-XL's folds (strat_fold) are 1 to {PTBXL_FOLDS}, not "
+                                 f"{', '.join(map(str, wrong))}", param_hint=option)
     return folds
 
 
@@ -36,7 +45,7 @@ def parse_split(train_folds: str, val_folds: str) -> tuple[tuple[int, ...], tupl
     chosen on training records flatter the model, and nothing said so (`--train-folds 8
     --val-folds 8` trained and validated on one fold, exit 0). Using PTB-XL's test fold is
     allowed, with a warning, since its figures are then no longer independent."""
-    train, val = parse_folds(train_folds), parse_folds(val_folds)
+    train, val = parse_folds(train_folds, "--train-folds"), parse_folds(val_folds, "--val-folds")
     shared = sorted(set(train) & set(val))
     if shared:
         raise click.UsageError(f"fold {','.join(map(str, shared))} is in both --train-folds and "
@@ -282,7 +291,7 @@ def thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str, limit
     from ecglm_cli.train.output_dir import run_output
     from ecglm_cli.train.thresholds import rechoose_thresholds
 
-    folds = parse_folds(val_folds)
+    folds = parse_folds(val_folds, "--val-folds")
     warn_test_fold(folds)
     target = run_output(out, bundle, "a copy of the bundle with the new thresholds")
     written, records = rechoose_thresholds(bundle, ptbxl, folds, target, limit, device)
@@ -315,7 +324,7 @@ def lm_thresholds(ptbxl: Path, bundle: str, out: Path | None, val_folds: str,
     from ecglm_cli.progress import Progress
     from ecglm_cli.train.output_dir import run_output
 
-    folds = parse_folds(val_folds)
+    folds = parse_folds(val_folds, "--val-folds")
     warn_test_fold(folds)
     resolve_device(device)  # before OUT is filled: --device cuda without a GPU left a copy
     bundle_dir = resolve_bundle_dir(bundle)

@@ -60,9 +60,8 @@ def safe_names(row: dict[str, Any]) -> dict[str, Any]:
     and `info` wrote a Latin-1 name's lone surrogate raw, which ended the run with
     UnicodeEncodeError under a UTF-8 locale (or wrote invalid UTF-8), and a newline in a name
     split a CSV row in two."""
-    unsafe = [key for key in NAME_FIELDS if isinstance(row.get(key), str)
-              and not (row[key].isprintable() and row[key].isascii())]
-    return {**row, **{key: line_safe(row[key]) for key in unsafe}} if unsafe else row
+    return {**row, **{key: line_safe(row[key]) for key in NAME_FIELDS
+                      if isinstance(row.get(key), str)}}
 
 
 def to_json_line(row: dict[str, Any]) -> str:

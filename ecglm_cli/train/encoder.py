@@ -36,10 +36,11 @@ from ecglm_cli.train.options import (
     check_loss,
     check_weights,
     few_records_warning,
+    refuse_changed_options,
     skipped_summary,
     unknown_codes_warning,
 )
-from ecglm_cli.train.output_dir import EarlierRunError, OutputError
+from ecglm_cli.train.output_dir import EarlierRunError
 
 CHECKPOINT_DIR = "checkpoint"
 REPORT_LEAD_SETS = {
@@ -195,16 +196,13 @@ def _save_checkpoint(out: Path, model: nn.Module, optimizer, state: dict) -> Non
 
 
 def _check_resume_options(ckpt: Path, state: dict, options: TrainOptions) -> None:
-    """What shapes the run must be as the checkpoint has it: a changed --lr or --batch-size was
-    taken, and the run's provenance then described every epoch with the last call's values
-    (--epochs may change). A usage error (exit 2), checked before any record is read."""
+    """The options that shape the run must be the checkpoint's (--epochs may change)."""
     saved = {"stride_s": options.window_s / 2,  # checkpoints from before --stride used this
              **state.get("options", {})}
-    for key in ("width", "kernel_size", "window_s", "stride_s", "seed", "train_folds", "val_folds",
-                "limit", "lr", "batch_size", "dropout", "weight_decay", "keep"):
-        if saved.get(key) != options.to_dict()[key]:
-            raise OutputError(f"{ckpt}: cannot resume with a different "
-                              f"--{key.removesuffix('_s').replace('_', '-')}")
+    now = options.to_dict()
+    refuse_changed_options(ckpt, saved, {key: now[key] for key in (
+        "width", "kernel_size", "window_s", "stride_s", "seed", "train_folds", "val_folds",
+        "limit", "lr", "batch_size", "dropout", "weight_decay", "keep")})
 
 
 def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptions) -> dict:
@@ -217,7 +215,6 @@ def _load_checkpoint(out: Path, model: nn.Module, optimizer, options: TrainOptio
         flat = load_file(str(ckpt / "optimizer.safetensors"))
     except Exception as exc:  # any damage to the checkpoint is one clear error
         raise ModelError(f"{ckpt}: cannot resume ({exc})") from None
-    _check_resume_options(ckpt, state, options)
     opt_state = optimizer.state_dict()
     for key, value in flat.items():
         i, name = key.split(".", 1)

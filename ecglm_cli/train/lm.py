@@ -53,7 +53,13 @@ from ecglm_cli.train.lm_data import (
     parse_answer,
 )
 from ecglm_cli.train.lm_features import FeatureTable, precompute_features
-from ecglm_cli.train.options import RunOptions, check_loss, check_weights, skipped_summary
+from ecglm_cli.train.options import (
+    RunOptions,
+    check_loss,
+    check_weights,
+    refuse_changed_options,
+    skipped_summary,
+)
 from ecglm_cli.train.output_dir import EarlierRunError, OutputError
 
 STAGES = ("align", "instruct")
@@ -246,11 +252,8 @@ def _check_resume_options(state: dict, options: LMTrainOptions) -> None:
     except (KeyError, TypeError, AttributeError):
         raise ModelError(f"{options.out}: its {options.stage} checkpoint is damaged (no "
                          "options)") from None
-    for key, value in _resume_keys(options.to_dict()).items():
-        if saved.get(key) != value:
-            _, info = _checkpoint_paths(Path(options.out), options.stage)
-            raise OutputError(f"{info}: cannot resume with a different "
-                              f"--{key.replace('_', '-')}")
+    _, info = _checkpoint_paths(Path(options.out), options.stage)
+    refuse_changed_options(info, saved, _resume_keys(options.to_dict()))
 
 
 def _resume_keys(options: dict) -> dict:

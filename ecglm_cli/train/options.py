@@ -14,6 +14,7 @@ import torch
 
 from ecglm_cli.errors import ECGLMError
 from ecglm_cli.models.weights import first_not_finite
+from ecglm_cli.train.output_dir import OutputError
 
 
 class TrainingDiverged(ECGLMError):
@@ -49,6 +50,17 @@ def check_weights(model: torch.nn.Module, what: str, lr: float,
 def _diverged(what: str, lr: float) -> None:
     raise TrainingDiverged(f"{what} (peak learning rate {lr:g}); nothing of this epoch was "
                            "written: lower --lr, or --resume from the last written epoch")
+
+
+def refuse_changed_options(checkpoint: Path, saved: dict, now: dict) -> None:
+    """`--resume` with an option that shapes the run (a key of `now`) changed from `saved`, the
+    checkpoint's: a usage error, raised before any record is read. A changed --lr or
+    --batch-size was taken, and the run's record then described every epoch with the last
+    call's values."""
+    for key, value in now.items():
+        if saved.get(key) != value:
+            raise OutputError(f"{checkpoint}: cannot resume with a different "
+                              f"--{key.removesuffix('_s').replace('_', '-')}")
 
 
 def skipped_summary(skipped: dict[int, str]) -> str:
